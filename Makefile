@@ -1,0 +1,49 @@
+# actiond — the two commands a newcomer runs are `make run` and `make test`.
+# Both install what is missing first (make setup).
+
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+GOFLAGS_TEST ?= -race -count=1 -timeout 12m
+
+export CGO_ENABLED := 1
+
+.PHONY: all setup build run demo test test-short lint fmt tidy-check clean
+
+all: build
+
+## setup: install Debian packages and ONNX Runtime 1.29.0 where missing (idempotent).
+setup:
+	@./.ci/setup
+
+## build: build bin/actiond and bin/actionctl.
+build: setup
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## run: the main job on the embedded default (no camera, no weights needed).
+run: build
+	$(BIN)/actiond demo
+
+demo: run
+
+## test: lint, then every test with the race detector.
+test: setup lint
+	$(GO) test $(GOFLAGS_TEST) $(PKGS)
+
+## lint: gofmt, go vet, staticcheck, and go.mod tidiness.
+lint: setup
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+	$(GO) mod tidy -diff
+
+## tidy-check: fail if go mod tidy would change go.mod or go.sum.
+tidy-check:
+	$(GO) mod tidy -diff
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN) out

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/actiond/actiond/server"
+)
+
+func runClassify(args []string) error {
+	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
+	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+server.DefaultModelPath()+")")
+	topK := fs.Int("top-k", 5, "number of labels to print per file")
+	threads := fs.Int("threads", 0, "inference threads (0 = all cores)")
+	asJSON := fs.Bool("json", false, "print one JSON object per file")
+	dump := fs.String("dump-input", "", "write the exact model input as .npy (with several files, the file name is suffixed)")
+	files, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return fmt.Errorf("%w: classify needs at least one video file", errUsage)
+	}
+	if *topK < 1 {
+		return fmt.Errorf("%w: --top-k must be at least 1, got %d", errUsage, *topK)
+	}
+	path, err := server.ResolveModelPath(*model)
+	if err != nil {
+		return err
+	}
+	c, err := server.OpenClassifier(path, *threads)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	prog := server.NewProgress(os.Stderr, len(files))
+	enc := json.NewEncoder(os.Stdout)
+	failed := 0
+	for i, f := range files {
+		if len(files) > 1 {
+			prog.Step(i+1, "classify "+filepath.Base(f))
+		}
+		opts := server.ClassifyOptions{TopK: *topK, DumpInput: dumpPath(*dump, f, len(files))}
+		r, err := c.ClassifyFile(f, opts)
+		prog.Done()
+		if err != nil {
+			// One bad file does not stop the others; the exit status says it.
+			fmt.Fprintf(os.Stderr, "actiond: %v\n", err)
+			failed++
+			continue
+		}
+		if *asJSON {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		} else {
+			server.WriteClipText(os.Stdout, r)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d files could not be classified", failed, len(files))
+	}
+	return nil
+}
+
+// dumpPath gives each file its own dump when several files are classified:
+// in.npy → in.<video name>.npy.
+func dumpPath(dump, video string, n int) string {
+	if dump == "" || n == 1 {
+		return dump
+	}
+	base := strings.TrimSuffix(filepath.Base(video), filepath.Ext(video))
+	return strings.TrimSuffix(dump, ".npy") + "." + base + ".npy"
+}

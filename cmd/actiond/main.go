@@ -1,0 +1,118 @@
+// Command actiond watches video and says what people in it are doing.
+//
+//	actiond classify [--model FILE] [--top-k K] [--threads N] [--json] [--dump-input FILE.npy] VIDEO...
+//	actiond model build motion --out FILE
+//	actiond model info [--json] FILE
+//	actiond model run --model FILE --input IN.npy --output OUT.npy
+//	actiond scene --direction DIR [--size WxH] [--fps N] [--duration D] --out FILE.mp4
+//	actiond demo [VIDEO...]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+const usage = `actiond: says what people in video are doing.
+
+Usage:
+  actiond classify [--model FILE] [--top-k K] [--threads N] [--json] [--dump-input FILE.npy] VIDEO...
+  actiond model build motion --out FILE
+  actiond model info [--json] FILE
+  actiond model run --model FILE --input IN.npy --output OUT.npy
+  actiond scene --direction left|right|up|down|still [--size WxH] [--fps N] [--duration D] --out FILE.mp4
+  actiond demo [VIDEO...]
+  actiond version
+
+Environment:
+  ACTIOND_MODEL     model used when --model is not given
+  ACTIOND_ORT_LIB   path of libonnxruntime.so (version 1.29.0)
+`
+
+// errUsage marks errors that are the user's invocation; main prints usage.
+var errUsage = errors.New("usage")
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "actiond: %v\n", err)
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(os.Stderr, "\n"+usage)
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("%w: no command", errUsage)
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "classify":
+		return runClassify(rest)
+	case "model":
+		return runModel(rest)
+	case "scene":
+		return runScene(rest)
+	case "demo":
+		return runDemo(rest)
+	case "version":
+		fmt.Println(version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	default:
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+}
+
+func runModel(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: model needs a subcommand: build, info or run", errUsage)
+	}
+	switch sub, rest := args[0], args[1:]; sub {
+	case "build":
+		return runModelBuild(rest)
+	case "info":
+		return runModelInfo(rest)
+	case "run":
+		return runModelRun(rest)
+	default:
+		return fmt.Errorf("%w: unknown model subcommand %q", errUsage, sub)
+	}
+}
+
+// parse parses flags that may come before, between or after positional
+// arguments, as users type them.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.SetOutput(os.Stderr)
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func version() string {
+	return "actiond " + strings.TrimSpace(buildVersion)
+}
+
+var buildVersion = "dev"

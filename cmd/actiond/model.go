@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/actiond/actiond/engine"
+	"github.com/actiond/actiond/models/motion"
+	"github.com/actiond/actiond/server"
+)
+
+func runModelBuild(args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: model build needs a model name: motion", errUsage)
+	}
+	name := args[0]
+	fs := flag.NewFlagSet("model build", flag.ContinueOnError)
+	out := fs.String("out", "", "output ONNX file (required)")
+	if _, err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if *out == "" {
+		return fmt.Errorf("%w: model build %s needs --out FILE", errUsage, name)
+	}
+	switch name {
+	case "motion":
+		if err := motion.WriteFile(*out); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: unknown model %q (known: motion)", errUsage, name)
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s\n", *out)
+	return nil
+}
+
+func runModelInfo(args []string) error {
+	fs := flag.NewFlagSet("model info", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	files, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) != 1 {
+		return fmt.Errorf("%w: model info needs exactly one model file", errUsage)
+	}
+	info, err := server.InspectModel(files[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(info)
+	}
+	server.WriteModelInfoText(os.Stdout, info)
+	return nil
+}
+
+func runModelRun(args []string) error {
+	fs := flag.NewFlagSet("model run", flag.ContinueOnError)
+	model := fs.String("model", "", "ONNX model file (required)")
+	in := fs.String("input", "", "input tensor, .npy float32 (required)")
+	out := fs.String("output", "", "output tensor, .npy float32 (required)")
+	threads := fs.Int("threads", 0, "inference threads (0 = all cores)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *model == "" || *in == "" || *out == "" {
+		return fmt.Errorf("%w: model run needs --model, --input and --output", errUsage)
+	}
+	shape, data, err := engine.ReadNPYFile(*in)
+	if err != nil {
+		return err
+	}
+	sess, err := engine.Open(*model, engine.Options{Threads: *threads})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	dims := make([]int64, len(shape))
+	for i, d := range shape {
+		dims[i] = int64(d)
+	}
+	res, resShape, err := sess.RunShape(data, dims)
+	if err != nil {
+		return err
+	}
+	outShape := make([]int, len(resShape))
+	for i, d := range resShape {
+		outShape[i] = int(d)
+	}
+	if err := engine.WriteNPYFile(*out, outShape, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s %v\n", *out, outShape)
+	return nil
+}

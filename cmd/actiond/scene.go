@@ -1,0 +1,52 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/server"
+)
+
+func runScene(args []string) error {
+	fs := flag.NewFlagSet("scene", flag.ContinueOnError)
+	dir := fs.String("direction", "right", "where the bright shape moves: left, right, up, down or still")
+	size := fs.String("size", "320x240", "frame size WxH")
+	fps := fs.Int("fps", 25, "frames per second")
+	dur := fs.Duration("duration", 4*time.Second, "length")
+	seed := fs.Int64("seed", 1, "background texture seed")
+	out := fs.String("out", "", "output file, H.264 in MP4 (required)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	d, err := ingest.ParseDirection(*dir)
+	if err != nil {
+		return fmt.Errorf("%w: --direction: %v", errUsage, err)
+	}
+	var w, h int
+	if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil || w < 16 || h < 16 {
+		return fmt.Errorf("%w: --size must be WxH with both at least 16, got %q", errUsage, *size)
+	}
+	if *out == "" {
+		return fmt.Errorf("%w: scene needs --out FILE.mp4", errUsage)
+	}
+	s := ingest.Scene{Width: w, Height: h, FPS: *fps, Duration: *dur, Direction: d, Seed: *seed}
+	if err := s.WriteFile(*out); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s (%dx%d, %d fps, %d frames, moving %s)\n", *out, w, h, *fps, s.Frames(), d)
+	return nil
+}
+
+func runDemo(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	dir := fs.String("dir", "", "keep the motion model and scenes here (default: a temporary directory)")
+	threads := fs.Int("threads", 0, "inference threads (0 = all cores)")
+	clips, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	return server.RunDemo(server.DemoOptions{Dir: *dir, Clips: clips, Threads: *threads, Out: os.Stdout, Err: os.Stderr})
+}

@@ -1,0 +1,7 @@
+// Package engine runs models: ONNX Runtime sessions, tensor reuse between
+// runs, softmax and top-k, and the tensor file format (.npy) used to check a
+// model against other runtimes.
+//
+// It is the only package that imports onnxruntime_go. It knows nothing of
+// media (ingest) or of the API (server).
+package engine

@@ -1,0 +1,324 @@
+package ingest
+
+// This file is the cgo fence around libav (FFmpeg 5.1): the only place that
+// talks to libavformat, libavcodec and libswscale directly. Everything that
+// leaves it is Go memory (Image, []byte); every C object is owned by one Go
+// value and freed by its close method on every path.
+
+/*
+#cgo pkg-config: libavformat libavcodec libavutil libswscale
+#include <stdlib.h>
+#include "libav_helpers.h"
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unsafe"
+)
+
+// libav error codes that the Go side tests for.
+const (
+	avErrEOF    = C.AVERROR_EOF
+	avErrEAGAIN = C.ACTIOND_AVERROR_EAGAIN
+	avErrENOENT = C.ACTIOND_AVERROR_ENOENT
+	avErrENOMEM = C.ACTIOND_AVERROR_ENOMEM
+)
+
+// avError is a negative libav return code.
+type avError C.int
+
+// Error returns libav's description, lower-cased to read well after a colon.
+func (e avError) Error() string {
+	var buf [C.AV_ERROR_MAX_STRING_SIZE]C.char
+	if C.av_strerror(C.int(e), &buf[0], C.size_t(len(buf))) < 0 {
+		return fmt.Sprintf("libav error %d", int(e))
+	}
+	s := C.GoString(&buf[0])
+	// "Invalid data found ..." -> "invalid data found ...", but keep
+	// acronyms ("BSF not found").
+	if len(s) > 1 && !unicode.IsUpper(rune(s[1])) {
+		s = strings.ToLower(s[:1]) + s[1:]
+	}
+	return s
+}
+
+// avErr turns a libav return code into an error; nil when code >= 0.
+func avErr(code C.int) error {
+	if code >= 0 {
+		return nil
+	}
+	return avError(code)
+}
+
+// libav logging. av_log output goes to slog so that operators see it with
+// the rest of the process's logs, at the matching level, and a burst (a
+// corrupt stream can make the decoder log one line per macroblock row) is
+// cut to a few lines a second plus a count of what was left out.
+
+var (
+	libavLogger  atomic.Pointer[slog.Logger]
+	libavLimiter = logLimiter{perSecond: 5}
+	libavOnce    sync.Once
+)
+
+// SetLibavLogger sets the logger that libav's messages go to. It defaults to
+// slog.Default() with component=libav.
+func SetLibavLogger(l *slog.Logger) {
+	libavLogger.Store(l)
+}
+
+// libavInit installs the log callback. It is called before any libav use.
+func libavInit() {
+	libavOnce.Do(func() {
+		// Warnings and worse: libav's info level is meant for the CLI.
+		C.actiond_log_init(C.AV_LOG_WARNING)
+	})
+}
+
+//export goLibavLog
+func goLibavLog(level C.int, obj unsafe.Pointer, name, msg *C.char) {
+	text := strings.TrimSpace(C.GoString(msg))
+	if text == "" {
+		return
+	}
+	if level <= C.AV_LOG_ERROR && obj != nil {
+		if w, ok := logWatches.Load(uintptr(obj)); ok {
+			w.(*logWatch).set(text)
+		}
+	}
+	suppressed, ok := libavLimiter.allow(time.Now())
+	if !ok {
+		return
+	}
+	l := libavLogger.Load()
+	if l == nil {
+		l = slog.Default().With("component", "libav")
+	}
+	attrs := []slog.Attr{}
+	if n := C.GoString(name); n != "" {
+		attrs = append(attrs, slog.String("class", n))
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int64("suppressed", suppressed))
+	}
+	l.LogAttrs(context.Background(), slogLevel(int(level)), text, attrs...)
+}
+
+// logWatch keeps the last error that libav logged for one object (a demuxer
+// or decoder context). libav often says why in the log ("moov atom not found") and only
+// how in the return code (AVERROR_INVALIDDATA); errors quote both.
+type logWatch struct {
+	key uintptr
+	mu  sync.Mutex
+	msg string
+}
+
+// logWatches maps a watched libav object's address to its *logWatch.
+var logWatches sync.Map
+
+// watchLog starts recording errors that libav logs for obj.
+func watchLog(obj unsafe.Pointer) *logWatch {
+	w := &logWatch{key: uintptr(obj)}
+	logWatches.Store(w.key, w)
+	return w
+}
+
+func (w *logWatch) set(msg string) {
+	w.mu.Lock()
+	w.msg = strings.TrimSuffix(msg, ".")
+	w.mu.Unlock()
+}
+
+// last returns the last error logged, "" if none (or w is nil).
+func (w *logWatch) last() string {
+	if w == nil {
+		return ""
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.msg
+}
+
+// stop ends the watch; call it before the object is freed, since libav may
+// reuse the address.
+func (w *logWatch) stop() {
+	logWatches.Delete(w.key)
+}
+
+// slogLevel maps an av_log level to slog's.
+func slogLevel(avLevel int) slog.Level {
+	switch {
+	case avLevel <= C.AV_LOG_ERROR:
+		return slog.LevelError
+	case avLevel <= C.AV_LOG_WARNING:
+		return slog.LevelWarn
+	case avLevel <= C.AV_LOG_INFO:
+		return slog.LevelInfo
+	default:
+		return slog.LevelDebug
+	}
+}
+
+// logLimiter lets perSecond messages through in each one-second window and
+// reports, with the first message of a later window, how many it dropped.
+type logLimiter struct {
+	perSecond int64
+
+	mu         sync.Mutex
+	window     time.Time
+	n          int64
+	suppressed int64
+}
+
+func (l *logLimiter) allow(now time.Time) (suppressed int64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.window) >= time.Second {
+		l.window, l.n = now, 0
+	}
+	if l.n >= l.perSecond {
+		l.suppressed++
+		return 0, false
+	}
+	l.n++
+	suppressed, l.suppressed = l.suppressed, 0
+	return suppressed, true
+}
+
+// videoDecoder wraps an opened AVCodecContext and the frame it decodes into.
+// It is the part of decoding shared by files and (later) network sources:
+// packets in, frames out, in presentation order.
+type videoDecoder struct {
+	ctx   *C.AVCodecContext
+	frame *C.AVFrame
+	watch *logWatch // last error libav logged about ctx
+}
+
+// errNoDecoder is returned by newVideoDecoder when this FFmpeg build has no
+// decoder for the codec.
+var errNoDecoder = errors.New("no decoder")
+
+// newVideoDecoder opens a decoder for par with automatic threading.
+func newVideoDecoder(par *C.AVCodecParameters) (*videoDecoder, error) {
+	codec := C.avcodec_find_decoder(par.codec_id)
+	if codec == nil {
+		return nil, errNoDecoder
+	}
+	d := &videoDecoder{ctx: C.avcodec_alloc_context3(codec), frame: C.av_frame_alloc()}
+	if d.ctx == nil || d.frame == nil {
+		d.close()
+		return nil, avError(avErrENOMEM)
+	}
+	// The log callback files messages from the decoder's thread copies
+	// under opaque.
+	d.ctx.opaque = unsafe.Pointer(d.ctx)
+	d.watch = watchLog(unsafe.Pointer(d.ctx))
+	if err := avErr(C.avcodec_parameters_to_context(d.ctx, par)); err != nil {
+		d.close()
+		return nil, err
+	}
+	d.ctx.thread_count = 0 // auto: libav sizes it from the core count
+	if err := avErr(C.avcodec_open2(d.ctx, codec, nil)); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// send gives the decoder one packet; a nil packet starts draining.
+func (d *videoDecoder) send(pkt *C.AVPacket) error {
+	return avErr(C.avcodec_send_packet(d.ctx, pkt))
+}
+
+// receive fetches the next decoded frame into d.frame. ok is false when the
+// decoder needs more input (or, after draining, has no more output).
+func (d *videoDecoder) receive() (ok bool, err error) {
+	ret := C.avcodec_receive_frame(d.ctx, d.frame)
+	switch {
+	case ret >= 0:
+		return true, nil
+	case ret == avErrEAGAIN || ret == avErrEOF:
+		return false, nil
+	default:
+		return false, avError(ret)
+	}
+}
+
+// close frees the decoder; it is safe to call more than once.
+func (d *videoDecoder) close() {
+	if d.watch != nil {
+		d.watch.stop()
+		d.watch = nil
+	}
+	if d.ctx != nil {
+		C.avcodec_free_context(&d.ctx)
+	}
+	if d.frame != nil {
+		C.av_frame_free(&d.frame)
+	}
+}
+
+// rgbConverter turns decoded frames into RGB24 Images at native size. Its
+// scaler is set up like the ffmpeg CLI's, so output matches
+// `ffmpeg -pix_fmt rgb24` byte for byte, and is rebuilt when the input's
+// size, pixel format or colour description changes mid-stream.
+type rgbConverter struct {
+	sws *C.struct_SwsContext
+	dst *C.AVFrame // RGB24, libav-aligned: SIMD paths depend on alignment
+	key [5]C.int   // w, h, format, colorspace, range that sws was made for
+}
+
+// convert returns a copy of src as an RGB24 Image.
+func (c *rgbConverter) convert(src *C.AVFrame) (*Image, error) {
+	key := [5]C.int{src.width, src.height, C.int(src.format), C.int(src.colorspace), C.int(src.color_range)}
+	if src.width <= 0 || src.height <= 0 {
+		return nil, fmt.Errorf("convert to rgb24: frame is %dx%d", int(src.width), int(src.height))
+	}
+	if c.sws == nil || key != c.key {
+		c.close()
+		c.sws = C.actiond_sws_to_rgb24(key[0], key[1], key[2], key[3], key[4])
+		if c.sws == nil {
+			name := C.av_get_pix_fmt_name(C.enum_AVPixelFormat(src.format))
+			return nil, fmt.Errorf("convert %dx%d %s to rgb24: unsupported by swscale",
+				int(src.width), int(src.height), C.GoString(name))
+		}
+		c.dst = C.actiond_frame_alloc_buffer(src.width, src.height, C.AV_PIX_FMT_RGB24)
+		if c.dst == nil {
+			c.close()
+			return nil, avError(avErrENOMEM)
+		}
+		c.key = key
+	}
+	if err := avErr(C.sws_scale_frame(c.sws, c.dst, src)); err != nil {
+		return nil, fmt.Errorf("convert to rgb24: %w", err)
+	}
+	w, h := int(src.width), int(src.height)
+	img := NewImage(w, h)
+	stride := int(c.dst.linesize[0])
+	data := unsafe.Slice((*byte)(unsafe.Pointer(c.dst.data[0])), stride*(h-1)+w*3)
+	for y := range h {
+		copy(img.Pix[y*w*3:(y+1)*w*3], data[y*stride:y*stride+w*3])
+	}
+	return img, nil
+}
+
+// close frees the scaler and its buffer; it is safe to call more than once.
+func (c *rgbConverter) close() {
+	if c.sws != nil {
+		C.sws_freeContext(c.sws)
+		c.sws = nil
+	}
+	if c.dst != nil {
+		C.av_frame_free(&c.dst)
+	}
+	c.key = [5]C.int{}
+}

@@ -1,0 +1,99 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "libav_helpers.h"
+#include "_cgo_export.h"
+
+static void actiond_log_cb(void *avcl, int level, const char *fmt, va_list vl) {
+	char line[1024];
+	const char *name = "";
+	void *obj = avcl;
+
+	if (level > av_log_get_level())
+		return;
+	vsnprintf(line, sizeof line, fmt, vl);
+	if (avcl) {
+		const AVClass *cls = *(const AVClass **)avcl;
+		if (cls && cls->item_name)
+			name = cls->item_name(avcl);
+		// Frame threads log through copies of the codec context; the
+		// copies keep opaque, which names the context the caller owns.
+		if (cls == avcodec_get_class() && ((AVCodecContext *)avcl)->opaque)
+			obj = ((AVCodecContext *)avcl)->opaque;
+	}
+	goLibavLog(level, obj, (char *)name, line);
+}
+
+void actiond_log_init(int level) {
+	av_log_set_level(level);
+	av_log_set_callback(actiond_log_cb);
+}
+
+// yuv_table mirrors vf_scale's parse_yuv_type(in_color_matrix="auto", ...).
+static const int *yuv_table(int colorspace) {
+	if (colorspace < 1 || colorspace > 10 || colorspace == 8)
+		colorspace = AVCOL_SPC_BT470BG;
+	return sws_getCoefficients(colorspace);
+}
+
+struct SwsContext *actiond_sws_to_rgb24(int w, int h, int fmt, int colorspace, int color_range) {
+	struct SwsContext *s = sws_alloc_context();
+	int in_full, out_full, brightness, contrast, saturation;
+	int *inv_table, *table;
+	const int *coefs;
+
+	if (!s)
+		return NULL;
+	av_opt_set_int(s, "srcw", w, 0);
+	av_opt_set_int(s, "srch", h, 0);
+	av_opt_set_int(s, "src_format", fmt, 0);
+	av_opt_set_int(s, "dstw", w, 0);
+	av_opt_set_int(s, "dsth", h, 0);
+	av_opt_set_int(s, "dst_format", AV_PIX_FMT_RGB24, 0);
+	av_opt_set_int(s, "sws_flags", SWS_BICUBIC, 0);
+	av_opt_set_int(s, "src_h_chr_pos", -513, 0);
+	// vf_scale: "MPEG-2 chroma positions are used by convention".
+	av_opt_set_int(s, "src_v_chr_pos", fmt == AV_PIX_FMT_YUV420P ? 128 : -513, 0);
+	if (sws_init_context(s, NULL, NULL) < 0) {
+		sws_freeContext(s);
+		return NULL;
+	}
+
+	// vf_scale's scale_frame: input matrix from the frame, output table the
+	// same, input range from the frame when it says.
+	sws_getColorspaceDetails(s, &inv_table, &in_full, &table, &out_full,
+	                         &brightness, &contrast, &saturation);
+	coefs = yuv_table(colorspace);
+	if (color_range != AVCOL_RANGE_UNSPECIFIED)
+		in_full = color_range == AVCOL_RANGE_JPEG;
+	sws_setColorspaceDetails(s, coefs, in_full, coefs, out_full,
+	                         brightness, contrast, saturation);
+	return s;
+}
+
+struct SwsContext *actiond_sws_from_rgb24(int w, int h, int fmt) {
+	return sws_getContext(w, h, AV_PIX_FMT_RGB24, w, h, fmt, SWS_BICUBIC, NULL, NULL, NULL);
+}
+
+AVFrame *actiond_frame_alloc_buffer(int w, int h, int fmt) {
+	AVFrame *f = av_frame_alloc();
+
+	if (!f)
+		return NULL;
+	f->width = w;
+	f->height = h;
+	f->format = fmt;
+	if (av_frame_get_buffer(f, 0) < 0) {
+		av_frame_free(&f);
+		return NULL;
+	}
+	return f;
+}
+
+AVStream *actiond_stream(AVFormatContext *s, int i) {
+	return s->streams[i];
+}
+
+int64_t actiond_frame_pts(const AVFrame *f) {
+	return f->best_effort_timestamp;
+}

@@ -1,0 +1,51 @@
+// C side of the libav fence (see libav.go). Only small helpers live here:
+// what cgo cannot express (function-like macros, variadic callbacks) and the
+// swscale set-up that must mirror the ffmpeg CLI's scale filter exactly.
+#ifndef ACTIOND_LIBAV_HELPERS_H
+#define ACTIOND_LIBAV_HELPERS_H
+
+#include <errno.h>
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/avutil.h>
+#include <libavutil/error.h>
+#include <libavutil/frame.h>
+#include <libavutil/log.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
+
+// Error codes that libav builds with function-like macros.
+enum {
+	ACTIOND_AVERROR_EAGAIN = AVERROR(EAGAIN),
+	ACTIOND_AVERROR_ENOENT = AVERROR(ENOENT),
+	ACTIOND_AVERROR_ENOMEM = AVERROR(ENOMEM),
+};
+
+// actiond_log_init routes av_log through goLibavLog at the given level.
+// goLibavLog gets the logging object (e.g. an AVFormatContext), its class
+// name and the formatted message.
+void actiond_log_init(int level);
+
+// actiond_sws_to_rgb24 returns a scaler from (w, h, fmt) to packed RGB24 of
+// the same size, configured like the ffmpeg CLI's auto-inserted scale filter
+// (flags=bicubic, MPEG-2 chroma siting for yuv420p, the frame's colour
+// matrix and range). NULL on failure.
+struct SwsContext *actiond_sws_to_rgb24(int w, int h, int fmt, int colorspace, int color_range);
+
+// actiond_sws_from_rgb24 returns a bicubic scaler from packed RGB24 to fmt of
+// the same size. NULL on failure.
+struct SwsContext *actiond_sws_from_rgb24(int w, int h, int fmt);
+
+// actiond_frame_alloc_buffer allocates an image frame of the given size and
+// format with libav's default alignment, so that SIMD paths are the same as
+// in the ffmpeg CLI.
+AVFrame *actiond_frame_alloc_buffer(int w, int h, int fmt);
+
+// actiond_stream returns the i-th stream of s.
+AVStream *actiond_stream(AVFormatContext *s, int i);
+
+// actiond_frame_pts returns the frame's best-effort timestamp.
+int64_t actiond_frame_pts(const AVFrame *f);
+
+#endif

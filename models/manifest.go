@@ -1,0 +1,109 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// OutputKind says what a model's output tensor holds.
+type OutputKind string
+
+const (
+	// OutputLogits means the output is raw scores: consumers apply softmax.
+	OutputLogits OutputKind = "logits"
+	// OutputProbabilities means the output already sums to one per clip.
+	OutputProbabilities OutputKind = "probabilities"
+)
+
+// ManifestKey is the metadata_props key that holds the JSON manifest.
+const ManifestKey = "actiond.manifest"
+
+// Manifest describes a model so that the server needs nothing beside the
+// ONNX file. It is stored as JSON under ManifestKey in metadata_props.
+type Manifest struct {
+	// Name is a short identifier, e.g. "pptsmv2" or "motion".
+	Name string `json:"name"`
+	// Description is one human sentence about the model.
+	Description string `json:"description,omitempty"`
+	// Labels are the class names, in output order.
+	Labels []string `json:"labels"`
+	// Segments is the number of frames per clip (T). PP-TSMv2: 16.
+	Segments int `json:"segments"`
+	// InputSize is the square crop fed to the model. PP-TSMv2: 224.
+	InputSize int `json:"input_size"`
+	// ShortSide is the Scale() target before the crop. PP-TSMv2: 256.
+	ShortSide int `json:"short_side"`
+	// Mean and Std normalise RGB values after dividing by 255.
+	Mean [3]float32 `json:"mean"`
+	Std  [3]float32 `json:"std"`
+	// Output says whether the output is logits or probabilities.
+	Output OutputKind `json:"output"`
+	// Untrained marks models with random weights: their labels mean nothing.
+	Untrained bool `json:"untrained"`
+	// MACsPerClip is the multiply-accumulate count of one clip (0 = unknown).
+	MACsPerClip int64 `json:"macs_per_clip,omitempty"`
+	// WindowSeconds is the default live window length (0 = server default, 10 s).
+	WindowSeconds float64 `json:"window_seconds,omitempty"`
+}
+
+// ImageNetMean and ImageNetStd are the normalisation PP-TSMv2 was trained with.
+var (
+	ImageNetMean = [3]float32{0.485, 0.456, 0.406}
+	ImageNetStd  = [3]float32{0.229, 0.224, 0.225}
+)
+
+// Validate checks the manifest on its own; CheckIO checks it against a
+// model's graph. Every problem is reported, each naming its JSON key.
+func (m Manifest) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("manifest: "+format, args...))
+	}
+	if m.Name == "" {
+		bad("'name' must not be empty")
+	}
+	if len(m.Labels) == 0 {
+		bad("'labels' must not be empty")
+	}
+	seen := make(map[string]int, len(m.Labels))
+	for i, l := range m.Labels {
+		if l == "" {
+			bad("'labels'[%d] is empty", i)
+		} else if j, dup := seen[l]; dup {
+			bad("'labels'[%d] %q repeats 'labels'[%d]", i, l, j)
+		}
+		seen[l] = i
+	}
+	if m.Segments < 1 {
+		bad("'segments' must be ≥ 1, got %d", m.Segments)
+	}
+	if m.InputSize < 1 {
+		bad("'input_size' must be ≥ 1, got %d", m.InputSize)
+	}
+	if m.ShortSide < m.InputSize {
+		bad("'short_side' (%d) must be ≥ 'input_size' (%d)", m.ShortSide, m.InputSize)
+	}
+	for c := range 3 {
+		if !finite(m.Mean[c]) {
+			bad("'mean'[%d] must be finite, got %v", c, m.Mean[c])
+		}
+		if m.Std[c] == 0 || !finite(m.Std[c]) {
+			bad("'std'[%d] must be non-zero and finite, got %v", c, m.Std[c])
+		}
+	}
+	if m.Output != OutputLogits && m.Output != OutputProbabilities {
+		bad("'output' must be %q or %q, got %q", OutputLogits, OutputProbabilities, m.Output)
+	}
+	if m.MACsPerClip < 0 {
+		bad("'macs_per_clip' must be ≥ 0, got %d", m.MACsPerClip)
+	}
+	if m.WindowSeconds < 0 || math.IsNaN(m.WindowSeconds) || math.IsInf(m.WindowSeconds, 0) {
+		bad("'window_seconds' must be ≥ 0 (0 = server default), got %v", m.WindowSeconds)
+	}
+	return errors.Join(errs...)
+}
+
+func finite(f float32) bool {
+	return !math.IsNaN(float64(f)) && !math.IsInf(float64(f), 0)
+}
