@@ -22,7 +22,7 @@ build: setup
 
 ## run: the main job on the embedded default (no camera, no weights needed).
 run: build
-	$(BIN)/actiond demo
+	$(BIN)/actiond demo $(wildcard ../shared/testdata/*.mp4 ../shared/testdata/*.avi)
 
 demo: run
 

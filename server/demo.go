@@ -51,7 +51,7 @@ func RunDemo(opts DemoOptions) error {
 	defer c.Close()
 
 	type job struct {
-		path, expect string
+		path, direction, expect string
 	}
 	var jobs []job
 	prog := NewProgress(opts.Err, len(DemoDirections)+len(opts.Clips))
@@ -63,14 +63,15 @@ func RunDemo(opts DemoOptions) error {
 			prog.Done()
 			return fmt.Errorf("render scene %s: %w", d, err)
 		}
-		jobs = append(jobs, job{p, motion.LabelFor(string(d))})
+		jobs = append(jobs, job{p, string(d), motion.LabelFor(string(d))})
 	}
 	for _, p := range opts.Clips {
 		jobs = append(jobs, job{path: p})
 	}
 	prog.Done()
 
-	fmt.Fprintf(opts.Out, "actiond demo: model %q (%s)\n\n", c.Manifest().Name, c.Manifest().Description)
+	fmt.Fprintf(opts.Out, "actiond demo: model %q: %s\n", c.Manifest().Name, c.Manifest().Description)
+	fmt.Fprintf(opts.Out, "On real footage it only tells where bright things drift; it knows no actions.\n\n")
 	wrong := 0
 	for i, j := range jobs {
 		prog.Step(i+1, "classify "+filepath.Base(j.path))
@@ -81,12 +82,12 @@ func RunDemo(opts DemoOptions) error {
 		}
 		WriteClipText(opts.Out, r)
 		if j.expect != "" {
-			verdict := "as expected"
+			verdict := "correct"
 			if r.Top[0].Label != j.expect {
 				verdict = "WRONG, expected " + j.expect
 				wrong++
 			}
-			fmt.Fprintf(opts.Out, "  synthetic scene moving %s: %s\n", filepath.Base(j.path), verdict)
+			fmt.Fprintf(opts.Out, "  check: the scene's disk moves %s → %s: %s\n", j.direction, r.Top[0].Label, verdict)
 		}
 		fmt.Fprintln(opts.Out)
 	}
