@@ -1,8 +1,11 @@
-// Package ingest gets frames and makes them model input: file and (later)
-// RTSP sources, the libavcodec decoder, the reference preprocessing (resize,
-// crop, normalise, as the model's manifest says), and the synthetic scenes
-// used by tests and the demo.
+// Package ingest gets frames and makes them model input: video files and
+// RTSP cameras (the gortsplib source, behind a small interface), the
+// libavcodec decoder, the reference preprocessing (resize, crop, normalise,
+// as the model's manifest says), the rolling window of preprocessed frames,
+// the per-stream supervisor that reconnects forever, the synthetic motion
+// scenes, and the RTSP simulator used by tests and the demo.
 //
 // It is the only package with libav cgo. It must not import engine or server:
-// where it needs something from them it declares a small interface.
+// where it needs something from them it declares a small interface. Nothing
+// here decodes or converts on the RTP read path.
 package ingest

@@ -195,7 +195,7 @@ func (l *logLimiter) allow(now time.Time) (suppressed int64, ok bool) {
 }
 
 // videoDecoder wraps an opened AVCodecContext and the frame it decodes into.
-// It is the part of decoding shared by files and (later) network sources:
+// It is the part of decoding shared by files and network sources:
 // packets in, frames out, in presentation order.
 type videoDecoder struct {
 	ctx   *C.AVCodecContext

@@ -104,8 +104,13 @@ func (s Scene) Centre(i int) (x, y float64) {
 
 // Frame renders frame i (0 <= i < Frames(); others are clamped to the ends).
 func (s Scene) Frame(i int) *Image {
+	return s.render(s.Centre(i))
+}
+
+// render draws the disk centred at (cx, cy) over the background. Only the
+// size and the seed of s matter; SceneSequence draws its frames with it too.
+func (s Scene) render(cx, cy float64) *Image {
 	img := NewImage(s.Width, s.Height)
-	cx, cy := s.Centre(i)
 	r := float64(min(s.Width, s.Height)) / 12
 	for y := range s.Height {
 		for x := range s.Width {

@@ -43,7 +43,11 @@ func (p *Progress) Step(i int, what string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	line := fmt.Sprintf("[%d/%d %s] %s", i, p.total, time.Since(p.start).Round(100*time.Millisecond), what)
+	step := fmt.Sprintf("%d/%d ", i, p.total)
+	if p.total <= 0 {
+		step = "" // a step count that is not known yet
+	}
+	line := fmt.Sprintf("[%s%s] %s", step, time.Since(p.start).Round(100*time.Millisecond), what)
 	pad := ""
 	if n := p.width - len(line); n > 0 {
 		pad = strings.Repeat(" ", n)

@@ -2,9 +2,12 @@
 //
 //	actiond classify [--model FILE] [--top-k K] [--threads N] [--json] [--dump-input FILE.npy] VIDEO...
 //	actiond model build motion --out FILE
+//	actiond model build pptsmv2 (--weights FILE.pdparams | --random-seed N [--no-lta]) --out FILE
+//	actiond model fetch pptsmv2 [--out FILE]
 //	actiond model info [--json] FILE
 //	actiond model run --model FILE --input IN.npy --output OUT.npy
 //	actiond scene --direction DIR [--size WxH] [--fps N] [--duration D] --out FILE.mp4
+//	actiond sim [--listen ADDR] [--file NAME=PATH]... [--scene NAME=DIRECTION]...
 //	actiond demo [VIDEO...]
 package main
 
@@ -21,15 +24,19 @@ const usage = `actiond: says what people in video are doing.
 Usage:
   actiond classify [--model FILE] [--top-k K] [--threads N] [--json] [--dump-input FILE.npy] VIDEO...
   actiond model build motion --out FILE
+  actiond model build pptsmv2 (--weights FILE.pdparams | --random-seed N [--no-lta]) --out FILE
+  actiond model fetch pptsmv2 [--out FILE]
   actiond model info [--json] FILE
   actiond model run --model FILE --input IN.npy --output OUT.npy
   actiond scene --direction left|right|up|down|still [--size WxH] [--fps N] [--duration D] --out FILE.mp4
+  actiond sim [--listen 127.0.0.1:8554] [--file NAME=PATH]... [--scene NAME=DIRECTION]...
   actiond demo [VIDEO...]
   actiond version
 
 Environment:
   ACTIOND_MODEL     model used when --model is not given
   ACTIOND_ORT_LIB   path of libonnxruntime.so (version 1.29.0)
+  ACTIOND_PPTSMV2_URL  where model fetch downloads the checkpoint from
 `
 
 // errUsage marks errors that are the user's invocation; main prints usage.
@@ -63,6 +70,8 @@ func run(args []string) error {
 		return runScene(rest)
 	case "demo":
 		return runDemo(rest)
+	case "sim":
+		return runSim(rest)
 	case "version":
 		fmt.Println(version())
 		return nil
@@ -76,11 +85,13 @@ func run(args []string) error {
 
 func runModel(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: model needs a subcommand: build, info or run", errUsage)
+		return fmt.Errorf("%w: model needs a subcommand: build, fetch, info or run", errUsage)
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "build":
 		return runModelBuild(rest)
+	case "fetch":
+		return runModelFetch(rest)
 	case "info":
 		return runModelInfo(rest)
 	case "run":

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/models/motion"
@@ -18,6 +20,9 @@ func runModelBuild(args []string) error {
 	name := args[0]
 	fs := flag.NewFlagSet("model build", flag.ContinueOnError)
 	out := fs.String("out", "", "output ONNX file (required)")
+	weights := fs.String("weights", "", "pptsmv2: the official .pdparams checkpoint")
+	seed := fs.Int64("random-seed", -1, "pptsmv2: build seeded random weights instead (benchmarks and tests only: labels mean nothing)")
+	noLTA := fs.Bool("no-lta", false, "pptsmv2 with --random-seed: leave out the temporal attention")
 	if _, err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -29,10 +34,45 @@ func runModelBuild(args []string) error {
 		if err := motion.WriteFile(*out); err != nil {
 			return err
 		}
+	case "pptsmv2":
+		if (*weights == "") == (*seed < 0) {
+			return fmt.Errorf("%w: model build pptsmv2 needs exactly one of --weights FILE.pdparams or --random-seed N", errUsage)
+		}
+		if *weights != "" && *noLTA {
+			return fmt.Errorf("%w: --no-lta only applies to --random-seed builds (a checkpoint has LTA exactly when its weights are present)", errUsage)
+		}
+		err := server.BuildPPTSMv2(server.BuildPPTSMv2Options{
+			Weights: *weights, RandomSeed: *seed, NoLTA: *noLTA, Out: *out, Progress: os.Stderr,
+		})
+		if err != nil {
+			return err
+		}
+		if *weights == "" {
+			fmt.Fprintf(os.Stderr, "%s\n", server.UntrainedWarning)
+		}
 	default:
-		return fmt.Errorf("%w: unknown model %q (known: motion)", errUsage, name)
+		return fmt.Errorf("%w: unknown model %q (known: motion, pptsmv2)", errUsage, name)
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s\n", *out)
+	return nil
+}
+
+func runModelFetch(args []string) error {
+	if len(args) == 0 || args[0] != "pptsmv2" {
+		return fmt.Errorf("%w: model fetch knows one model: pptsmv2", errUsage)
+	}
+	fs := flag.NewFlagSet("model fetch", flag.ContinueOnError)
+	out := fs.String("out", "", "ONNX file to write (default "+server.DefaultModelPath()+")")
+	if _, err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	path, err := server.FetchPPTSMv2(ctx, *out, os.Stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s: actiond classify and serve use it by default\n", path)
 	return nil
 }
 

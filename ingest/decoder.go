@@ -1,0 +1,219 @@
+package ingest
+
+/*
+#include <malloc.h>
+#include "libav_helpers.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+)
+
+// Codec is a video codec that live sources deliver.
+type Codec string
+
+// Codecs the RTSP source reads.
+const (
+	CodecH264 Codec = "H264"
+	CodecH265 Codec = "H265"
+)
+
+// accessUnit is one encoded picture as it came off the network: its NAL
+// units (without start codes) and timestamps.
+type accessUnit struct {
+	nalus  [][]byte
+	pts    time.Duration // from the connection's first frame
+	recv   time.Time     // when it arrived
+	ntp    time.Time     // capture time from RTCP sender reports; zero if none yet
+	random bool          // a random access point (IDR, CRA, ...)
+	conn   uint64        // which connection of the stream it came over
+}
+
+// decoder turns access units into frames with libavcodec. It does not
+// convert frames: it hands each one, still in the decoder's pixel format,
+// to a callback as a picture that the window converts only if it keeps it.
+// It is not safe for concurrent use.
+type decoder struct {
+	codec Codec
+	dec   *videoDecoder
+	pkt   *C.AVPacket
+	conv  *rgbConverter // converts the pictures; owned by the caller
+	buf   []byte        // Annex-B staging of the access unit
+
+	// pending remembers the metadata of access units the decoder still
+	// holds (frame threads and reordering delay output), by pts.
+	pending    [32]frameMeta
+	pendingPTS [32]time.Duration
+	next       int
+
+	errors  uint64 // packets or frames the decoder rejected
+	frames  uint64 // frames decoded
+	lastErr error  // the last decode error, for status
+}
+
+// newDecoder opens a libavcodec decoder for codec. Pictures it makes are
+// converted by conv, which must outlive them.
+func newDecoder(codec Codec, conv *rgbConverter) (*decoder, error) {
+	libavInit()
+	var id C.enum_AVCodecID
+	switch codec {
+	case CodecH264:
+		id = C.AV_CODEC_ID_H264
+	case CodecH265:
+		id = C.AV_CODEC_ID_HEVC
+	default:
+		return nil, fmt.Errorf("open %s decoder: %w", codec, ErrUnsupportedCodec)
+	}
+	par := C.avcodec_parameters_alloc()
+	if par == nil {
+		return nil, fmt.Errorf("open %s decoder: %w", codec, avError(avErrENOMEM))
+	}
+	defer C.avcodec_parameters_free(&par)
+	par.codec_type = C.AVMEDIA_TYPE_VIDEO
+	par.codec_id = id
+	dec, err := newVideoDecoder(par)
+	switch {
+	case errors.Is(err, errNoDecoder):
+		return nil, fmt.Errorf("open %s decoder: %w: this FFmpeg build cannot decode it", codec, ErrUnsupportedCodec)
+	case err != nil:
+		return nil, fmt.Errorf("open %s decoder: %w", codec, err)
+	}
+	d := &decoder{codec: codec, dec: dec, conv: conv, pkt: C.av_packet_alloc()}
+	if d.pkt == nil {
+		d.close()
+		return nil, fmt.Errorf("open %s decoder: %w", codec, avError(avErrENOMEM))
+	}
+	return d, nil
+}
+
+// decode decodes one access unit and calls fn with each frame that the
+// decoder outputs, in presentation order. fn owns the picture: it must
+// release it. Decode errors are counted, not returned (the decoder conceals
+// what it can and recovers at the next random access point); decode returns
+// only fn's error.
+func (d *decoder) decode(au accessUnit, fn func(frameMeta, picture) error) error {
+	d.buf = d.buf[:0]
+	for _, n := range au.nalus {
+		d.buf = append(d.buf, 0, 0, 0, 1)
+		d.buf = append(d.buf, n...)
+	}
+	if len(d.buf) == 0 {
+		return nil
+	}
+	if err := avErr(C.av_new_packet(d.pkt, C.int(len(d.buf)))); err != nil {
+		d.fail(err)
+		return nil
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(d.pkt.data)), len(d.buf)), d.buf)
+	d.pkt.pts = C.int64_t(au.pts)
+	if au.random {
+		d.pkt.flags |= C.AV_PKT_FLAG_KEY
+	}
+	d.remember(au)
+	err := d.dec.send(d.pkt)
+	C.av_packet_unref(d.pkt)
+	if err != nil {
+		d.fail(err)
+	}
+	for errs := 0; errs < 8; {
+		ok, err := d.dec.receive()
+		if err != nil {
+			// Frame threads report one error per call; a bound keeps a
+			// decoder that repeats one forever from spinning here.
+			d.fail(err)
+			errs++
+			continue
+		}
+		if !ok {
+			return nil
+		}
+		d.frames++
+		pic := &avPicture{f: C.av_frame_alloc(), conv: d.conv}
+		if pic.f == nil {
+			C.av_frame_unref(d.dec.frame)
+			d.fail(avError(avErrENOMEM))
+			continue
+		}
+		C.av_frame_move_ref(pic.f, d.dec.frame)
+		m := d.lookup(time.Duration(C.actiond_frame_pts(pic.f)), au)
+		m.width, m.height = int(pic.f.width), int(pic.f.height)
+		if err := fn(m, pic); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fail counts a decode error.
+func (d *decoder) fail(err error) {
+	d.errors++
+	if msg := d.dec.watch.last(); msg != "" {
+		err = fmt.Errorf("%w (%s)", err, msg)
+	}
+	d.lastErr = err
+}
+
+// remember keeps au's metadata until its frame comes out.
+func (d *decoder) remember(au accessUnit) {
+	i := d.next % len(d.pending)
+	d.pending[i] = frameMeta{pts: au.pts, conn: au.conn, recv: au.recv, ntp: au.ntp}
+	d.pendingPTS[i] = au.pts
+	d.next++
+}
+
+// lookup returns the metadata of the access unit with the given pts; cur
+// stands in when the decoder made one up.
+func (d *decoder) lookup(pts time.Duration, cur accessUnit) frameMeta {
+	// Newest first: after a timestamp jump back, an old entry may carry
+	// the same pts.
+	for j := 1; j <= len(d.pending); j++ {
+		i := ((d.next-j)%len(d.pending) + len(d.pending)) % len(d.pending)
+		if d.pendingPTS[i] == pts && !d.pending[i].recv.IsZero() {
+			return d.pending[i]
+		}
+	}
+	return frameMeta{pts: pts, conn: cur.conn, recv: cur.recv, ntp: cur.ntp}
+}
+
+// close frees the decoder. Pictures it made stay valid (libav counts
+// references to frame buffers) as long as the converter does.
+func (d *decoder) close() {
+	if d.dec != nil {
+		d.dec.close()
+		d.dec = nil
+	}
+	if d.pkt != nil {
+		C.av_packet_free(&d.pkt)
+	}
+}
+
+// avPicture is a decoded frame that holds a reference to the decoder's
+// buffer until released.
+type avPicture struct {
+	f    *C.AVFrame
+	conv *rgbConverter
+}
+
+func (p *avPicture) image() (*Image, error) {
+	if p.f == nil {
+		return nil, errors.New("convert frame: picture already released")
+	}
+	return p.conv.convert(p.f)
+}
+
+func (p *avPicture) release() {
+	if p.f != nil {
+		C.av_frame_free(&p.f)
+	}
+}
+
+// cHeapInUse returns the bytes that C code (libav) holds from malloc, for
+// tests that check that every C object is freed.
+func cHeapInUse() int64 {
+	mi := C.mallinfo2()
+	return int64(mi.uordblks) + int64(mi.hblkhd)
+}

@@ -1,0 +1,190 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+)
+
+// maxClipBytes bounds the H.264 that one served path holds in memory. Clips
+// are meant to be seconds long (a few MB at most); this only stops a long
+// film from eating the machine.
+const maxClipBytes = 256 << 20
+
+// simClip is a video encoded once into H.264 and kept in memory, so that a
+// served path can loop it forever at no cost but packetisation.
+type simClip struct {
+	width, height int
+	fps           float64    // the source's frame rate: pacing and timestamps follow it
+	sps, pps      []byte     // for the SDP, so that readers know the size before the first frame
+	aus           [][][]byte // access units as NAL units, in presentation order (no B-frames)
+	bytes         int
+}
+
+// clipEncoder builds a simClip frame by frame with libx264, SPS and PPS in
+// band before every key frame, as a live camera sends them.
+type clipEncoder struct {
+	enc  *h264Encoder
+	clip *simClip
+}
+
+func newClipEncoder(w, h int, fps float64) (*clipEncoder, error) {
+	if fps <= 0 || math.IsNaN(fps) || math.IsInf(fps, 0) {
+		return nil, fmt.Errorf("encode clip: frame rate must be positive, got %v", fps)
+	}
+	// The encoder's own rate is only a rate-control hint; timestamps come
+	// from fps.
+	enc, err := newH264Encoder(w, h, max(int(math.Round(fps)), 1), false)
+	if err != nil {
+		return nil, fmt.Errorf("encode clip: %w", err)
+	}
+	return &clipEncoder{enc: enc, clip: &simClip{width: w, height: h, fps: fps}}, nil
+}
+
+// add encodes one frame.
+func (e *clipEncoder) add(img *Image) error {
+	aus, err := e.enc.Encode(img)
+	if err != nil {
+		return fmt.Errorf("encode clip: frame %d: %w", len(e.clip.aus), err)
+	}
+	return e.keep(aus)
+}
+
+// keep splits finished access units into NAL units and stores them.
+func (e *clipEncoder) keep(aus []h264AU) error {
+	c := e.clip
+	for _, au := range aus {
+		var nalus h264.AnnexB
+		if err := nalus.Unmarshal(au.data); err != nil {
+			return fmt.Errorf("encode clip: split access unit %d: %w", len(c.aus), err)
+		}
+		for _, n := range nalus {
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				c.sps = n
+			case h264.NALUTypePPS:
+				c.pps = n
+			}
+		}
+		c.aus = append(c.aus, [][]byte(nalus))
+		c.bytes += len(au.data)
+	}
+	if c.bytes > maxClipBytes {
+		return fmt.Errorf("encode clip: more than %d MiB of H.264 after %d frames; use a shorter clip",
+			maxClipBytes>>20, len(c.aus))
+	}
+	return nil
+}
+
+// finish flushes the encoder, frees it and returns the clip.
+func (e *clipEncoder) finish() (*simClip, error) {
+	defer e.close()
+	aus, err := e.enc.Encode(nil)
+	if err != nil {
+		return nil, fmt.Errorf("encode clip: flush: %w", err)
+	}
+	if err := e.keep(aus); err != nil {
+		return nil, err
+	}
+	c := e.clip
+	switch {
+	case len(c.aus) == 0:
+		return nil, errors.New("encode clip: no frames")
+	case c.sps == nil || c.pps == nil:
+		return nil, errors.New("encode clip: the encoder gave no SPS/PPS")
+	case !h264.IsRandomAccess(c.aus[0]):
+		// Every loop restarts at frame 0: it must decode on its own.
+		return nil, errors.New("encode clip: the first frame is not a key frame")
+	}
+	return c, nil
+}
+
+// close frees the encoder; it is safe to call more than once.
+func (e *clipEncoder) close() { e.enc.close() }
+
+// sceneClip encodes one pass of a synthetic scene of n frames.
+func sceneClip(w, h, fps, n int, render func(i int) *Image) (*simClip, error) {
+	e, err := newClipEncoder(w, h, float64(fps))
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	for i := range n {
+		if err := e.add(render(i)); err != nil {
+			return nil, err
+		}
+	}
+	return e.finish()
+}
+
+// fileClip decodes the video of path (any codec FFmpeg reads) and re-encodes
+// it as H.264 at the file's frame rate. Frames of odd width or height lose
+// their last column or row: 4:2:0 needs even sizes. It also returns how
+// many frames the container promised, for the caller to report a short
+// decode.
+func fileClip(path string) (clip *simClip, promised int, err error) {
+	f, err := OpenVideoFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	info := f.Info()
+	if info.FPS <= 0 {
+		return nil, 0, fmt.Errorf("serve video %q: the file states no frame rate", path)
+	}
+	n, err := f.CountFrames()
+	if err != nil {
+		return nil, 0, err
+	}
+	w, h := info.Width&^1, info.Height&^1
+	e, err := newClipEncoder(w, h, info.FPS)
+	if err != nil {
+		return nil, 0, fmt.Errorf("serve video %q: %w", path, err)
+	}
+	defer e.close()
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i
+	}
+	got := 0
+	var encErr error
+	decErr := f.Decode(want, func(_ int, _ time.Duration, img *Image) error {
+		if img.W < w || img.H < h {
+			encErr = fmt.Errorf("frame %d is %dx%d, the stream said %dx%d", got, img.W, img.H, info.Width, info.Height)
+		} else {
+			encErr = e.add(cropImage(img, w, h))
+		}
+		got++
+		return encErr
+	})
+	switch {
+	case encErr != nil:
+		return nil, 0, fmt.Errorf("serve video %q: %w", path, encErr)
+	case decErr != nil && got == 0:
+		return nil, 0, decErr
+	}
+	// Otherwise what decoded is the clip: a packet count can overstate
+	// the frames (packed B-frames in AVI), and a damaged tail is no reason
+	// not to serve the rest.
+	clip, err = e.finish()
+	if err != nil {
+		return nil, 0, fmt.Errorf("serve video %q: %w", path, err)
+	}
+	return clip, n, nil
+}
+
+// cropImage returns the top-left w x h part of img (img itself when it is
+// that size already).
+func cropImage(img *Image, w, h int) *Image {
+	if img.W == w && img.H == h {
+		return img
+	}
+	out := NewImage(w, h)
+	for y := range h {
+		copy(out.Pix[y*w*3:(y+1)*w*3], img.Pix[y*img.W*3:y*img.W*3+w*3])
+	}
+	return out
+}

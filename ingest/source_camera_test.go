@@ -1,0 +1,179 @@
+package ingest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"math/big"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/auth"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+)
+
+// testCamera is a small gortsplib server for what the Simulator does not
+// do: one authentication method only, and RTSPS. It serves a short scene,
+// looped, over TCP only.
+type testCamera struct {
+	server *gortsplib.Server
+	stream *gortsplib.ServerStream
+	addr   string
+	user   string
+	pass   string
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type testCameraConfig struct {
+	methods    []auth.VerifyMethod // with user and pass
+	user, pass string
+	tls        *tls.Config // serve rtsps
+	// sdpOnly sends SPS and PPS in the SDP only, never in band.
+	sdpOnly bool
+	// resize alternates 160x120 and 320x180 every 2s, with the new SPS
+	// in band.
+	resize bool
+}
+
+func startTestCamera(t *testing.T, cfg testCameraConfig) *testCamera {
+	t.Helper()
+	scene := Scene{Width: 160, Height: 120, FPS: 16, Duration: 2 * time.Second, Direction: Right}
+	aus := encodeScene(t, scene, scene.Frames())
+	if cfg.resize {
+		big := scene
+		big.Width, big.Height = 320, 180
+		aus = append(aus, encodeScene(t, big, big.Frames())...)
+	}
+	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
+	if cfg.sdpOnly {
+		for i, au := range aus {
+			var kept [][]byte
+			for _, n := range au.nalus {
+				switch n[0] & 0x1f {
+				case h264NALSPS:
+					forma.SPS = n
+				case h264NALPPS:
+					forma.PPS = n
+				default:
+					kept = append(kept, n)
+				}
+			}
+			aus[i].nalus = kept
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &testCamera{addr: ln.Addr().String(), user: cfg.user, pass: cfg.pass}
+	medi := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
+	c.server = &gortsplib.Server{
+		Handler:     c,
+		RTSPAddress: c.addr,
+		AuthMethods: cfg.methods,
+		TLSConfig:   cfg.tls,
+		Listen:      func(string, string) (net.Listener, error) { return ln, nil },
+	}
+	if err := c.server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.stream = &gortsplib.ServerStream{Server: c.server, Desc: &description.Session{Medias: []*description.Media{medi}}}
+	if err := c.stream.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := forma.CreateEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		tick := time.NewTicker(time.Second / time.Duration(scene.FPS))
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			au := aus[i%len(aus)]
+			pkts, err := enc.Encode(au.nalus)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, pkt := range pkts {
+				pkt.Timestamp = uint32(i * 90000 / scene.FPS)
+				c.stream.WritePacketRTP(medi, pkt) //nolint:errcheck // no reader yet is fine
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		c.cancel()
+		c.wg.Wait()
+		c.stream.Close()
+		c.server.Close()
+	})
+	return c
+}
+
+func (c *testCamera) allowed(conn *gortsplib.ServerConn, req *base.Request) bool {
+	return c.user == "" || conn.VerifyCredentials(req, c.user, c.pass)
+}
+
+func (c *testCamera) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if !c.allowed(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
+	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
+}
+
+func (c *testCamera) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if !c.allowed(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
+	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
+}
+
+func (c *testCamera) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// selfSigned returns a TLS config with a fresh self-signed certificate for
+// 127.0.0.1, and the certificate's SHA-256 fingerprint.
+func selfSigned(t *testing.T) (*tls.Config, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "test camera"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, hex.EncodeToString(sum[:])
+}

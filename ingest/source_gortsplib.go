@@ -1,0 +1,261 @@
+package ingest
+
+// This file is the only one that knows gortsplib: it implements rtspClient
+// on gortsplib v4 (and mediacommon v2, through gortsplib's depacketizers).
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v4/pkg/headers"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtp"
+)
+
+type gortsplibClient struct {
+	cfg clientConfig
+	cb  clientCallbacks
+	u   *base.URL
+	c   *gortsplib.Client
+
+	desc  *description.Session
+	media *description.Media
+	forma format.Format
+
+	transportName atomic.Pointer[string]
+	doneCh        chan struct{}
+	waitErr       error
+	closeOnce     sync.Once
+}
+
+// newRTSPClient makes the client for one connection; it does not connect
+// yet.
+func newRTSPClient(cfg clientConfig, cb clientCallbacks) (rtspClient, error) {
+	u, err := base.ParseURL(cfg.url.String())
+	if err != nil {
+		return nil, err
+	}
+	g := &gortsplibClient{cfg: cfg, cb: cb, u: u, doneCh: make(chan struct{})}
+	g.c = &gortsplib.Client{
+		Scheme: u.Scheme,
+		Host:   u.Host,
+		// The source bounds connecting itself and watches for silence
+		// with the stream's read timeout; gortsplib's own checks (each
+		// request, packets) must not cut in before either.
+		ReadTimeout:  max(cfg.timeout, cfg.readTimeout),
+		WriteTimeout: cfg.timeout,
+		// With the transport on auto, UDP gets this long to deliver a
+		// first packet before TCP is tried: well within the stream's
+		// read timeout, which would otherwise end the connection first.
+		InitialUDPReadTimeout: min(3*time.Second, cfg.readTimeout/2),
+		OnTransportSwitch: func(err error) {
+			tcp := "TCP"
+			g.transportName.Store(&tcp)
+			cfg.log.Info("switching to TCP", "reason", err.Error())
+		},
+		OnPacketsLost: cb.onLost,
+		OnDecodeError: cb.onError,
+	}
+	switch cfg.transport {
+	case TransportUDP:
+		v := gortsplib.TransportUDP
+		g.c.Transport = &v
+	case TransportTCP:
+		v := gortsplib.TransportTCP
+		g.c.Transport = &v
+	}
+	if u.Scheme == "rtsps" && cfg.tlsFingerprint != "" {
+		g.c.TLSConfig = fingerprintTLS(cfg.tlsFingerprint)
+	}
+	if err := g.c.Start2(); err != nil {
+		return nil, err
+	}
+	go func() {
+		g.waitErr = g.c.Wait()
+		close(g.doneCh)
+	}()
+	return g, nil
+}
+
+// fingerprintTLS trusts exactly the certificate with the given SHA-256
+// fingerprint, as cameras with self-signed certificates need.
+func fingerprintTLS(fingerprint string) *tls.Config {
+	want := strings.ToLower(strings.ReplaceAll(fingerprint, ":", ""))
+	return &tls.Config{
+		// Verification is by fingerprint, below, instead of by CA.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("server sent no certificate")
+			}
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if got := hex.EncodeToString(sum[:]); got != want {
+				return fmt.Errorf("server certificate fingerprint %s does not match 'tls_fingerprint'", got)
+			}
+			return nil
+		},
+	}
+}
+
+func (g *gortsplibClient) describe() (videoTrack, error) {
+	desc, _, err := g.c.Describe(g.u)
+	if err != nil {
+		return videoTrack{}, g.translate(err)
+	}
+	g.desc = desc
+	var h264f *format.H264
+	if m := desc.FindFormat(&h264f); m != nil {
+		g.media, g.forma = m, h264f
+		sps, pps := h264f.SafeParams()
+		return videoTrack{codec: CodecH264, params: [][]byte{sps, pps}}, nil
+	}
+	var h265f *format.H265
+	if m := desc.FindFormat(&h265f); m != nil {
+		g.media, g.forma = m, h265f
+		vps, sps, pps := h265f.SafeParams()
+		return videoTrack{codec: CodecH265, params: [][]byte{vps, sps, pps}}, nil
+	}
+	var offered []string
+	for _, m := range desc.Medias {
+		for _, f := range m.Formats {
+			offered = append(offered, f.Codec())
+		}
+	}
+	if len(offered) == 0 {
+		offered = []string{"nothing"}
+	}
+	return videoTrack{}, fmt.Errorf("%w: the stream offers %s; H.264 and H.265 video are supported",
+		ErrUnsupportedCodec, strings.Join(offered, ", "))
+}
+
+func (g *gortsplibClient) play() error {
+	res, err := g.c.Setup(g.desc.BaseURL, g.media, 0, 0)
+	if err != nil {
+		return g.translate(err)
+	}
+	name := "UDP"
+	var th headers.Transport
+	if th.Unmarshal(res.Header["Transport"]) == nil && th.Protocol == headers.TransportProtocolTCP {
+		name = "TCP"
+	}
+	g.transportName.Store(&name)
+
+	depacketize, err := g.depacketizer()
+	if err != nil {
+		return err
+	}
+	medi, clock := g.media, int64(g.forma.ClockRate())
+	g.c.OnPacketRTP(medi, g.forma, func(pkt *rtp.Packet) {
+		// Packets before the first one the timestamp decoder can anchor
+		// (a key frame) have no presentation time yet.
+		ticks, ok := g.c.PacketPTS2(medi, pkt)
+		if !ok {
+			return
+		}
+		nalus, err := depacketize(pkt)
+		if err != nil {
+			if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) &&
+				!errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
+				g.cb.onError(err)
+			}
+			return
+		}
+		ntp, ok := g.c.PacketNTP(medi, pkt)
+		if !ok {
+			ntp = time.Time{}
+		}
+		g.cb.onAU(nalus, ticksToDuration(ticks, clock), ntp)
+	})
+	if _, err := g.c.Play(nil); err != nil {
+		return g.translate(err)
+	}
+	return nil
+}
+
+// depacketizer returns the RTP → access unit decoder of the track.
+func (g *gortsplibClient) depacketizer() (func(*rtp.Packet) ([][]byte, error), error) {
+	switch f := g.forma.(type) {
+	case *format.H264:
+		d, err := f.CreateDecoder()
+		if err != nil {
+			return nil, err
+		}
+		return d.Decode, nil
+	case *format.H265:
+		d, err := f.CreateDecoder()
+		if err != nil {
+			return nil, err
+		}
+		return d.Decode, nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUnsupportedCodec, g.forma.Codec())
+}
+
+// ticksToDuration converts RTP clock ticks without overflowing for days.
+func ticksToDuration(ticks, clock int64) time.Duration {
+	secs, rem := ticks/clock, ticks%clock
+	return time.Duration(secs)*time.Second + time.Duration(rem*int64(time.Second)/clock)
+}
+
+// translate maps gortsplib's errors to the package's sentinels where a
+// caller can act on them.
+func (g *gortsplibClient) translate(err error) error {
+	var (
+		status  liberrors.ErrClientBadStatusCode
+		unknown x509.UnknownAuthorityError
+	)
+	switch {
+	case errors.As(err, &unknown):
+		return fmt.Errorf("%w (a self-signed certificate is trusted by its 'tls_fingerprint')", err)
+	case errors.As(err, &liberrors.ErrClientRequestTimedOut{}):
+		return fmt.Errorf("%w (request timed out)", ErrNoAnswer)
+	case errors.As(err, &status) && status.Code == base.StatusUnauthorized:
+		if g.u.User == nil {
+			return fmt.Errorf("%w: the camera wants credentials (put them in the URL: user:pass@host)", ErrUnauthorized)
+		}
+		return fmt.Errorf("%w: the camera refused the credentials", ErrUnauthorized)
+	case errors.As(err, &status):
+		return fmt.Errorf("camera answered %d %s", int(status.Code), status.Message)
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("the camera closed the connection (%w)", err)
+	}
+	return err
+}
+
+func (g *gortsplibClient) transport() string {
+	if p := g.transportName.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+func (g *gortsplibClient) done() <-chan struct{} { return g.doneCh }
+
+func (g *gortsplibClient) err() error {
+	select {
+	case <-g.doneCh:
+		return g.translate(g.waitErr)
+	default:
+		return nil
+	}
+}
+
+func (g *gortsplibClient) close() {
+	g.closeOnce.Do(g.c.Close)
+	<-g.doneCh
+}

@@ -1,0 +1,392 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/actiond/actiond/models"
+)
+
+// State is where a stream's supervisor is.
+type State string
+
+// States of a stream: connecting → playing → retrying → connecting → ...,
+// and stopped once closed.
+const (
+	StateConnecting State = "connecting"
+	StatePlaying    State = "playing"
+	StateRetrying   State = "retrying"
+	StateStopped    State = "stopped"
+)
+
+// Status is a snapshot of a stream: its state and its counters since it
+// started (over all connections).
+type Status struct {
+	Stream string
+	URL    string // redacted
+	State  State
+	// Since is when the stream entered State.
+	Since time.Time
+	// LastError says why the last connection failed or ended (redacted);
+	// empty until one has.
+	LastError string
+	// NextAttempt is when a retrying stream connects again.
+	NextAttempt time.Time
+	// Reconnects counts connection attempts after the first.
+	Reconnects uint64
+	// Codec, Transport and the frame size of the current (or last)
+	// connection.
+	Codec         Codec
+	Transport     string
+	Width, Height int
+	// Epoch is the current epoch (see Window.Epoch) and EpochReason why
+	// it started: "first frame", "reconnected", "timestamp jumped back
+	// 3s" ...
+	Epoch       uint64
+	EpochReason string
+	// InputFPS is the frame rate of the last window (frames decoded per
+	// second of media time).
+	InputFPS float64
+	// Counters.
+	AccessUnits       uint64 // arrived
+	DroppedAUs        uint64 // dropped: the decoder queue was full
+	SkippedAUs        uint64 // skipped waiting for a random access point
+	PacketsLost       uint64 // RTP packets lost
+	DepacketizeErrors uint64 // RTP packets that could not be depacketized
+	DecodeErrors      uint64 // packets or frames the decoder rejected
+	FramesDecoded     uint64
+	FramesConverted   uint64 // converted and preprocessed: about one per slot
+	Windows           uint64 // windows made
+	DroppedWindows    uint64 // dropped because the consumer was slow
+	// LastWindowEnd is the media time at which the last window ended.
+	LastWindowEnd time.Duration
+	// Window and Stride are the effective durations, Slot = Window/segments.
+	Window, Stride, Slot time.Duration
+}
+
+// Stream is a supervisor for one camera: it owns the pipeline source →
+// decoder → window, runs it until it fails, reports why, backs off and
+// reconnects, until closed. Windows and status changes come out on bounded
+// channels that never block it: when the consumer is slow, the oldest entry
+// is dropped and counted.
+type Stream struct {
+	set streamSettings
+	log *slog.Logger
+
+	windows chan Window
+	changes chan Status
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	start  sync.Once
+
+	srcCtr sourceCounters
+	ctr    streamCounters
+
+	mu     sync.Mutex
+	status Status // the parts the counters do not hold
+}
+
+// streamCounters are what the stream's goroutine counts; Status reads them
+// from other goroutines.
+type streamCounters struct {
+	decodeErrors, frames, converted, windows, droppedWindows atomic.Uint64
+}
+
+// NewStream checks cfg (filling in its defaults) against the model whose
+// input the windows are. Nothing connects until Start. log may be nil
+// (slog.Default()); the stream logs with stream=<name>.
+func NewStream(cfg StreamConfig, model models.Manifest, log *slog.Logger) (*Stream, error) {
+	set, err := cfg.settle(model)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Stream{
+		set:     set,
+		log:     log.With("stream", set.Name),
+		windows: make(chan Window, set.WindowQueue),
+		changes: make(chan Status, 16),
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
+	s.status = Status{
+		Stream: set.Name,
+		URL:    RedactURL(set.URL),
+		State:  StateConnecting,
+		Since:  time.Now(),
+		Window: set.Window,
+		Stride: set.Stride,
+		Slot:   set.grid.slot,
+	}
+	return s, nil
+}
+
+// Name returns the stream's name.
+func (s *Stream) Name() string { return s.set.Name }
+
+// Config returns the stream's configuration with defaults filled in and
+// the stride rounded to whole slots. Its URL still holds the credentials:
+// show RedactURL(URL), or Status().URL.
+func (s *Stream) Config() StreamConfig { return s.set.StreamConfig }
+
+// Start starts the stream's goroutine; calling it again does nothing.
+func (s *Stream) Start() {
+	s.start.Do(func() { go s.run() })
+}
+
+// Close stops the stream and waits for it: the connection is closed, every
+// C object freed, and Windows and StatusChanges are closed after a last
+// "stopped" status. It is safe to call more than once, and without Start.
+func (s *Stream) Close() {
+	s.cancel()
+	s.start.Do(func() { go s.run() }) // a stream never started still ends
+	<-s.done
+}
+
+// Wait waits until the stream has stopped (after Close).
+func (s *Stream) Wait() { <-s.done }
+
+// Windows returns the channel of the stream's windows. It is closed when
+// the stream stops.
+func (s *Stream) Windows() <-chan Window { return s.windows }
+
+// StatusChanges returns the channel of status changes: state changes and
+// new epochs (not every counter update; Status has those). It is closed
+// after the "stopped" status.
+func (s *Stream) StatusChanges() <-chan Status { return s.changes }
+
+// Status returns the stream's current status.
+func (s *Stream) Status() Status {
+	s.mu.Lock()
+	st := s.status
+	s.mu.Unlock()
+	st.AccessUnits = s.srcCtr.received.Load()
+	st.DroppedAUs = s.srcCtr.dropped.Load()
+	st.SkippedAUs = s.srcCtr.skipped.Load()
+	st.PacketsLost = s.srcCtr.lost.Load()
+	st.DepacketizeErrors = s.srcCtr.depacketizeErrors.Load()
+	st.DecodeErrors = s.ctr.decodeErrors.Load()
+	st.FramesDecoded = s.ctr.frames.Load()
+	st.FramesConverted = s.ctr.converted.Load()
+	st.Windows = s.ctr.windows.Load()
+	st.DroppedWindows = s.ctr.droppedWindows.Load()
+	return st
+}
+
+// update changes the status under the lock and, when notify is set,
+// publishes the new status on the changes channel.
+func (s *Stream) update(notify bool, fn func(*Status)) {
+	s.mu.Lock()
+	fn(&s.status)
+	s.mu.Unlock()
+	if notify {
+		sendDropOldest(s.changes, s.Status(), nil)
+	}
+}
+
+// setState moves the stream to state.
+func (s *Stream) setState(state State, fn func(*Status)) {
+	s.update(true, func(st *Status) {
+		st.State, st.Since = state, time.Now()
+		if fn != nil {
+			fn(st)
+		}
+	})
+}
+
+// sendDropOldest sends v on ch without blocking: when ch is full, it drops
+// the oldest value (counting it in dropped, if not nil) to make room. It
+// must be the only sender on ch.
+func sendDropOldest[T any](ch chan T, v T, dropped *atomic.Uint64) {
+	for {
+		select {
+		case ch <- v:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+			if dropped != nil {
+				dropped.Add(1)
+			}
+		default:
+		}
+	}
+}
+
+// pipeline runs connections for a stream (or a one-shot capture): source,
+// decoder and window, on the caller's goroutine. The window and the
+// converter outlive connections; source and decoder do not.
+type pipeline struct {
+	set      streamSettings
+	redacted string
+	log      *slog.Logger
+	srcCtr   *sourceCounters
+	ctr      *streamCounters
+
+	conv  rgbConverter
+	win   *window
+	conns uint64
+
+	// Trouble is logged as a summary at most once a second.
+	troubleAt   time.Time
+	troubleLast [5]uint64
+
+	// Hooks, called on the pipeline's goroutine.
+	onPlaying func(codec Codec, transport string)
+	onWindow  func(Window)
+	onEpoch   func(epochChange)
+	onFrame   func(frameMeta) // every decoded frame
+}
+
+func newPipeline(set streamSettings, log *slog.Logger, srcCtr *sourceCounters, ctr *streamCounters) *pipeline {
+	return &pipeline{
+		set:      set,
+		redacted: RedactURL(set.URL),
+		log:      log,
+		srcCtr:   srcCtr,
+		ctr:      ctr,
+		win:      newWindow(set.Name, set.grid),
+	}
+}
+
+// close frees what outlives connections.
+func (p *pipeline) close() {
+	p.win.close()
+	p.conv.close()
+}
+
+// runSession connects once and plays until the connection fails, the read
+// timeout passes or ctx ends. playing is the time PLAY succeeded, zero if
+// it never did. The error never contains credentials.
+func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error) {
+	p.conns++
+	src, err := openSource(ctx, sourceConfig{
+		url:            p.set.url,
+		transport:      p.set.Transport,
+		connectTimeout: p.set.ConnectTimeout,
+		readTimeout:    p.set.ReadTimeout,
+		queueSize:      p.set.QueueSize,
+		tlsFingerprint: p.set.TLSFingerprint,
+		conn:           p.conns,
+	}, p.srcCtr, p.log)
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer src.close()
+	playing = time.Now()
+	dec, err := newDecoder(src.track.codec, &p.conv)
+	if err != nil {
+		return playing, fmt.Errorf("play %s: %w", p.redacted, err)
+	}
+	defer dec.close()
+	// The window's held frame refers to this decoder's buffers, and the
+	// next connection's timeline is another: end the epoch with it.
+	defer p.endEpoch("reconnected")
+	if p.onPlaying != nil {
+		p.onPlaying(src.track.codec, src.client.transport())
+	}
+
+	check := min(max(p.set.ReadTimeout/4, 10*time.Millisecond), time.Second)
+	tick := time.NewTicker(check)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return playing, ctx.Err()
+		case <-src.client.done():
+			err := src.client.err()
+			if err == nil {
+				err = fmt.Errorf("connection closed")
+			}
+			return playing, fmt.Errorf("read %s: %w", p.redacted, redactErr(err, p.set.url))
+		case au := <-src.aus:
+			p.decode(dec, au)
+		case <-tick.C:
+			p.logTrouble()
+			if d := src.sinceLast(); d >= p.set.ReadTimeout {
+				return playing, fmt.Errorf("read %s: %w: no video for %v", p.redacted, ErrReadTimeout, d.Round(time.Millisecond))
+			}
+		}
+	}
+}
+
+// decode runs one access unit through the decoder and the window.
+func (p *pipeline) decode(dec *decoder, au accessUnit) {
+	errs0, frames0 := dec.errors, dec.frames
+	_ = dec.decode(au, func(m frameMeta, pic picture) error {
+		if p.onFrame != nil {
+			p.onFrame(m)
+		}
+		conv0 := p.win.converted
+		wins, change, err := p.win.push(m, pic)
+		p.ctr.converted.Add(p.win.converted - conv0)
+		if change != nil && p.onEpoch != nil {
+			p.onEpoch(*change)
+		}
+		for _, w := range wins {
+			p.ctr.windows.Add(1)
+			if p.onWindow != nil {
+				p.onWindow(w)
+			}
+		}
+		if err != nil {
+			// A frame that does not convert (a pixel format swscale
+			// cannot take) leaves a hole in the grid: start afresh.
+			p.ctr.decodeErrors.Add(1)
+			p.log.Warn("frame dropped", "error", err)
+			p.endEpoch("frame conversion failed")
+		}
+		return nil
+	})
+	p.ctr.decodeErrors.Add(dec.errors - errs0)
+	p.ctr.frames.Add(dec.frames - frames0)
+}
+
+// logTrouble logs what went wrong since it last did, if it has not in the
+// last second: packet loss and the like come in bursts, one line per packet
+// would drown the log.
+func (p *pipeline) logTrouble() {
+	now := time.Now()
+	if now.Sub(p.troubleAt) < time.Second {
+		return
+	}
+	p.troubleAt = now
+	keys := [...]string{"packets_lost", "dropped_access_units", "depacketize_errors", "decode_errors", "dropped_windows"}
+	counts := [...]uint64{p.srcCtr.lost.Load(), p.srcCtr.dropped.Load(), p.srcCtr.depacketizeErrors.Load(),
+		p.ctr.decodeErrors.Load(), p.ctr.droppedWindows.Load()}
+	var attrs []any
+	for i, n := range counts {
+		if n > p.troubleLast[i] {
+			attrs = append(attrs, keys[i], n-p.troubleLast[i])
+		}
+	}
+	p.troubleLast = counts
+	if len(attrs) > 0 {
+		p.log.Warn("stream trouble in the last second", attrs...)
+	}
+}
+
+// endEpoch ends the window's epoch, passing on what that completes.
+func (p *pipeline) endEpoch(reason string) {
+	wins, err := p.win.endEpoch(reason)
+	for _, w := range wins {
+		p.ctr.windows.Add(1)
+		if p.onWindow != nil {
+			p.onWindow(w)
+		}
+	}
+	if err != nil {
+		p.ctr.decodeErrors.Add(1)
+	}
+}

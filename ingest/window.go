@@ -1,0 +1,429 @@
+package ingest
+
+import (
+	"fmt"
+	"time"
+)
+
+// Clock says where a window's absolute times come from.
+type Clock string
+
+// Clocks a Window can be timed by.
+const (
+	// ClockRTCP is capture time: the camera's RTCP sender reports map its
+	// RTP timestamps to its wall clock.
+	ClockRTCP Clock = "rtcp"
+	// ClockReceive is this server's clock when the frame's packets arrived;
+	// used until (or unless) the camera sends sender reports.
+	ClockReceive Clock = "receive"
+)
+
+// Window is one full window of a live stream, as model input.
+//
+// The tensor is the receiver's: every Window carries its own copy, so it may
+// be kept, modified or handed to another goroutine.
+type Window struct {
+	// Stream is the name of the stream the window comes from.
+	Stream string
+	// Seq numbers the stream's windows from 0, across epochs.
+	Seq uint64
+	// Epoch counts continuous stretches of the stream from 1; it changes
+	// when the stream reconnects or its timestamps jump.
+	Epoch uint64
+	// Tensor is [segments, 3, size, size] float32, the model input without
+	// the batch axis: per slot the frame nearest the slot's centre,
+	// preprocessed exactly as a clip is (Preprocessor.Frame).
+	Tensor []float32
+	// MediaStart and MediaEnd are the window's range in media time: time
+	// since the stream's first frame, from RTP timestamps. Within an epoch
+	// they are exact; across epochs the gap is measured by the receive
+	// clock, so media time keeps increasing.
+	MediaStart, MediaEnd time.Duration
+	// AbsStart and AbsEnd are the same range in absolute time, by Clock.
+	AbsStart, AbsEnd time.Time
+	// Clock says whether AbsStart and AbsEnd are capture or receive time.
+	Clock Clock
+	// FramesSeen is how many decoded frames fell in the window; FramesKept
+	// how many distinct ones of them it samples (at most segments: a slot
+	// without a frame of its own repeats its nearest neighbour).
+	FramesSeen, FramesKept int
+	// FPS is the input frame rate over the window: FramesSeen / duration.
+	FPS float64
+}
+
+// Duration is MediaEnd - MediaStart.
+func (w *Window) Duration() time.Duration { return w.MediaEnd - w.MediaStart }
+
+func (w *Window) String() string {
+	return fmt.Sprintf("window %d (epoch %d) %.3fs..%.3fs, %d/%d frames, %.1f fps, %s clock",
+		w.Seq, w.Epoch, w.MediaStart.Seconds(), w.MediaEnd.Seconds(), w.FramesKept, w.FramesSeen, w.FPS, w.Clock)
+}
+
+// frameMeta is what the window needs to know about a decoded frame.
+type frameMeta struct {
+	pts  time.Duration // on the connection's timeline (RTP), from its first frame
+	conn uint64        // which connection the frame came over
+	recv time.Time     // when its packets arrived
+	ntp  time.Time     // capture time from RTCP sender reports; zero if unknown
+
+	width, height int // for status; the window does not need them
+}
+
+// picture is a decoded frame that has not been converted yet. The window
+// converts a frame only when it keeps it, and releases every picture it is
+// given exactly once, kept or not.
+type picture interface {
+	image() (*Image, error)
+	release()
+}
+
+// epochChange tells that a new epoch started, and why.
+type epochChange struct {
+	epoch  uint64
+	reason string
+}
+
+// windowGrid is the fixed shape of a stream's windows.
+type windowGrid struct {
+	segments    int           // slots per window (the model's T)
+	slot        time.Duration // window / segments
+	strideSlots int           // slots between the ends of two windows
+	maxJump     time.Duration // a larger forward timestamp jump starts an epoch
+	pre         Preprocessor
+}
+
+// window turns decoded frames into Windows on a time grid. Slot k of an epoch
+// covers [k·slot, (k+1)·slot) from the epoch's first frame; a window is
+// segments slots and ends on a slot boundary, each next one strideSlots
+// later. For each slot it keeps the frame nearest the slot's centre,
+// preprocessed, in a ring of segments buffers: memory depends on the
+// window, never on the frame rate.
+//
+// Which frame is nearest a centre is known once a frame at or after the
+// centre arrives: it is that frame or the one before. So the window holds
+// back the last frame, unconverted, until the next one shows which slots it
+// is nearest to; only then is it converted (once, whatever the number of
+// slots it fills) or released. A frame between two centres that is nearest
+// to neither is never converted.
+//
+// It is not safe for concurrent use; the stream's goroutine owns it.
+type window struct {
+	grid      windowGrid
+	stream    string
+	frameSize int
+
+	// The ring: slot k of the epoch lives in ring[k % segments].
+	ring      [][]float32
+	ringSlot  []int64  // which slot each buffer holds; -1 none
+	ringFrame []uint64 // which frame (serial in the epoch) it came from
+	// counts tallies frames per slot, for FramesSeen. Frames arrive up to
+	// maxJump ahead of the oldest slot still needed, so the ring spans a
+	// window plus maxJump.
+	counts []slotCount
+
+	epoch   uint64
+	started bool
+	conn    uint64
+	t0      time.Duration // pts of the epoch's first frame
+	media0  time.Duration // its media time
+	last    frameMeta     // the last frame pushed
+	serial  uint64        // frames in the epoch so far
+	held    *heldFrame    // the last frame, until the next one decides it
+	// endReason says why the last epoch ended, for the next one's start.
+	endReason string
+	nextEnd   int64 // slot at which the next window ends (exclusive)
+	seq       uint64
+
+	// Stats, read by the owner.
+	converted uint64 // frames converted to RGB and preprocessed
+	seen      uint64 // frames pushed
+}
+
+type slotCount struct {
+	slot int64
+	n    int
+}
+
+// heldFrame is the last frame pushed: converted or released when the next
+// frame arrives.
+type heldFrame struct {
+	meta   frameMeta
+	rel    time.Duration // pts - t0
+	serial uint64
+	pic    picture
+	picks  []int64 // slots it is nearest to, known so far (ascending)
+}
+
+func newWindow(stream string, grid windowGrid) *window {
+	w := &window{grid: grid, stream: stream, frameSize: grid.pre.FrameSize()}
+	w.ring = make([][]float32, grid.segments)
+	w.ringSlot = make([]int64, grid.segments)
+	w.ringFrame = make([]uint64, grid.segments)
+	jumpSlots := int(grid.maxJump/grid.slot) + 1
+	w.counts = make([]slotCount, grid.segments+max(grid.strideSlots, grid.segments)+jumpSlots+4)
+	w.clear()
+	return w
+}
+
+// clear forgets the epoch's frames: the ring, the counts and the held frame.
+func (w *window) clear() {
+	if w.held != nil {
+		w.held.pic.release()
+		w.held = nil
+	}
+	for i := range w.ringSlot {
+		w.ringSlot[i] = -1
+	}
+	for i := range w.counts {
+		w.counts[i] = slotCount{slot: -1}
+	}
+	w.started = false
+}
+
+// close releases the held frame and drops the buffers. A push afterwards
+// starts a new epoch with fresh buffers.
+func (w *window) close() {
+	w.endReason = "restarted"
+	w.clear()
+	for i := range w.ring {
+		w.ring[i] = nil
+	}
+}
+
+// footprint is the memory the window holds for frames, in bytes; it depends
+// only on the grid and the model input size.
+func (w *window) footprint() int {
+	n := 0
+	for _, b := range w.ring {
+		n += 4 * cap(b)
+	}
+	return n + len(w.counts)*16 + len(w.ringSlot)*16
+}
+
+// push takes the next decoded frame in presentation order. It returns the
+// windows that the frame completes (usually none or one) and, when the
+// frame starts a new epoch, why. push releases pic (now or later).
+func (w *window) push(m frameMeta, pic picture) (wins []Window, change *epochChange, err error) {
+	w.seen++
+	if w.started {
+		reason := ""
+		switch d := m.pts - w.last.pts; {
+		case m.conn != w.conn:
+			reason = "reconnected"
+		case d < 0:
+			reason = fmt.Sprintf("timestamp jumped back %v", -d)
+		case d > w.grid.maxJump && m.recv.Sub(w.last.recv) > d/2:
+			// The clock went on as the wall clock did: frames were
+			// missing (a stall, heavy loss), and the slots between
+			// would repeat the two frames around the gap.
+			reason = fmt.Sprintf("no frames for %v", d)
+		case d > w.grid.maxJump:
+			reason = fmt.Sprintf("timestamp jumped forward %v", d)
+		}
+		if reason != "" {
+			wins, err = w.endEpoch(reason)
+		}
+	}
+	if !w.started {
+		reason, media0 := "first frame", time.Duration(0)
+		if w.epoch > 0 {
+			// Media time goes on across the break, by the receive clock.
+			reason = w.endReason
+			gap := m.recv.Sub(w.last.recv)
+			if gap <= 0 {
+				gap = time.Millisecond
+			}
+			media0 = w.lastMedia() + gap
+		}
+		w.startEpoch(m, pic, media0)
+		return wins, &epochChange{epoch: w.epoch, reason: reason}, err
+	}
+
+	rel := m.pts - w.t0
+	w.count(rel)
+	cur := &heldFrame{meta: m, rel: rel, serial: w.serial, pic: pic}
+	w.serial++
+	prev := w.held
+	// Centres in (prev, cur]: each goes to the nearer of the two; a tie to
+	// the earlier frame.
+	s := w.grid.slot
+	for k := w.firstCentreAfter(prev.rel); ; k++ {
+		c := time.Duration(k)*s + s/2
+		if c > rel {
+			break
+		}
+		if c-prev.rel <= rel-c {
+			prev.picks = append(prev.picks, k)
+		} else {
+			cur.picks = append(cur.picks, k)
+		}
+	}
+	w.held = cur
+	w.last = m
+	wins, err = w.settle(prev, cur)
+	wins = append(wins, w.flush(cur)...)
+	return wins, nil, err
+}
+
+// firstCentreAfter returns the first slot whose centre is after rel.
+func (w *window) firstCentreAfter(rel time.Duration) int64 {
+	s := w.grid.slot
+	if rel < s/2 {
+		return 0
+	}
+	// centre k = k·s + s/2 > rel  ⇔  k > (rel - s/2)/s
+	return int64((rel-s/2)/s) + 1
+}
+
+func (w *window) count(rel time.Duration) {
+	slot := int64(rel / w.grid.slot)
+	c := &w.counts[slot%int64(len(w.counts))]
+	if c.slot != slot {
+		*c = slotCount{slot: slot}
+	}
+	c.n++
+}
+
+func (w *window) startEpoch(m frameMeta, pic picture, media0 time.Duration) {
+	w.clear()
+	w.epoch++
+	w.started = true
+	w.conn = m.conn
+	w.t0 = m.pts
+	w.media0 = media0
+	w.last = m
+	w.serial = 1
+	w.nextEnd = int64(w.grid.segments)
+	w.count(0)
+	// The first frame is at the start of slot 0, before its centre: it
+	// may be nearest to it, which the next frame decides.
+	w.held = &heldFrame{meta: m, pic: pic}
+}
+
+// endEpoch settles what the held frame is known to be nearest to (the
+// centres before it), emits what that completes and clears the window. The
+// next push starts a new epoch, for the reason given.
+func (w *window) endEpoch(reason string) ([]Window, error) {
+	w.endReason = reason
+	if !w.started {
+		return nil, nil
+	}
+	var (
+		wins []Window
+		err  error
+	)
+	if w.held != nil {
+		h := w.held
+		w.held = nil
+		wins, err = w.settle(h, h)
+		wins = append(wins, w.flush(h)...)
+	}
+	w.clear()
+	return wins, err
+}
+
+// lastMedia is the media time of the last frame pushed.
+func (w *window) lastMedia() time.Duration {
+	return w.media0 + w.last.pts - w.t0
+}
+
+// settle converts h if some slot that a future window needs is nearest to
+// it, stores it in those slots, and releases h. latest is the last frame
+// pushed.
+func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
+	defer h.pic.release()
+	seg := int64(w.grid.segments)
+	var buf []float32 // the first slot filled, copied to the others
+	for _, k := range h.picks {
+		// Only slots of a future window: with a stride longer than the
+		// window some slots belong to none.
+		if k < w.nextEnd-seg {
+			continue
+		}
+		if k >= w.nextEnd {
+			// The slot's buffer still holds the pending window's first
+			// slot: emit that window first (its end is behind latest).
+			wins = append(wins, w.flush(latest)...)
+		}
+		i := k % seg
+		if buf == nil {
+			img, err := h.pic.image()
+			if err != nil {
+				return wins, fmt.Errorf("convert frame at %v: %w", h.meta.pts, err)
+			}
+			w.converted++
+			if w.ring[i] == nil {
+				w.ring[i] = make([]float32, w.frameSize)
+			}
+			if err := w.grid.pre.Frame(img, w.ring[i]); err != nil {
+				return wins, err
+			}
+			buf = w.ring[i]
+		} else {
+			if w.ring[i] == nil {
+				w.ring[i] = make([]float32, w.frameSize)
+			}
+			copy(w.ring[i], buf)
+		}
+		w.ringSlot[i], w.ringFrame[i] = k, h.serial
+	}
+	return wins, nil
+}
+
+// flush emits the windows that are complete: every slot settled, and a
+// frame at or past the window's end seen, so that FramesSeen counts the
+// whole window. latest is the last frame pushed.
+func (w *window) flush(latest *heldFrame) []Window {
+	var wins []Window
+	seg := int64(w.grid.segments)
+	for w.ringSlot[(w.nextEnd-1)%seg] == w.nextEnd-1 && time.Duration(w.nextEnd)*w.grid.slot <= latest.rel {
+		wins = append(wins, w.emit(latest))
+		w.nextEnd += int64(w.grid.strideSlots)
+	}
+	return wins
+}
+
+// emit builds the window that ends at w.nextEnd, timed by anchor, a frame
+// whose media time is known.
+func (w *window) emit(anchor *heldFrame) Window {
+	seg := int64(w.grid.segments)
+	first := w.nextEnd - seg
+	win := Window{
+		Stream: w.stream,
+		Seq:    w.seq,
+		Epoch:  w.epoch,
+		Tensor: make([]float32, int(seg)*w.frameSize),
+	}
+	w.seq++
+	frames := make(map[uint64]bool, seg)
+	for k := first; k < w.nextEnd; k++ {
+		i := k % seg
+		if w.ringSlot[i] != k {
+			// Slots are settled in order, each before the window it
+			// completes: a gap here is a bug, not a condition.
+			panic(fmt.Sprintf("window: slot %d holds slot %d, want %d", i, w.ringSlot[i], k))
+		}
+		pos := int(k - first)
+		copy(win.Tensor[pos*w.frameSize:(pos+1)*w.frameSize], w.ring[i])
+		frames[w.ringFrame[i]] = true
+		if c := w.counts[k%int64(len(w.counts))]; c.slot == k {
+			win.FramesSeen += c.n
+		}
+	}
+	win.FramesKept = len(frames)
+	s := w.grid.slot
+	win.MediaStart = w.media0 + time.Duration(first)*s
+	win.MediaEnd = w.media0 + time.Duration(w.nextEnd)*s
+	// Absolute times from the anchor frame, whose media time is known on
+	// both clocks: the window's edges are that far from it.
+	anchorMedia := w.media0 + anchor.rel
+	abs, clock := anchor.meta.recv, ClockReceive
+	if !anchor.meta.ntp.IsZero() {
+		abs, clock = anchor.meta.ntp, ClockRTCP
+	}
+	win.Clock = clock
+	win.AbsStart = abs.Add(win.MediaStart - anchorMedia)
+	win.AbsEnd = abs.Add(win.MediaEnd - anchorMedia)
+	win.FPS = float64(win.FramesSeen) / (time.Duration(seg) * s).Seconds()
+	return win
+}

@@ -1,0 +1,459 @@
+package ingest
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// The window tests push synthetic frames whose pixels name them: a 4×4
+// picture whose red and green bytes are the frame's number, preprocessed
+// with mean 0 and std 1 so that the tensor reads back value/255. That way a
+// test can tell which frame each slot kept.
+
+const testSlot = 625 * time.Millisecond
+
+func testGrid(strideSlots int) windowGrid {
+	return windowGrid{
+		segments:    16,
+		slot:        testSlot,
+		strideSlots: strideSlots,
+		maxJump:     20 * time.Second,
+		pre:         Preprocessor{ShortSide: 4, CropSize: 4, Mean: [3]float32{}, Std: [3]float32{1, 1, 1}},
+	}
+}
+
+// testPics hands out pictures and checks that each is released once.
+type testPics struct {
+	t         *testing.T
+	converted int
+	released  map[int]int
+	made      int
+}
+
+func newTestPics(t *testing.T) *testPics { return &testPics{t: t, released: map[int]int{}} }
+
+type testPic struct {
+	ps *testPics
+	id int
+}
+
+func (ps *testPics) pic(id int) *testPic {
+	ps.made++
+	return &testPic{ps: ps, id: id}
+}
+
+func (p *testPic) image() (*Image, error) {
+	if p.ps.released[p.id] > 0 {
+		p.ps.t.Errorf("frame %d converted after release", p.id)
+	}
+	p.ps.converted++
+	img := NewImage(4, 4)
+	for y := range 4 {
+		for x := range 4 {
+			img.Set(x, y, uint8(p.id), uint8(p.id>>8), 0)
+		}
+	}
+	return img, nil
+}
+
+func (p *testPic) release() {
+	p.ps.released[p.id]++
+	if n := p.ps.released[p.id]; n > 1 {
+		p.ps.t.Errorf("frame %d released %d times", p.id, n)
+	}
+}
+
+// checkReleased fails unless every picture handed out was released.
+func (ps *testPics) checkReleased() {
+	ps.t.Helper()
+	if len(ps.released) != ps.made {
+		ps.t.Errorf("%d pictures made, %d released", ps.made, len(ps.released))
+	}
+}
+
+// slotFrames reads back which frame each slot of a window holds.
+func slotFrames(t *testing.T, win Window) []int {
+	t.Helper()
+	const frame = 3 * 4 * 4
+	if len(win.Tensor) != 16*frame {
+		t.Fatalf("tensor has %d values, want %d", len(win.Tensor), 16*frame)
+	}
+	ids := make([]int, 16)
+	for s := range ids {
+		r := int(math.Round(float64(win.Tensor[s*frame]) * 255))
+		g := int(math.Round(float64(win.Tensor[s*frame+16]) * 255))
+		ids[s] = r | g<<8
+	}
+	return ids
+}
+
+// nearest returns, for each slot in [from, to), the index of the frame whose
+// pts is nearest the slot's centre (ties to the earlier frame): the rule,
+// by brute force.
+func nearest(pts []time.Duration, from, to int) []int {
+	var out []int
+	for k := from; k < to; k++ {
+		c := time.Duration(k)*testSlot + testSlot/2
+		best := 0
+		for i, p := range pts {
+			if (p - c).Abs() < (pts[best] - c).Abs() {
+				best = i
+			}
+		}
+		out = append(out, best)
+	}
+	return out
+}
+
+// feed pushes frames with the given pts (ids are their indices) and
+// returns the windows, failing on errors or epoch changes after the first.
+func feed(t *testing.T, w *window, ps *testPics, pts []time.Duration) []Window {
+	t.Helper()
+	start := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	var wins []Window
+	for i, p := range pts {
+		got, change, err := w.push(frameMeta{pts: p, conn: 1, recv: start.Add(p)}, ps.pic(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if change != nil && i > 0 {
+			t.Fatalf("frame %d at %v started epoch %d: %s", i, p, change.epoch, change.reason)
+		}
+		wins = append(wins, got...)
+	}
+	return wins
+}
+
+// evenly returns n frame times at fps from 0.
+func evenly(fps float64, d time.Duration) []time.Duration {
+	var pts []time.Duration
+	for i := 0; ; i++ {
+		p := time.Duration(float64(i) / fps * float64(time.Second))
+		if p >= d {
+			return pts
+		}
+		pts = append(pts, p)
+	}
+}
+
+// wantWindows returns how many windows a sequence of frames completes: a
+// window is emitted once a frame at or past its end has arrived and the
+// frame nearest its last slot's centre is not the last one pushed (that one
+// is only settled by the next frame).
+func wantWindows(pts []time.Duration, strideSlots int) int {
+	last := len(pts) - 1
+	n := 0
+	for end := 16; time.Duration(end)*testSlot <= pts[last]; end += strideSlots {
+		if nearest(pts, end-1, end)[0] == last {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// checkWindows checks each window against the brute-force rule.
+func checkWindows(t *testing.T, wins []Window, pts []time.Duration, strideSlots int) {
+	t.Helper()
+	for n, win := range wins {
+		first := n * strideSlots
+		want := nearest(pts, first, first+16)
+		got := slotFrames(t, win)
+		for s := range want {
+			if got[s] != want[s] {
+				t.Fatalf("window %d slot %d holds frame %d (pts %v), want frame %d (pts %v); slot centre %v",
+					n, s, got[s], pts[got[s]], want[s], pts[want[s]], time.Duration(first+s)*testSlot+testSlot/2)
+			}
+		}
+		if win.Seq != uint64(n) {
+			t.Errorf("window %d has Seq %d", n, win.Seq)
+		}
+		if ws, we := time.Duration(first)*testSlot, time.Duration(first+16)*testSlot; win.MediaStart != ws || win.MediaEnd != we {
+			t.Errorf("window %d spans %v..%v, want %v..%v", n, win.MediaStart, win.MediaEnd, ws, we)
+		}
+	}
+}
+
+func TestWindowNearestCentreAtFrameRates(t *testing.T) {
+	for _, fps := range []float64{7, 25, 29.97, 30, 60} {
+		t.Run(time.Duration(float64(time.Second)/fps).String(), func(t *testing.T) {
+			ps := newTestPics(t)
+			w := newWindow("test", testGrid(2))
+			pts := evenly(fps, 30*time.Second)
+			wins := feed(t, w, ps, pts)
+			wantN := wantWindows(pts, 2)
+			if len(wins) != wantN {
+				t.Fatalf("%d windows from 30s, want %d", len(wins), wantN)
+			}
+			checkWindows(t, wins, pts, 2)
+			for _, win := range wins {
+				// Frames whose pts falls in [start, end).
+				if want := int(math.Ceil(float64(win.MediaEnd)/1e9*fps)) - int(math.Ceil(float64(win.MediaStart)/1e9*fps)); win.FramesSeen != want {
+					t.Errorf("%v: FramesSeen %d, want %d", &win, win.FramesSeen, want)
+				}
+				if math.Abs(win.FPS-fps) > fps*0.02+0.1 {
+					t.Errorf("%v: FPS %.2f, want %.2f", &win, win.FPS, fps)
+				}
+				if win.FramesKept != 16 {
+					t.Errorf("%v: FramesKept %d, want 16", &win, win.FramesKept)
+				}
+			}
+			// One conversion per slot at most, whatever the frame rate:
+			// 47 slots are settled in 30s (the 48th waits for a frame).
+			t.Logf("%.2f fps: %d frames, %d converted, %d windows", fps, len(pts), ps.converted, len(wins))
+			if ps.converted > 48 || ps.converted < 46 {
+				t.Errorf("%d frames converted for 47 slots", ps.converted)
+			}
+			w.close()
+			ps.checkReleased()
+		})
+	}
+}
+
+func TestWindowIrregularFrames(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	tests := []struct {
+		name string
+		pts  func() []time.Duration
+	}{
+		{"dropped frames", func() []time.Duration {
+			var out []time.Duration
+			for _, p := range evenly(25, 25*time.Second) {
+				if p == 0 || rng.Float64() > 0.4 {
+					out = append(out, p)
+				}
+			}
+			return out
+		}},
+		{"frame rate change 30 to 8 to 60", func() []time.Duration {
+			out := evenly(30, 7*time.Second)
+			for _, p := range evenly(8, 6*time.Second) {
+				out = append(out, 7*time.Second+p)
+			}
+			for _, p := range evenly(60, 10*time.Second) {
+				out = append(out, 13*time.Second+p)
+			}
+			return out
+		}},
+		{"jitter", func() []time.Duration {
+			var out []time.Duration
+			for i, p := range evenly(30, 25*time.Second) {
+				if i > 0 {
+					p += time.Duration(rng.IntN(9)) * time.Millisecond
+				}
+				out = append(out, p)
+			}
+			return out
+		}},
+		{"stall of 3s", func() []time.Duration {
+			out := evenly(25, 8*time.Second)
+			for _, p := range evenly(25, 14*time.Second) {
+				out = append(out, 11*time.Second+p)
+			}
+			return out
+		}},
+		{"one frame a second", func() []time.Duration { return evenly(1, 30*time.Second) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := newTestPics(t)
+			w := newWindow("test", testGrid(3))
+			pts := tt.pts()
+			wins := feed(t, w, ps, pts)
+			if n := wantWindows(pts, 3); len(wins) != n || n < 3 {
+				t.Fatalf("%d windows, want %d", len(wins), n)
+			}
+			checkWindows(t, wins, pts, 3)
+			w.close()
+			ps.checkReleased()
+		})
+	}
+}
+
+func TestWindowEpochs(t *testing.T) {
+	start := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		jump    time.Duration // added to the pts after 12s
+		gap     time.Duration // added to the receive time after 12s
+		conn    uint64        // connection of the frames after 12s
+		reason  string
+		restart time.Duration // media time of epoch 2, by the receive clock
+	}{
+		{"jump back", -11 * time.Second, 0, 1, "timestamp jumped back 10.96s", 12 * time.Second},
+		{"jump to zero", -12 * time.Second, 0, 1, "timestamp jumped back 11.96s", 12 * time.Second},
+		{"jump forward", time.Hour, 0, 1, "timestamp jumped forward 1h0m0.04s", 12 * time.Second},
+		{"no frames", 25 * time.Second, 25 * time.Second, 1, "no frames for 25.04s", 37 * time.Second},
+		{"reconnect", 0, 3 * time.Second, 2, "reconnected", 15 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := newTestPics(t)
+			w := newWindow("test", testGrid(2))
+			var wins []Window
+			var changes []*epochChange
+			for i, p := range evenly(25, 30*time.Second) {
+				m := frameMeta{pts: p, conn: 1, recv: start.Add(p)}
+				if p >= 12*time.Second {
+					m.pts += tt.jump
+					m.recv = m.recv.Add(tt.gap)
+					m.conn = tt.conn
+				}
+				got, change, err := w.push(m, ps.pic(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if change != nil {
+					changes = append(changes, change)
+				}
+				wins = append(wins, got...)
+			}
+			if len(changes) != 2 || changes[0].epoch != 1 || changes[1].epoch != 2 || changes[1].reason != tt.reason {
+				for _, c := range changes {
+					t.Logf("epoch %d: %s", c.epoch, c.reason)
+				}
+				t.Fatalf("want epochs 1 (first frame) and 2 (%s)", tt.reason)
+			}
+			// Epoch 1: windows end at 10s, 11.25s (12s is not complete).
+			// Epoch 2 starts afresh at the break; its media time goes on
+			// from the last frame's by the receive clock.
+			var lastEnd time.Duration
+			for _, win := range wins {
+				if win.MediaStart < lastEnd-10*time.Second {
+					t.Errorf("media time went back at %v", &win)
+				}
+				lastEnd = win.MediaEnd
+				if win.Epoch != 2 {
+					continue
+				}
+				n := time.Duration(win.Seq - 2)
+				if want := tt.restart + n*1250*time.Millisecond; win.MediaStart != want {
+					t.Errorf("%v: starts at %v, want %v", &win, win.MediaStart, want)
+				}
+				if got, want := win.AbsStart.Sub(start), 12*time.Second+tt.gap+n*1250*time.Millisecond; (got - want).Abs() > time.Millisecond {
+					t.Errorf("%v: at receive time %v, want %v", &win, got, want)
+				}
+			}
+			if len(wins) != 9 || wins[0].Epoch != 1 || wins[1].Epoch != 1 || wins[2].Epoch != 2 {
+				t.Fatalf("got %d windows", len(wins))
+			}
+			w.close()
+			ps.checkReleased()
+		})
+	}
+}
+
+// A small forward jump is a stall, not a break: the epoch goes on, and the
+// slots in the gap repeat the frames around it.
+func TestWindowSmallJumpKeepsEpoch(t *testing.T) {
+	ps := newTestPics(t)
+	w := newWindow("test", testGrid(2))
+	pts := append(evenly(25, 5*time.Second), evenly(25, 20*time.Second)...)
+	for i := len(evenly(25, 5*time.Second)); i < len(pts); i++ {
+		pts[i] += 9 * time.Second
+	}
+	wins := feed(t, w, ps, pts)
+	checkWindows(t, wins, pts, 2)
+	if wins[0].FramesKept >= 16 {
+		t.Errorf("window over a 4s gap keeps %d distinct frames, want fewer than 16", wins[0].FramesKept)
+	}
+	w.close()
+	ps.checkReleased()
+}
+
+// With a stride longer than the window, slots between windows are never
+// converted.
+func TestWindowLongStride(t *testing.T) {
+	ps := newTestPics(t)
+	w := newWindow("test", testGrid(24))
+	pts := evenly(30, 41*time.Second)
+	wins := feed(t, w, ps, pts)
+	if len(wins) != 3 {
+		t.Fatalf("%d windows, want 3 (ending at 10s, 25s, 40s)", len(wins))
+	}
+	checkWindows(t, wins, pts, 24)
+	if ps.converted > 16*3 {
+		t.Errorf("%d conversions for 3 windows of 16 slots", ps.converted)
+	}
+	w.close()
+	ps.checkReleased()
+}
+
+func TestWindowAbsoluteTime(t *testing.T) {
+	ps := newTestPics(t)
+	w := newWindow("test", testGrid(2))
+	recv0 := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	capture0 := time.Date(2024, 6, 1, 8, 30, 0, 0, time.UTC)
+	var wins []Window
+	for i, p := range evenly(25, 14*time.Second) {
+		m := frameMeta{pts: p, conn: 1, recv: recv0.Add(p + 200*time.Millisecond)}
+		if p >= 11*time.Second {
+			m.ntp = capture0.Add(p) // sender reports from 11s on
+		}
+		got, _, err := w.push(m, ps.pic(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wins = append(wins, got...)
+	}
+	if len(wins) != 4 {
+		t.Fatalf("%d windows, want 4", len(wins))
+	}
+	if wins[0].Clock != ClockReceive || !wins[0].AbsStart.Equal(recv0.Add(200*time.Millisecond)) ||
+		!wins[0].AbsEnd.Equal(recv0.Add(10200*time.Millisecond)) {
+		t.Errorf("window 0: %s clock %v..%v", wins[0].Clock, wins[0].AbsStart, wins[0].AbsEnd)
+	}
+	if wins[2].Clock != ClockRTCP || !wins[2].AbsStart.Equal(capture0.Add(2500*time.Millisecond)) ||
+		!wins[2].AbsEnd.Equal(capture0.Add(12500*time.Millisecond)) {
+		t.Errorf("window 2: %s clock %v..%v", wins[2].Clock, wins[2].AbsStart, wins[2].AbsEnd)
+	}
+	w.close()
+	ps.checkReleased()
+}
+
+// The window's memory is the ring of slots: the same at 7 and 60 fps, and
+// the heap does not grow with the frames pushed.
+func TestWindowMemoryIndependentOfFrameRate(t *testing.T) {
+	grid := testGrid(2)
+	grid.pre = Preprocessor{ShortSide: 256, CropSize: 224, Std: [3]float32{1, 1, 1}}
+	footprint := map[float64]int{}
+	for _, fps := range []float64{7, 60} {
+		w := newWindow("test", grid)
+		img := NewImage(320, 240)
+		pic := func() picture { return staticPic{img} }
+		var heap [2]uint64
+		for round := range 2 {
+			for _, p := range evenly(fps, 12*time.Second) {
+				m := frameMeta{pts: time.Duration(round)*12*time.Second + p, conn: 1}
+				if _, _, err := w.push(m, pic()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			heap[round] = ms.HeapInuse
+		}
+		footprint[fps] = w.footprint()
+		t.Logf("%v fps: footprint %.1f MiB, heap after 12s %.1f MiB, after 24s %.1f MiB",
+			fps, float64(w.footprint())/(1<<20), float64(heap[0])/(1<<20), float64(heap[1])/(1<<20))
+		if heap[1] > heap[0]+4<<20 {
+			t.Errorf("%v fps: heap grew from %d to %d bytes", fps, heap[0], heap[1])
+		}
+		w.close()
+	}
+	if footprint[7] != footprint[60] {
+		t.Errorf("footprint %d bytes at 7 fps, %d at 60 fps", footprint[7], footprint[60])
+	}
+	if want := 16 * 3 * 224 * 224 * 4; footprint[7] < want || footprint[7] > want+1<<16 {
+		t.Errorf("footprint %d bytes, want about 16 slots of %d", footprint[7], want/16)
+	}
+}
+
+type staticPic struct{ img *Image }
+
+func (p staticPic) image() (*Image, error) { return p.img, nil }
+func (staticPic) release()                 {}
