@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -117,15 +119,35 @@ type Timing struct {
 	Total      float64 `json:"total"`
 }
 
-// ClipResult is what `actiond classify --json` prints for one file.
+// ClipResult is what `actiond classify --json` prints for one file or one
+// window of a live stream.
 type ClipResult struct {
-	File         string  `json:"file"`
-	Model        string  `json:"model"`
-	Untrained    bool    `json:"untrained"`
-	FramesTotal  int     `json:"frames_total"`
-	FrameIndices []int   `json:"frame_indices"`
-	Top          []Label `json:"top"`
-	TimingMS     Timing  `json:"timing_ms"`
+	File        string `json:"file"`
+	Model       string `json:"model"`
+	Untrained   bool   `json:"untrained"`
+	FramesTotal int    `json:"frames_total"`
+	// FrameIndices are the sampled frames of a file; a live window has
+	// none (its frames are chosen by time, see Window).
+	FrameIndices []int       `json:"frame_indices,omitempty"`
+	Window       *WindowInfo `json:"window,omitempty"`
+	Top          []Label     `json:"top"`
+	TimingMS     Timing      `json:"timing_ms"`
+}
+
+// WindowInfo says where in a live stream a classified window lies.
+type WindowInfo struct {
+	// MediaStart and MediaEnd are seconds since the stream's first frame.
+	MediaStart float64 `json:"media_start_s"`
+	MediaEnd   float64 `json:"media_end_s"`
+	// AbsStart and AbsEnd are capture times from the camera's RTCP sender
+	// reports (Clock "rtcp"), else receive times (Clock "receive").
+	AbsStart time.Time `json:"abs_start"`
+	AbsEnd   time.Time `json:"abs_end"`
+	Clock    string    `json:"clock"`
+	FPS      float64   `json:"fps"`
+	Width    int       `json:"width"`
+	Height   int       `json:"height"`
+	Codec    string    `json:"codec"`
 }
 
 // ClassifyOptions tune one classification.
@@ -172,6 +194,67 @@ func (c *Classifier) ClassifyFile(path string, opts ClassifyOptions) (*ClipResul
 			Preprocess: ms(clip.Preprocess),
 			Inference:  ms(inference),
 			Total:      ms(time.Since(start)),
+		},
+	}, nil
+}
+
+// StreamOptions tune a live classification.
+type StreamOptions struct {
+	ClassifyOptions
+	// Window is the window length. It defaults to the model's, else 10 s.
+	Window time.Duration
+	// Transport is "auto" (UDP, falling back to TCP), "udp" or "tcp".
+	Transport string
+	// ConnectTimeout bounds how long a camera may take to answer (10 s).
+	ConnectTimeout time.Duration
+	// Logger receives the stream's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// ClassifyStream connects to an RTSP URL, fills one window, classifies it
+// and disconnects. Credentials in the URL never appear in the result.
+func (c *Classifier) ClassifyStream(ctx context.Context, url string, opts StreamOptions) (*ClipResult, error) {
+	start := time.Now()
+	cfg := ingest.StreamConfig{Window: opts.Window, Transport: ingest.Transport(opts.Transport), ConnectTimeout: opts.ConnectTimeout}
+	if cfg.Window == 0 && c.manifest.WindowSeconds > 0 {
+		cfg.Window = time.Duration(c.manifest.WindowSeconds * float64(time.Second))
+	}
+	clip, err := ingest.CaptureWindow(ctx, url, cfg, c.manifest, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	capture := time.Since(start)
+	if opts.DumpInput != "" {
+		shape := []int{1, c.manifest.Segments, 3, c.manifest.InputSize, c.manifest.InputSize}
+		if err := engine.WriteNPYFile(opts.DumpInput, shape, clip.Tensor); err != nil {
+			return nil, fmt.Errorf("dump input of %s: %w", ingest.RedactURL(url), err)
+		}
+	}
+	t := time.Now()
+	out, err := c.sess.Run(clip.Tensor, 1)
+	if err != nil {
+		return nil, err
+	}
+	inference := time.Since(t)
+	top, err := c.top(out, opts.TopK)
+	if err != nil {
+		return nil, err
+	}
+	return &ClipResult{
+		File:        ingest.RedactURL(url),
+		Model:       c.manifest.Name,
+		Untrained:   c.manifest.Untrained,
+		FramesTotal: clip.FramesSeen,
+		Window: &WindowInfo{
+			MediaStart: clip.MediaStart.Seconds(), MediaEnd: clip.MediaEnd.Seconds(),
+			AbsStart: clip.AbsStart, AbsEnd: clip.AbsEnd, Clock: string(clip.Clock),
+			FPS: clip.FPS, Width: clip.Width, Height: clip.Height, Codec: string(clip.Codec),
+		},
+		Top: top,
+		TimingMS: Timing{
+			Decode:    ms(capture),
+			Inference: ms(inference),
+			Total:     ms(time.Since(start)),
 		},
 	}, nil
 }

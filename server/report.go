@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // UntrainedWarning is shown with every result of a model with random weights.
@@ -20,7 +21,14 @@ func WriteClipText(w io.Writer, r *ClipResult) {
 	for i, v := range r.FrameIndices {
 		idx[i] = fmt.Sprint(v)
 	}
-	fmt.Fprintf(w, "%s: %d frames, sampled %s (model %s)\n", filepath.Base(r.File), r.FramesTotal, strings.Join(idx, " "), r.Model)
+	if win := r.Window; win != nil {
+		fmt.Fprintf(w, "%s: window %.2f–%.2f s of the stream, %d frames at %.1f fps, %dx%d %s (model %s)\n",
+			r.File, win.MediaStart, win.MediaEnd, r.FramesTotal, win.FPS, win.Width, win.Height, win.Codec, r.Model)
+		fmt.Fprintf(w, "  captured %s – %s (%s clock)\n",
+			win.AbsStart.Format(time.RFC3339Nano), win.AbsEnd.Format(time.RFC3339Nano), win.Clock)
+	} else {
+		fmt.Fprintf(w, "%s: %d frames, sampled %s (model %s)\n", filepath.Base(r.File), r.FramesTotal, strings.Join(idx, " "), r.Model)
+	}
 	if r.Untrained {
 		fmt.Fprintf(w, "  %s\n", UntrainedWarning)
 	}
@@ -32,6 +40,11 @@ func WriteClipText(w io.Writer, r *ClipResult) {
 		fmt.Fprintf(w, "  %d. %-*s  %.4f  (class %d)\n", i+1, width, l.Label, l.Score, l.Index)
 	}
 	t := r.TimingMS
+	if r.Window != nil {
+		// A live window's "decode" is connecting and filling the window.
+		fmt.Fprintf(w, "  timing: capture %.1f ms, inference %.1f ms, total %.1f ms\n", t.Decode, t.Inference, t.Total)
+		return
+	}
 	fmt.Fprintf(w, "  timing: decode %.1f ms, preprocess %.1f ms, inference %.1f ms, total %.1f ms\n",
 		t.Decode, t.Preprocess, t.Inference, t.Total)
 }

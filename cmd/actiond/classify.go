@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/actiond/actiond/server"
 )
@@ -18,6 +21,9 @@ func runClassify(args []string) error {
 	threads := fs.Int("threads", 0, "inference threads (0 = all cores)")
 	asJSON := fs.Bool("json", false, "print one JSON object per file")
 	dump := fs.String("dump-input", "", "write the exact model input as .npy (with several files, the file name is suffixed)")
+	window := fs.Duration("window", 0, "rtsp:// sources: window length (default: the model's, else 10s)")
+	transport := fs.String("transport", "auto", "rtsp:// sources: auto (UDP, falling back to TCP), udp or tcp")
+	timeout := fs.Duration("timeout", 10*time.Second, "rtsp:// sources: how long a camera may take to answer")
 	files, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -46,7 +52,15 @@ func runClassify(args []string) error {
 			prog.Step(i+1, "classify "+filepath.Base(f))
 		}
 		opts := server.ClassifyOptions{TopK: *topK, DumpInput: dumpPath(*dump, f, len(files))}
-		r, err := c.ClassifyFile(f, opts)
+		var r *server.ClipResult
+		if isStreamURL(f) {
+			r, err = c.ClassifyStream(context.Background(), f, server.StreamOptions{
+				ClassifyOptions: opts, Window: *window, Transport: *transport, ConnectTimeout: *timeout,
+				Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			})
+		} else {
+			r, err = c.ClassifyFile(f, opts)
+		}
 		prog.Done()
 		if err != nil {
 			// One bad file does not stop the others; the exit status says it.
@@ -68,6 +82,10 @@ func runClassify(args []string) error {
 	return nil
 }
 
+func isStreamURL(s string) bool {
+	return strings.HasPrefix(s, "rtsp://") || strings.HasPrefix(s, "rtsps://")
+}
+
 // dumpPath gives each file its own dump when several files are classified:
 // in.npy → in.<video name>.npy.
 func dumpPath(dump, video string, n int) string {
@@ -75,5 +93,8 @@ func dumpPath(dump, video string, n int) string {
 		return dump
 	}
 	base := strings.TrimSuffix(filepath.Base(video), filepath.Ext(video))
+	if isStreamURL(video) {
+		base = strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(video)
+	}
 	return strings.TrimSuffix(dump, ".npy") + "." + base + ".npy"
 }

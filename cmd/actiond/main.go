@@ -1,6 +1,6 @@
 // Command actiond watches video and says what people in it are doing.
 //
-//	actiond classify [--model FILE] [--top-k K] [--threads N] [--json] [--dump-input FILE.npy] VIDEO...
+//	actiond classify [--model FILE] [--top-k K] [--threads N] [--json] [--dump-input FILE.npy] [--window D] VIDEO|rtsp://...
 //	actiond model build motion --out FILE
 //	actiond model build pptsmv2 (--weights FILE.pdparams | --random-seed N [--no-lta]) --out FILE
 //	actiond model fetch pptsmv2 [--out FILE]
@@ -22,7 +22,8 @@ import (
 const usage = `actiond: says what people in video are doing.
 
 Usage:
-  actiond classify [--model FILE] [--top-k K] [--threads N] [--json] [--dump-input FILE.npy] VIDEO...
+  actiond classify [--model FILE] [--top-k K] [--threads N] [--json] [--dump-input FILE.npy]
+                   [--window 10s] [--transport auto|udp|tcp] [--timeout 10s] VIDEO|rtsp://...
   actiond model build motion --out FILE
   actiond model build pptsmv2 (--weights FILE.pdparams | --random-seed N [--no-lta]) --out FILE
   actiond model fetch pptsmv2 [--out FILE]

@@ -78,6 +78,7 @@ type clipJSON struct {
 		Score float64 `json:"score"`
 	} `json:"top"`
 	TimingMS map[string]float64 `json:"timing_ms"`
+	Window   json.RawMessage    `json:"window"` // live sources only
 }
 
 func decodeLines(t *testing.T, s string) []clipJSON {
@@ -287,4 +288,10 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("actiond %v: exit %d, stderr %q; want exit 2 with usage", args, r.code, r.stderr)
 		}
 	}
+}
+
+func jsonUnmarshal(s string, v any) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }

@@ -76,7 +76,11 @@ func runSim(args []string) error {
 			if d, err = ingest.ParseDirection(dir); err != nil {
 				return fmt.Errorf("%w: --scene %s: %v", errUsage, s, err)
 			}
-			err = sim.AddScene(name, ingest.Scene{Width: w, Height: h, FPS: *fps, Duration: 8 * time.Second, Direction: d, Seed: int64(i + 1)})
+			// A long loop: the disk crosses 40% of the picture in 30 s,
+			// so a 10 s window sees it move 13% (the motion model's
+			// threshold is 4%); only a window spanning the loop point sees
+			// the jump back.
+			err = sim.AddScene(name, ingest.Scene{Width: w, Height: h, FPS: *fps, Duration: 30 * time.Second, Direction: d, Seed: int64(i + 1)})
 		}
 		if err != nil {
 			return err
