@@ -8,7 +8,7 @@ GOFLAGS_TEST ?= -race -count=1 -timeout 12m
 
 export CGO_ENABLED := 1
 
-.PHONY: all setup build run demo test test-short lint fmt tidy-check clean
+.PHONY: all setup build run demo test test-short lint fmt tidy-check clean proto
 
 all: build
 
@@ -36,11 +36,20 @@ lint: setup
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+	$(GO) tool buf lint
 	$(GO) mod tidy -diff
 
 ## tidy-check: fail if go mod tidy would change go.mod or go.sum.
 tidy-check:
 	$(GO) mod tidy -diff
+
+## proto: regenerate the Go code beside proto/actiond/v1/*.proto (buf,
+## protoc-gen-go and protoc-gen-go-grpc, pinned as tool lines in go.mod).
+proto:
+	$(GO) tool buf lint
+	rm -f proto/actiond/v1/*.pb.go
+	$(GO) tool buf generate
+	$(GO) tool buf build --as-file-descriptor-set -o proto/actiond/v1/actiond.binpb
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
