@@ -166,19 +166,7 @@ func (c *Classifier) ClassifyFile(path string, opts ClassifyOptions) (*ClipResul
 	if err != nil {
 		return nil, err
 	}
-	if opts.DumpInput != "" {
-		shape := []int{1, c.manifest.Segments, 3, c.manifest.InputSize, c.manifest.InputSize}
-		if err := engine.WriteNPYFile(opts.DumpInput, shape, clip.Tensor); err != nil {
-			return nil, fmt.Errorf("dump input of %q: %w", path, err)
-		}
-	}
-	t := time.Now()
-	out, err := c.sess.Run(clip.Tensor, 1)
-	if err != nil {
-		return nil, err
-	}
-	inference := time.Since(t)
-	top, err := c.top(out, opts.TopK)
+	top, inference, err := c.classify(clip.Tensor, opts, path)
 	if err != nil {
 		return nil, err
 	}
@@ -224,19 +212,7 @@ func (c *Classifier) ClassifyStream(ctx context.Context, url string, opts Stream
 		return nil, err
 	}
 	capture := time.Since(start)
-	if opts.DumpInput != "" {
-		shape := []int{1, c.manifest.Segments, 3, c.manifest.InputSize, c.manifest.InputSize}
-		if err := engine.WriteNPYFile(opts.DumpInput, shape, clip.Tensor); err != nil {
-			return nil, fmt.Errorf("dump input of %s: %w", ingest.RedactURL(url), err)
-		}
-	}
-	t := time.Now()
-	out, err := c.sess.Run(clip.Tensor, 1)
-	if err != nil {
-		return nil, err
-	}
-	inference := time.Since(t)
-	top, err := c.top(out, opts.TopK)
+	top, inference, err := c.classify(clip.Tensor, opts.ClassifyOptions, ingest.RedactURL(url))
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +233,26 @@ func (c *Classifier) ClassifyStream(ctx context.Context, url string, opts Stream
 			Total:     ms(time.Since(start)),
 		},
 	}, nil
+}
+
+// classify runs one clip's tensor through the model (after dumping it when
+// asked) and returns its top labels and the inference time. source names
+// the clip in errors.
+func (c *Classifier) classify(tensor []float32, opts ClassifyOptions, source string) ([]Label, time.Duration, error) {
+	if opts.DumpInput != "" {
+		shape := []int{1, c.manifest.Segments, 3, c.manifest.InputSize, c.manifest.InputSize}
+		if err := engine.WriteNPYFile(opts.DumpInput, shape, tensor); err != nil {
+			return nil, 0, fmt.Errorf("dump input of %s: %w", source, err)
+		}
+	}
+	t := time.Now()
+	out, err := c.sess.Run(tensor, 1)
+	if err != nil {
+		return nil, 0, err
+	}
+	inference := time.Since(t)
+	top, err := c.top(out, opts.TopK)
+	return top, inference, err
 }
 
 func (c *Classifier) top(out []float32, k int) ([]Label, error) {
