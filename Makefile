@@ -8,7 +8,7 @@ GOFLAGS_TEST ?= -race -count=1 -timeout 12m
 
 export CGO_ENABLED := 1
 
-.PHONY: all setup build run demo test test-short lint fmt tidy-check clean proto
+.PHONY: all setup build run demo demo-files test test-short lint fmt tidy-check clean proto
 
 all: build
 
@@ -20,9 +20,14 @@ setup:
 build: setup
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## run: the main job on the embedded default (no camera, no weights needed).
+## run: the server on the embedded default: the motion model watching a demo
+## camera (no camera, no weights needed); watch it from a second terminal.
 run: build
-	$(BIN)/actiond demo $(wildcard ../shared/testdata/*.mp4 ../shared/testdata/*.avi)
+	$(BIN)/actiond serve --demo
+
+## demo-files: classify the synthetic scenes and the shared clips, then exit.
+demo-files: build
+	$(BIN)/actiond demo --files $(wildcard ../shared/testdata/*.mp4 ../shared/testdata/*.avi)
 
 demo: run
 

@@ -84,6 +84,14 @@ type streamSettings struct {
 	grid windowGrid
 }
 
+// Settle returns cfg with its defaults filled in and the stride rounded up
+// to whole slots, as a stream made from it would use them, or every problem,
+// each naming its key. It connects to nothing.
+func (cfg StreamConfig) Settle(model models.Manifest) (StreamConfig, error) {
+	set, err := cfg.settle(model)
+	return set.StreamConfig, err
+}
+
 // settle fills in cfg's defaults and checks it against the model. Every
 // problem is reported, each naming its key.
 func (cfg StreamConfig) settle(model models.Manifest) (streamSettings, error) {

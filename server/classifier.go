@@ -164,7 +164,7 @@ func (c *Classifier) ClassifyFile(path string, opts ClassifyOptions) (*ClipResul
 	start := time.Now()
 	clip, err := ingest.LoadClip(path, c.pre, c.manifest.Segments)
 	if err != nil {
-		return nil, err
+		return nil, &clipError{err}
 	}
 	top, inference, err := c.classify(clip.Tensor, opts, path)
 	if err != nil {

@@ -1,18 +1,30 @@
-// Command actionctl is the command-line client of an actiond server. The
-// server's gRPC API arrives with the server; until then it only reports its
-// version.
+// Command actionctl is the command-line client of an actiond server: it
+// manages the server's streams, watches their events, classifies clips and
+// asks for the model and the server's health. See `actionctl help`.
 package main
 
 import (
-	"fmt"
+	"context"
 	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/actiond/actiond/cmd/actionctl/internal/ctl"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println("actionctl dev")
-		return
-	}
-	fmt.Fprintln(os.Stderr, "actionctl: the actiond gRPC API is not available yet; usage: actionctl version")
-	os.Exit(2)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := ctl.Run(ctx, os.Args[1:], ctl.Env{
+		Stdout:   os.Stdout,
+		Stderr:   os.Stderr,
+		Getenv:   os.Getenv,
+		Terminal: isTerminal(os.Stdout),
+	})
+	stop()
+	os.Exit(code)
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -8,7 +8,8 @@
 //	actiond model run --model FILE --input IN.npy --output OUT.npy
 //	actiond scene --direction DIR [--size WxH] [--fps N] [--duration D] --out FILE.mp4
 //	actiond sim [--listen ADDR] [--file NAME=PATH]... [--scene NAME=DIRECTION]...
-//	actiond demo [VIDEO...]
+//	actiond serve [--config FILE] [--listen ADDR] [--metrics-listen ADDR] [--model FILE] [--stream NAME=URL]... [--demo]
+//	actiond demo [--files [VIDEO...]]
 package main
 
 import (
@@ -31,11 +32,17 @@ Usage:
   actiond model run --model FILE --input IN.npy --output OUT.npy
   actiond scene --direction left|right|up|down|still [--size WxH] [--fps N] [--duration D] --out FILE.mp4
   actiond sim [--listen 127.0.0.1:8554] [--file NAME=PATH]... [--scene NAME=DIRECTION]...
-  actiond demo [VIDEO...]
+  actiond serve [--config FILE.yaml] [--listen 127.0.0.1:50051] [--metrics-listen ADDR] [--model FILE]
+                [--stream NAME=rtsp://...]... [--state-file FILE] [--log-level info]
+  actiond serve --demo [--camera-listen 127.0.0.1:8554]   (the motion model and a demo camera)
+  actiond demo                       (the same as serve --demo)
+  actiond demo --files [VIDEO...]    (classify synthetic scenes and VIDEO files, then exit)
   actiond version
 
 Environment:
   ACTIOND_MODEL     model used when --model is not given
+  ACTIOND_<KEY>     serve: any configuration key, e.g. ACTIOND_LISTEN, ACTIOND_AUTH_TOKENS
+                    (or ACTIOND_TOKENS), ACTIOND_INFERENCE_MAX_BATCH; see README "Server"
   ACTIOND_ORT_LIB   path of libonnxruntime.so (version 1.29.0)
   ACTIOND_PPTSMV2_URL  where model fetch downloads the checkpoint from
 `
@@ -69,6 +76,8 @@ func run(args []string) error {
 		return runModel(rest)
 	case "scene":
 		return runScene(rest)
+	case "serve":
+		return runServe(rest)
 	case "demo":
 		return runDemo(rest)
 	case "sim":

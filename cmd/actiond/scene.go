@@ -40,13 +40,28 @@ func runScene(args []string) error {
 	return nil
 }
 
+// runDemo is the first-run demo: `actiond serve --demo`, or with --files
+// (or video files given) the classification demo that labels synthetic
+// scenes and the files, then exits.
 func runDemo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	dir := fs.String("dir", "", "keep the motion model and scenes here (default: a temporary directory)")
-	threads := fs.Int("threads", 0, "inference threads (0 = all cores)")
+	files := fs.Bool("files", false, "classify synthetic scenes and the VIDEO files given, then exit")
+	dir := fs.String("dir", "", "--files: keep the motion model and scenes here (default: a temporary directory)")
+	threads := fs.Int("threads", 0, "--files: inference threads (0 = all cores)")
+	fs.String("listen", "", "serve: gRPC address (default "+server.DefaultListen+")")
+	fs.String("camera-listen", "", "serve: the demo camera's RTSP address (default "+server.DefaultDemoCameraListen+")")
 	clips, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	return server.RunDemo(server.DemoOptions{Dir: *dir, Clips: clips, Threads: *threads, Out: os.Stdout, Err: os.Stderr})
+	if *files || len(clips) > 0 {
+		return server.RunDemo(server.DemoOptions{Dir: *dir, Clips: clips, Threads: *threads, Out: os.Stdout, Err: os.Stderr})
+	}
+	serveArgs := []string{"--demo"}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "listen" || f.Name == "camera-listen" {
+			serveArgs = append(serveArgs, "--"+f.Name, f.Value.String())
+		}
+	})
+	return runServe(serveArgs)
 }

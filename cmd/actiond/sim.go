@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/server"
 )
 
 // multiFlag collects a repeatable NAME=VALUE flag.
@@ -67,10 +68,7 @@ func runSim(args []string) error {
 		}
 		if dir == "bounce" {
 			// The demo camera: right for 4 s, then left for 4 s, looped.
-			err = sim.AddSceneSequence(name, w, h, *fps, []ingest.SceneSegment{
-				{Direction: ingest.Right, Duration: 4 * time.Second},
-				{Direction: ingest.Left, Duration: 4 * time.Second},
-			})
+			err = sim.AddSceneSequence(name, w, h, *fps, server.DemoBounce)
 		} else {
 			var d ingest.Direction
 			if d, err = ingest.ParseDirection(dir); err != nil {

@@ -428,7 +428,7 @@ type StreamStatus struct {
 	// When the stream entered state.
 	Since *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"`
 	// Why the last connection failed or ended, credentials removed, e.g.
-	// "dial tcp 10.0.0.7:554: connection refused"; empty until one has.
+	// "dial tcp 192.0.2.7:554: connection refused"; empty until one has.
 	LastError string `protobuf:"bytes,3,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// When the last error happened; unset until one has.
 	LastErrorTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_error_time,json=lastErrorTime,proto3" json:"last_error_time,omitempty"`

@@ -23,7 +23,7 @@ const (
 
 // AddStreamRequest names a camera and says how to watch it:
 //
-//	{"name": "dock-3", "url": "rtsp://user:pass@10.0.0.7/stream1",
+//	{"name": "dock-3", "url": "rtsp://user:pass@192.0.2.7/stream1",
 //	 "options": {"window": "10s", "stride": "1.25s", "top_k": 3}}
 type AddStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -347,7 +347,7 @@ func (x *ListStreamsResponse) GetNextPageToken() string {
 //	{"name": "dock-3", "options": {"enabled": false}}
 //	{"name": "dock-3", "options": {"label_allowlist": {"labels": ["welding"]}}}
 //	{"name": "dock-3", "options": {"label_allowlist": {}}}  (all labels again)
-//	{"name": "dock-3", "url": "rtsp://user:newpass@10.0.0.7/stream1"}
+//	{"name": "dock-3", "url": "rtsp://user:newpass@192.0.2.7/stream1"}
 //
 // Presence is explicit (optional fields and messages) rather than a
 // google.protobuf.FieldMask, because in JSON (grpcurl) a field mask must

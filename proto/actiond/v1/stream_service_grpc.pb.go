@@ -34,7 +34,7 @@ const (
 // named; errors are NOT_FOUND for an unknown name, ALREADY_EXISTS for a
 // taken one, and INVALID_ARGUMENT with a message that names the field.
 //
-//	grpcurl -plaintext -d '{"name":"dock-3","url":"rtsp://user:pass@10.0.0.7/stream1"}' \
+//	grpcurl -plaintext -d '{"name":"dock-3","url":"rtsp://user:pass@192.0.2.7/stream1"}' \
 //	    localhost:50051 actiond.v1.StreamService/AddStream
 type StreamServiceClient interface {
 	// AddStream starts watching a camera. It returns at once, with the
@@ -121,7 +121,7 @@ func (c *streamServiceClient) RemoveStream(ctx context.Context, in *RemoveStream
 // named; errors are NOT_FOUND for an unknown name, ALREADY_EXISTS for a
 // taken one, and INVALID_ARGUMENT with a message that names the field.
 //
-//	grpcurl -plaintext -d '{"name":"dock-3","url":"rtsp://user:pass@10.0.0.7/stream1"}' \
+//	grpcurl -plaintext -d '{"name":"dock-3","url":"rtsp://user:pass@192.0.2.7/stream1"}' \
 //	    localhost:50051 actiond.v1.StreamService/AddStream
 type StreamServiceServer interface {
 	// AddStream starts watching a camera. It returns at once, with the

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/server"
+)
+
+// runServe is `actiond serve`: flags over the environment over the
+// configuration file, then server.Run.
+func runServe(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	config := fs.String("config", "", "YAML configuration file (README: Server)")
+	listen := fs.String("listen", "", "gRPC address (default "+server.DefaultListen+")")
+	metrics := fs.String("metrics-listen", "", "address of the Prometheus endpoint /metrics (default: none)")
+	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+server.DefaultModelPath()+")")
+	state := fs.String("state-file", "", "keep streams added over the API in this file across restarts")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
+	demo := fs.Bool("demo", false, "the first-run demo: the motion model and a demo camera (stream \"demo\")")
+	cameraListen := fs.String("camera-listen", server.DefaultDemoCameraListen, "with --demo: the demo camera's RTSP address")
+	var streams multiFlag
+	fs.Var(&streams, "stream", "watch a camera: NAME=rtsp://... (repeatable)")
+	if rest, err := parse(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, rest)
+	}
+
+	cfg, ignored, err := server.LoadConfig(*config, os.Environ())
+	if err != nil {
+		return err
+	}
+	for _, name := range ignored {
+		fmt.Fprintf(os.Stderr, "actiond: warning: %s is not a configuration key; ignored\n", name)
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "metrics-listen":
+			cfg.MetricsListen = *metrics
+		case "model":
+			cfg.Model = *model
+		case "state-file":
+			cfg.StateFile = *state
+		case "log-level":
+			cfg.Log.Level = *logLevel
+		}
+	})
+	for _, s := range streams {
+		name, url, err := splitNameValue("stream", s)
+		if err != nil {
+			return err
+		}
+		cfg.Streams = append(cfg.Streams, server.StreamSpec{Name: name, URL: url})
+	}
+	if *demo && cfg.Log.Level == "" {
+		cfg.Log.Level = "warn" // the demo's terminal is for the actions
+	}
+	log := server.NewLogger(cfg.Log, os.Stderr)
+	opts := server.RunOptions{Logger: log, Ready: func(s *server.Server) {
+		fmt.Printf("actiond: serving gRPC on %s\n", s.Addr())
+		if a := s.MetricsAddr(); a != "" {
+			fmt.Printf("actiond: metrics on http://%s/metrics\n", a)
+		}
+	}}
+	if *demo {
+		var cam *ingest.Simulator
+		cfg, cam, err = server.StartDemoCamera(cfg, server.DemoCameraOptions{
+			Listen: *cameraListen, Logger: log.With("component", "demo-camera"),
+		})
+		if err != nil {
+			return err
+		}
+		defer cam.Close()
+		opts.Ready = func(s *server.Server) {
+			server.WriteDemoInstructions(os.Stdout, s, cam.URL(server.DemoStream))
+		}
+		opts.Loaded = func(s *server.Server) {
+			if err := server.FollowDemoActions(os.Stdout, s); err != nil {
+				log.Warn("cannot show the demo's actions", "error", err)
+			}
+		}
+	}
+	return server.Run(context.Background(), cfg, opts)
+}

@@ -1,0 +1,405 @@
+package server
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything `actiond serve` can be told. The zero value of a
+// field means its default, which the field's comment gives; Settle fills
+// the defaults in and checks every key. Keys are the yaml tags, as the
+// configuration file spells them; every scalar key also has an environment
+// variable, ACTIOND_ and the key's path in upper case with "_" for "." (see
+// ApplyEnv).
+type Config struct {
+	// Listen is the gRPC address. It defaults to 127.0.0.1:50051.
+	Listen string `yaml:"listen"`
+	// MetricsListen is the address of the Prometheus endpoint (/metrics).
+	// It defaults to "": no metrics endpoint.
+	MetricsListen string `yaml:"metrics_listen"`
+	// Model is the ONNX model file. It defaults to $ACTIOND_MODEL, else
+	// DefaultModelPath().
+	Model string `yaml:"model"`
+	// StateFile is where streams added, changed or removed over the API are
+	// kept, so that they survive a restart. It defaults to "": they last
+	// until the server stops.
+	StateFile string `yaml:"state_file"`
+	// MaxStreams is the most streams the server watches, configured and
+	// added together. It defaults to 64.
+	MaxStreams int `yaml:"max_streams"`
+	// Reflection turns gRPC server reflection (grpcurl list/describe) on.
+	// It defaults to true.
+	Reflection *bool `yaml:"reflection"`
+	// ShutdownTimeout bounds a graceful shutdown; after it, connections are
+	// cut. It defaults to 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
+	Log         LogConfig         `yaml:"log"`
+	Inference   InferenceConfig   `yaml:"inference"`
+	Actions     ActionsConfig     `yaml:"actions"`
+	Subscribers SubscribersConfig `yaml:"subscribers"`
+	Classify    ClassifyConfig    `yaml:"classify"`
+	Auth        AuthConfig        `yaml:"auth"`
+	TLS         TLSConfig         `yaml:"tls"`
+	Ingest      IngestConfig      `yaml:"ingest"`
+
+	// Streams are the cameras watched from the start. Streams added over
+	// the API are kept in StateFile instead.
+	Streams []StreamSpec `yaml:"streams"`
+}
+
+// LogConfig says how the server logs.
+type LogConfig struct {
+	// Level is debug, info, warn or error. It defaults to info.
+	Level string `yaml:"level"`
+	// Format is text or json. It defaults to text.
+	Format string `yaml:"format"`
+}
+
+// InferenceConfig tunes the one scheduler that runs every stream's windows
+// through the model.
+type InferenceConfig struct {
+	// Threads is the number of ONNX Runtime intra-op threads. It defaults
+	// to 0: all cores.
+	Threads int `yaml:"threads"`
+	// MaxBatch is the most windows run through the model at once, from
+	// any streams. It defaults to 4.
+	MaxBatch int `yaml:"max_batch"`
+	// MaxWait is how long the first window of a batch waits for others
+	// before the batch runs anyway. It defaults to 20ms.
+	MaxWait time.Duration `yaml:"max_wait"`
+}
+
+// ActionsConfig are the defaults of the stream options that turn window
+// results into ActionStarted and ActionEnded events; each stream may
+// override them.
+type ActionsConfig struct {
+	// OnThreshold is the score (0..1] at or above which a label on top of
+	// a window counts towards starting an action. It defaults to 0.6:
+	// above one half, so at most one label of a softmax can reach it.
+	OnThreshold float32 `yaml:"on_threshold"`
+	// OffThreshold is the score (0..1] below which a started action's
+	// label counts towards ending it; at most OnThreshold. It defaults to
+	// 0.4: the gap to OnThreshold keeps a label that wavers around one
+	// value from starting and ending over and over.
+	OffThreshold float32 `yaml:"off_threshold"`
+	// MinConsecutiveWindows is how many windows in a row a label must be
+	// on top at or above OnThreshold to start, and below OffThreshold to
+	// end. It defaults to 2: one stray window neither starts nor ends an
+	// action, and an action shows up one stride after the window that
+	// could have started it.
+	MinConsecutiveWindows int `yaml:"min_consecutive_windows"`
+	// TopK is how many labels each WindowResult carries. It defaults to 5.
+	TopK int `yaml:"top_k"`
+}
+
+// SubscribersConfig bounds what subscribers may hold.
+type SubscribersConfig struct {
+	// QueueSize is how many events wait for each subscriber; when it falls
+	// further behind, its oldest events are dropped and it gets a Dropped
+	// event. It defaults to 256.
+	QueueSize int `yaml:"queue_size"`
+	// MaxSubscribers is the most Subscribe calls open at once. It
+	// defaults to 256.
+	MaxSubscribers int `yaml:"max_subscribers"`
+}
+
+// ClassifyConfig bounds the Classify RPC.
+type ClassifyConfig struct {
+	// MaxContentSize is the largest clip a Classify request may carry,
+	// e.g. "64MiB" or 1048576 (bytes). It defaults to 64MiB.
+	MaxContentSize ByteSize `yaml:"max_content_size"`
+	// AllowedDirs are the directories a Classify uri (file://) may name
+	// files in, with their subdirectories. It defaults to none: every uri
+	// is refused.
+	AllowedDirs []string `yaml:"allowed_dirs"`
+	// TempDir is where uploaded clips are written while they are
+	// classified. It defaults to the system's temporary directory.
+	TempDir string `yaml:"temp_dir"`
+	// MaxConcurrent is how many Classify calls decode at once; more wait.
+	// It defaults to 2.
+	MaxConcurrent int `yaml:"max_concurrent"`
+}
+
+// AuthConfig turns on bearer-token authentication.
+type AuthConfig struct {
+	// Tokens are the bearer tokens a client may send ("authorization:
+	// Bearer <token>"); any one of them is accepted on every RPC but
+	// grpc.health.v1. It defaults to none: no authentication.
+	Tokens []string `yaml:"tokens"`
+	// TokensFile names a file with more tokens, one per line (blank lines
+	// and lines starting with # are skipped). It defaults to "".
+	TokensFile string `yaml:"tokens_file"`
+}
+
+// TLSConfig turns on TLS for the gRPC listener.
+type TLSConfig struct {
+	// CertFile is the server's certificate chain (PEM). It defaults to "":
+	// plaintext. Set both or neither of CertFile and KeyFile.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the certificate's private key (PEM).
+	KeyFile string `yaml:"key_file"`
+}
+
+// IngestConfig tunes how every stream talks to its camera.
+type IngestConfig struct {
+	// ConnectTimeout bounds connecting, from dialling to the answer to
+	// PLAY. It defaults to 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// ReadTimeout is how long a playing stream may deliver no video before
+	// it counts as lost. It defaults to 10s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// BackoffMin and BackoffMax bound the wait between reconnects, which
+	// doubles with each failure, with jitter. They default to 1s and 30s.
+	BackoffMin time.Duration `yaml:"backoff_min"`
+	BackoffMax time.Duration `yaml:"backoff_max"`
+}
+
+// Defaults of Config.
+const (
+	DefaultListen          = "127.0.0.1:50051"
+	DefaultMaxStreams      = 64
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultMaxBatch        = 4
+	DefaultMaxWait         = 20 * time.Millisecond
+	DefaultOnThreshold     = 0.6
+	DefaultOffThreshold    = 0.4
+	DefaultMinConsecutive  = 2
+	DefaultTopK            = 5
+	DefaultQueueSize       = 256
+	DefaultMaxSubscribers  = 256
+	DefaultMaxContentSize  = 64 << 20
+	DefaultMaxConcurrent   = 2
+)
+
+// Settle returns c with every default filled in, or every problem found,
+// each naming its key. It reads the tokens file; it checks that the model,
+// the certificate and the allowed directories exist. The model's labels are
+// checked against the streams only once the model is loaded.
+func (c Config) Settle() (Config, error) {
+	var errs FieldErrors
+	bad := func(key, format string, args ...any) { errs.add(key, fmt.Sprintf(format, args...)) }
+
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "must be HOST:PORT, got %q", c.Listen)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metrics_listen", "must be HOST:PORT, got %q", c.MetricsListen)
+		}
+	}
+	if model, err := ResolveModelPath(c.Model); err != nil {
+		bad("model", "%v", err)
+	} else {
+		c.Model = model
+	}
+	if c.StateFile != "" {
+		if st, err := os.Stat(filepath.Dir(c.StateFile)); err != nil || !st.IsDir() {
+			bad("state_file", "the directory of %q does not exist", c.StateFile)
+		}
+	}
+	count := func(key string, v *int, def, most int) {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < 0 || *v > most:
+			bad(key, "must be between 1 and %d, got %d", most, *v)
+		}
+	}
+	positive := func(key string, v *time.Duration, def time.Duration) {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < 0:
+			bad(key, "must be positive, got %v", *v)
+		}
+	}
+	count("max_streams", &c.MaxStreams, DefaultMaxStreams, 100000)
+	if c.Reflection == nil {
+		c.Reflection = new(bool)
+		*c.Reflection = true
+	}
+	positive("shutdown_timeout", &c.ShutdownTimeout, DefaultShutdownTimeout)
+
+	switch c.Log.Level = strings.ToLower(c.Log.Level); c.Log.Level {
+	case "":
+		c.Log.Level = "info"
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format = strings.ToLower(c.Log.Format); c.Log.Format {
+	case "":
+		c.Log.Format = "text"
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+
+	if c.Inference.Threads < 0 {
+		bad("inference.threads", "must be 0 (all cores) or more, got %d", c.Inference.Threads)
+	}
+	count("inference.max_batch", &c.Inference.MaxBatch, DefaultMaxBatch, 256)
+	positive("inference.max_wait", &c.Inference.MaxWait, DefaultMaxWait)
+
+	a := &c.Actions
+	threshold := func(key string, v *float32, def float32) {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < 0 || *v > 1 || math.IsNaN(float64(*v)):
+			bad(key, "must be in (0, 1], got %v", *v)
+		}
+	}
+	threshold("actions.on_threshold", &a.OnThreshold, DefaultOnThreshold)
+	threshold("actions.off_threshold", &a.OffThreshold, DefaultOffThreshold)
+	if a.OffThreshold > a.OnThreshold {
+		bad("actions.off_threshold", "(%v) must not be above actions.on_threshold (%v)", a.OffThreshold, a.OnThreshold)
+	}
+	count("actions.min_consecutive_windows", &a.MinConsecutiveWindows, DefaultMinConsecutive, maxConsecutive)
+	count("actions.top_k", &a.TopK, DefaultTopK, 1000)
+
+	count("subscribers.queue_size", &c.Subscribers.QueueSize, DefaultQueueSize, 1<<20)
+	count("subscribers.max_subscribers", &c.Subscribers.MaxSubscribers, DefaultMaxSubscribers, 100000)
+
+	switch {
+	case c.Classify.MaxContentSize == 0:
+		c.Classify.MaxContentSize = DefaultMaxContentSize
+	case c.Classify.MaxContentSize < 0 || c.Classify.MaxContentSize > 2<<30:
+		bad("classify.max_content_size", "must be between 1 byte and 2GiB, got %v", c.Classify.MaxContentSize)
+	}
+	for i, d := range c.Classify.AllowedDirs {
+		key := fmt.Sprintf("classify.allowed_dirs[%d]", i)
+		if !filepath.IsAbs(d) {
+			bad(key, "must be an absolute path, got %q", d)
+			continue
+		}
+		real, err := filepath.EvalSymlinks(d)
+		if st, serr := os.Stat(real); err != nil || serr != nil || !st.IsDir() {
+			bad(key, "%q is not a directory", d)
+			continue
+		}
+		c.Classify.AllowedDirs[i] = real
+	}
+	if c.Classify.TempDir == "" {
+		c.Classify.TempDir = os.TempDir()
+	} else if st, err := os.Stat(c.Classify.TempDir); err != nil || !st.IsDir() {
+		bad("classify.temp_dir", "%q is not a directory", c.Classify.TempDir)
+	}
+	count("classify.max_concurrent", &c.Classify.MaxConcurrent, DefaultMaxConcurrent, 1024)
+
+	tokens := append([]string(nil), c.Auth.Tokens...)
+	if c.Auth.TokensFile != "" {
+		fromFile, err := readTokensFile(c.Auth.TokensFile)
+		if err != nil {
+			bad("auth.tokens_file", "%v", err)
+		}
+		tokens = append(tokens, fromFile...)
+	}
+	for i, t := range c.Auth.Tokens {
+		if t == "" || strings.ContainsAny(t, " \t\r\n") {
+			bad(fmt.Sprintf("auth.tokens[%d]", i), "must be non-empty, without spaces")
+		}
+	}
+	c.Auth.Tokens, c.Auth.TokensFile = tokens, ""
+
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "set both tls.cert_file and tls.key_file, or neither")
+	}
+	for key, f := range map[string]string{"tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				bad(key, "%v", err)
+			}
+		}
+	}
+
+	in := &c.Ingest
+	positive("ingest.connect_timeout", &in.ConnectTimeout, 10*time.Second)
+	positive("ingest.read_timeout", &in.ReadTimeout, 10*time.Second)
+	positive("ingest.backoff_min", &in.BackoffMin, time.Second)
+	positive("ingest.backoff_max", &in.BackoffMax, 30*time.Second)
+	if in.BackoffMax < in.BackoffMin {
+		bad("ingest.backoff_max", "(%v) must not be less than ingest.backoff_min (%v)", in.BackoffMax, in.BackoffMin)
+	}
+
+	if len(c.Streams) > c.MaxStreams {
+		bad("streams", "%d streams are more than max_streams (%d)", len(c.Streams), c.MaxStreams)
+	}
+	seen := map[string]int{}
+	for i, s := range c.Streams {
+		key := fmt.Sprintf("streams[%d].", i)
+		errs = append(errs, s.checkStatic().prefixed(key)...)
+		if j, dup := seen[s.Name]; dup && s.Name != "" {
+			bad(key+"name", "%q is also the name of streams[%d]", s.Name, j)
+		}
+		seen[s.Name] = i
+	}
+	if err := errs.err(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// maxConsecutive bounds min_consecutive_windows.
+const maxConsecutive = 1000
+
+func readTokensFile(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var tokens []string
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		tokens = append(tokens, line)
+	}
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("%s holds no token", path)
+	}
+	return tokens, nil
+}
+
+// ByteSize is a size in bytes that the configuration may spell with a unit:
+// 1048576, "64MiB", "10MB", "512KiB".
+type ByteSize int64
+
+// UnmarshalText parses a size with an optional unit (B, KB, MB, GB, KiB,
+// MiB, GiB).
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	num := strings.TrimRightFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	unit := strings.TrimSpace(s[len(num):])
+	mult := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30}
+	m, ok := mult[strings.ToUpper(unit)]
+	n, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || n < 0 || strings.ContainsAny(num, "+-") || n > math.MaxInt64/m {
+		return fmt.Errorf("a size is a number of bytes, optionally with a unit (KiB, MiB, GiB, KB, MB, GB), got %q", s)
+	}
+	*b = ByteSize(n * m)
+	return nil
+}
+
+func (b ByteSize) String() string {
+	switch {
+	case b >= 1<<30 && b%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", b>>30)
+	case b >= 1<<20 && b%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", b>>20)
+	case b >= 1<<10 && b%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", b>>10)
+	}
+	return fmt.Sprintf("%dB", int64(b))
+}

@@ -1,0 +1,310 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/actiond/actiond/engine"
+	"github.com/actiond/actiond/models"
+	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Hub turns what happens on the streams into numbered events and fans them
+// out to subscribers. Its goroutine owns every stream's sequence number and
+// action state and the set of subscribers; the streams, the scheduler and
+// the gRPC handlers talk to it through one channel, in order. It never
+// waits for a subscriber: each has its own bounded queue (subscriberQueue).
+type Hub struct {
+	log       *slog.Logger
+	metrics   *Metrics
+	model     models.Manifest
+	queueSize int
+	maxSubs   int
+	newID     func() string
+
+	in   chan any
+	done chan struct{}
+
+	// Owned by run.
+	streams map[string]*hubStream
+	subs    map[*subscription]struct{}
+}
+
+// hubStream is the hub's state of one stream.
+type hubStream struct {
+	name    string
+	gen     uint64 // which incarnation of the name: a re-added stream is new
+	seq     uint64
+	opts    streamOptions
+	actions *actionTracker
+	epoch   uint64
+}
+
+// Messages to the hub's goroutine.
+type (
+	hubAddStream struct {
+		name   string
+		gen    uint64
+		opts   streamOptions
+		status *actiondv1.StreamStatus
+	}
+	hubConfigure struct {
+		name string
+		gen  uint64
+		opts streamOptions
+	}
+	// hubStatus is a stream's new status. Actions end when it says the
+	// stream is lost (retrying) or stopped or disabled.
+	hubStatus struct {
+		name   string
+		gen    uint64
+		status *actiondv1.StreamStatus
+	}
+	// hubEndActions ends a stream's open actions (the stream restarts).
+	hubEndActions struct {
+		name   string
+		gen    uint64
+		reason actiondv1.ActionEndReason
+	}
+	hubResult struct {
+		name    string
+		gen     uint64
+		epoch   uint64
+		span    windowSpan
+		scores  []float32 // probabilities over all labels
+		latency time.Duration
+		made    time.Time // when the window was complete
+	}
+	// hubRemoveStream ends the stream's actions, sends final (STOPPED)
+	// and forgets the stream.
+	hubRemoveStream struct {
+		name  string
+		gen   uint64
+		final *actiondv1.StreamStatus
+	}
+	hubSubscribe struct {
+		sub   *subscription
+		reply chan error
+	}
+	hubUnsubscribe struct{ sub *subscription }
+	hubStop        struct{}
+)
+
+// NewHub returns a hub for the model's events; nothing runs until Start.
+func NewHub(model models.Manifest, queueSize, maxSubscribers int, metrics *Metrics, log *slog.Logger) *Hub {
+	return &Hub{
+		log:       log,
+		metrics:   metrics,
+		model:     model,
+		queueSize: queueSize,
+		maxSubs:   maxSubscribers,
+		newID:     newActionID,
+		in:        make(chan any, 256),
+		done:      make(chan struct{}),
+		streams:   map[string]*hubStream{},
+		subs:      map[*subscription]struct{}{},
+	}
+}
+
+// Start starts the hub's goroutine.
+func (h *Hub) Start() { go h.run() }
+
+// Close ends every subscription (after the events already queued for it)
+// and stops the hub, after the messages sent before it.
+func (h *Hub) Close() {
+	h.send(hubStop{})
+	<-h.done
+}
+
+// Wait waits until the hub has stopped.
+func (h *Hub) Wait() { <-h.done }
+
+// send hands m to the hub's goroutine; false when the hub has stopped.
+func (h *Hub) send(m any) bool {
+	select {
+	case h.in <- m:
+		return true
+	case <-h.done:
+		return false
+	}
+}
+
+// subscribe registers a subscriber; its events come from now on.
+func (h *Hub) subscribe(f subscriptionFilter) (*subscription, error) {
+	sub := &subscription{filter: f, queue: newSubscriberQueue(h.queueSize)}
+	reply := make(chan error, 1)
+	if !h.send(hubSubscribe{sub: sub, reply: reply}) {
+		return nil, ErrShuttingDown
+	}
+	select {
+	case err := <-reply:
+		if err != nil {
+			return nil, err
+		}
+		return sub, nil
+	case <-h.done:
+		return nil, ErrShuttingDown
+	}
+}
+
+// unsubscribe forgets a subscriber.
+func (h *Hub) unsubscribe(sub *subscription) { h.send(hubUnsubscribe{sub: sub}) }
+
+func (h *Hub) run() {
+	defer close(h.done)
+	for m := range h.in {
+		switch m := m.(type) {
+		case hubAddStream:
+			hs := &hubStream{name: m.name, gen: m.gen, opts: m.opts}
+			hs.actions = newActionTracker(m.opts.rules(), h.newID)
+			h.streams[m.name] = hs
+			h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: m.status}})
+		case hubConfigure:
+			if hs := h.stream(m.name, m.gen); hs != nil {
+				hs.opts = m.opts
+				hs.actions.rules = m.opts.rules()
+			}
+		case hubStatus:
+			if hs := h.stream(m.name, m.gen); hs != nil {
+				h.status(hs, m.status)
+			}
+		case hubEndActions:
+			if hs := h.stream(m.name, m.gen); hs != nil {
+				h.emitAll(hs, hs.actions.endAll(m.reason, h.labelName))
+			}
+		case hubResult:
+			if hs := h.stream(m.name, m.gen); hs != nil {
+				h.result(hs, m)
+			}
+		case hubRemoveStream:
+			if hs := h.stream(m.name, m.gen); hs != nil {
+				h.emitAll(hs, hs.actions.endAll(actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_REMOVED, h.labelName))
+				h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: m.final}})
+				delete(h.streams, m.name)
+				h.metrics.forgetStream(m.name)
+			}
+		case hubSubscribe:
+			if len(h.subs) >= h.maxSubs {
+				m.reply <- ErrTooManySubscribers
+				continue
+			}
+			h.subs[m.sub] = struct{}{}
+			h.metrics.subscribers.Set(float64(len(h.subs)))
+			m.reply <- nil
+		case hubUnsubscribe:
+			delete(h.subs, m.sub)
+			m.sub.queue.close()
+			h.metrics.subscribers.Set(float64(len(h.subs)))
+		case hubStop:
+			for sub := range h.subs {
+				sub.queue.close()
+			}
+			clear(h.subs)
+			h.metrics.subscribers.Set(0)
+			return
+		}
+	}
+}
+
+// stream returns the hub's state of the named stream if it is the given
+// incarnation: results of a removed stream's last windows are dropped.
+func (h *Hub) stream(name string, gen uint64) *hubStream {
+	hs := h.streams[name]
+	if hs == nil || hs.gen != gen {
+		return nil
+	}
+	return hs
+}
+
+func (h *Hub) labelName(i int) string { return h.model.Labels[i] }
+
+// status publishes a stream's new status, ending its actions when the
+// camera is lost.
+func (h *Hub) status(hs *hubStream, st *actiondv1.StreamStatus) {
+	switch st.GetState() {
+	case actiondv1.StreamState_STREAM_STATE_RETRYING:
+		h.emitAll(hs, hs.actions.endAll(actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_LOST, h.labelName))
+	case actiondv1.StreamState_STREAM_STATE_DISABLED, actiondv1.StreamState_STREAM_STATE_STOPPED:
+		h.emitAll(hs, hs.actions.endAll(actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_REMOVED, h.labelName))
+	}
+	if st.GetEpoch() != hs.epoch {
+		hs.epoch = st.GetEpoch()
+		hs.actions.resetRun()
+	}
+	h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: st}})
+}
+
+// result publishes a window's result and the actions it starts or ends.
+func (h *Hub) result(hs *hubStream, r hubResult) {
+	if r.epoch != hs.epoch {
+		hs.epoch = r.epoch
+		hs.actions.resetRun()
+	}
+	top := topLabels(r.scores, hs.opts.allow, hs.opts.topK)
+	wr := &actiondv1.WindowResult{
+		MediaStart:       durationpb.New(r.span.mediaStart),
+		MediaEnd:         durationpb.New(r.span.mediaEnd),
+		StartTime:        timestamppb.New(r.span.start),
+		EndTime:          timestamppb.New(r.span.end),
+		Clock:            r.span.clock,
+		Epoch:            r.epoch,
+		InferenceLatency: durationpb.New(r.latency),
+		Untrained:        h.model.Untrained,
+		Model:            h.model.Name,
+	}
+	best := -1
+	for _, s := range top {
+		wr.Top = append(wr.Top, &actiondv1.LabelScore{Index: int32(s.Index), Label: h.model.Labels[s.Index], Score: s.Score})
+	}
+	if len(top) > 0 {
+		best = top[0].Index
+	}
+	h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_WindowResult{WindowResult: wr}})
+	h.metrics.windowToEvent.WithLabelValues(hs.name).Observe(time.Since(r.made).Seconds())
+	h.emitAll(hs, hs.actions.observe(r.span, r.scores, best, h.labelName))
+}
+
+func (h *Hub) emitAll(hs *hubStream, events []*actiondv1.Event) {
+	for _, ev := range events {
+		h.emit(hs, ev)
+	}
+}
+
+// emit numbers ev in its stream and queues it for every subscriber whose
+// filter lets it through.
+func (h *Hub) emit(hs *hubStream, ev *actiondv1.Event) {
+	hs.seq++
+	ev.Stream, ev.Sequence = hs.name, hs.seq
+	for sub := range h.subs {
+		if out := sub.filter.apply(ev); out != nil {
+			h.metrics.eventsSent.Inc()
+			if sub.queue.push(out) {
+				h.metrics.eventsDropped.Inc()
+			}
+		}
+	}
+}
+
+// topLabels returns the k best of scores among the allowed labels (all
+// when allow is nil), best first.
+func topLabels(scores []float32, allow []int, k int) []engine.Scored {
+	if allow == nil {
+		return engine.TopK(scores, k)
+	}
+	sub := make([]float32, len(allow))
+	for i, j := range allow {
+		sub[i] = scores[j]
+	}
+	top := engine.TopK(sub, k)
+	for i := range top {
+		top[i].Index = allow[top[i].Index]
+	}
+	return top
+}
+
+// rules returns the options' hysteresis settings.
+func (o streamOptions) rules() actionRules {
+	return actionRules{on: o.on, off: o.off, consecutive: o.consecutive}
+}

@@ -1,0 +1,424 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/models"
+	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// streamDeps is what every managed stream shares.
+type streamDeps struct {
+	cfg   *Config
+	model models.Manifest
+	sched *Scheduler
+	hub   *Hub
+	log   *slog.Logger // the streams' parent logger
+}
+
+// managedStream is one named stream of the server. Its goroutine owns the
+// ingest.Stream that watches the camera (replaced when the URL, transport,
+// window or stride change; none while disabled): it hands the windows to
+// the scheduler and the status changes to the hub. Across ingest streams it
+// keeps the stream's story continuous: epochs and media time keep
+// increasing, counters add up.
+type managedStream struct {
+	name   string
+	gen    uint64
+	origin streamOrigin
+	deps   *streamDeps
+
+	ctrl   chan func()
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// The goroutine's own: the current ingest stream's channels, nil once
+	// closed.
+	wins    <-chan ingest.Window
+	changes <-chan ingest.Status
+
+	mu   sync.Mutex
+	spec StreamSpec
+	opts streamOptions
+	icfg ingest.StreamConfig
+	cur  *ingest.Stream // nil while disabled or stopped
+	// base adds up the counters of the ingest streams before cur; last is
+	// the final status of the one before cur.
+	base, last ingest.Status
+	epochBase  uint64
+	// Media time of cur's windows is theirs plus mediaOffset, computed at
+	// its first window (needOffset) from where the last window ended.
+	mediaOffset   time.Duration
+	needOffset    bool
+	hadWindow     bool
+	lastEnd       time.Duration
+	lastEndAbs    time.Time
+	lastError     string
+	lastErrorTime time.Time
+	stateSince    time.Time // for DISABLED and STOPPED
+	stopped       bool
+}
+
+// streamOrigin says where a stream was declared.
+type streamOrigin int
+
+const (
+	originConfig streamOrigin = iota // the configuration file or a flag
+	originAPI                        // AddStream (kept in the state file)
+)
+
+func newManagedStream(spec StreamSpec, opts streamOptions, icfg ingest.StreamConfig, gen uint64, origin streamOrigin, deps *streamDeps) *managedStream {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &managedStream{
+		name: spec.Name, gen: gen, origin: origin, deps: deps,
+		ctrl: make(chan func()), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		spec: spec, opts: opts, icfg: icfg, stateSince: time.Now(),
+	}
+}
+
+// Start tells the hub about the stream (its first status: CONNECTING or
+// DISABLED) and starts watching the camera.
+func (m *managedStream) Start() {
+	m.mu.Lock()
+	enabled := m.opts.enabled
+	m.mu.Unlock()
+	if enabled {
+		m.startIngest()
+	}
+	m.mu.Lock()
+	st := m.statusLocked()
+	m.mu.Unlock()
+	m.deps.hub.send(hubAddStream{name: m.name, gen: m.gen, opts: m.opts, status: st})
+	go m.run()
+}
+
+// stopIngest stops watching the camera and waits for the goroutine; the
+// hub still knows the stream. finish completes Close.
+func (m *managedStream) stopIngest() {
+	m.cancel()
+	<-m.done
+}
+
+// finish ends the stream's actions and sends its last status (STOPPED).
+func (m *managedStream) finish() {
+	m.mu.Lock()
+	m.stopped, m.stateSince = true, time.Now()
+	st := m.statusLocked()
+	m.mu.Unlock()
+	m.deps.hub.send(hubRemoveStream{name: m.name, gen: m.gen, final: st})
+}
+
+// Close stops the stream for good: its actions end, its last status is
+// STOPPED.
+func (m *managedStream) Close() {
+	m.stopIngest()
+	m.finish()
+}
+
+// Wait waits until the stream's goroutine has stopped.
+func (m *managedStream) Wait() { <-m.done }
+
+func (m *managedStream) run() {
+	defer close(m.done)
+	for {
+		select {
+		case <-m.ctx.Done():
+			m.closeIngest()
+			return
+		case f := <-m.ctrl:
+			f()
+		case w, ok := <-m.wins:
+			if !ok {
+				m.wins = nil
+				continue
+			}
+			m.forward(w)
+		case st, ok := <-m.changes:
+			if !ok {
+				m.changes = nil
+				continue
+			}
+			m.statusChanged(st)
+		}
+	}
+}
+
+// do runs f on the stream's goroutine and waits for it; false when the
+// stream has stopped.
+func (m *managedStream) do(f func()) bool {
+	ran := make(chan struct{})
+	select {
+	case m.ctrl <- func() { f(); close(ran) }:
+		<-ran
+		return true
+	case <-m.done:
+		return false
+	}
+}
+
+// startIngest starts a new ingest stream for the current configuration.
+func (m *managedStream) startIngest() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, err := ingest.NewStream(m.icfg, m.deps.model, m.deps.log)
+	if err != nil {
+		// The configuration was settled against the same model.
+		m.deps.log.Error("cannot start stream", "stream", m.name, "error", err)
+		return
+	}
+	s.Start()
+	m.cur, m.wins, m.changes = s, s.Windows(), s.StatusChanges()
+	m.needOffset = true
+}
+
+// closeIngest stops the current ingest stream, keeping its counters.
+func (m *managedStream) closeIngest() {
+	m.mu.Lock()
+	cur := m.cur
+	m.mu.Unlock()
+	if cur == nil {
+		return
+	}
+	cur.Close() // its last windows and statuses are dropped with it
+	final := cur.Status()
+	m.mu.Lock()
+	m.base = addCounters(m.base, final)
+	m.last = final
+	m.epochBase += final.Epoch
+	m.cur, m.wins, m.changes = nil, nil, nil
+	m.mu.Unlock()
+}
+
+// update applies a changed spec (already checked) on the stream's
+// goroutine: a new URL, transport, window or stride restarts the camera
+// connection, enabled starts or stops it, the other options go to the hub
+// for the next window.
+func (m *managedStream) update(spec StreamSpec, opts streamOptions, icfg ingest.StreamConfig) bool {
+	return m.do(func() {
+		m.mu.Lock()
+		old, oldOpts := m.icfg, m.opts
+		m.spec, m.opts, m.icfg = spec, opts, icfg
+		m.mu.Unlock()
+		m.deps.hub.send(hubConfigure{name: m.name, gen: m.gen, opts: opts})
+		restart := old.URL != icfg.URL || old.Transport != icfg.Transport || old.Window != icfg.Window || old.Stride != icfg.Stride
+		switch {
+		case !opts.enabled && oldOpts.enabled:
+			m.closeIngest()
+			m.mu.Lock()
+			m.stateSince = time.Now()
+			st := m.statusLocked()
+			m.mu.Unlock()
+			m.deps.log.Info("stream disabled", "stream", m.name)
+			m.deps.hub.send(hubStatus{name: m.name, gen: m.gen, status: st})
+		case opts.enabled && (restart || !oldOpts.enabled):
+			if oldOpts.enabled {
+				m.closeIngest()
+				m.deps.hub.send(hubEndActions{name: m.name, gen: m.gen, reason: actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_LOST})
+			}
+			m.startIngest()
+			m.mu.Lock()
+			st := m.statusLocked()
+			m.mu.Unlock()
+			m.deps.log.Info("stream restarted", "stream", m.name, "url", ingest.RedactURL(icfg.URL))
+			m.deps.hub.send(hubStatus{name: m.name, gen: m.gen, status: st})
+		}
+	})
+}
+
+// forward hands a window to the scheduler, in the stream's media time.
+func (m *managedStream) forward(w ingest.Window) {
+	m.mu.Lock()
+	if m.needOffset {
+		m.needOffset = false
+		m.mediaOffset = 0
+		if m.hadWindow {
+			// The gap between the last window of the previous connection
+			// and this one's first frame, by the clocks at hand.
+			first := w.AbsStart.Add(-w.MediaStart)
+			m.mediaOffset = m.lastEnd + max(0, first.Sub(m.lastEndAbs))
+		}
+	}
+	span := windowSpan{
+		mediaStart: w.MediaStart + m.mediaOffset,
+		mediaEnd:   w.MediaEnd + m.mediaOffset,
+		start:      w.AbsStart,
+		end:        w.AbsEnd,
+		clock:      clockProto(w.Clock),
+	}
+	m.hadWindow, m.lastEnd, m.lastEndAbs = true, span.mediaEnd, w.AbsEnd
+	job := inferenceJob{stream: m.name, gen: m.gen, epoch: m.epochBase + w.Epoch, span: span, tensor: w.Tensor, made: time.Now()}
+	m.mu.Unlock()
+	m.deps.sched.Submit(m.ctx, job)
+}
+
+// statusChanged passes a status change of the ingest stream to the hub.
+func (m *managedStream) statusChanged(st ingest.Status) {
+	if st.State == ingest.StateStopped {
+		return // the stream's own end comes with finish or a restart
+	}
+	m.mu.Lock()
+	if st.LastError != "" && st.LastError != m.lastError {
+		m.lastError, m.lastErrorTime = st.LastError, st.Since
+	}
+	ps := m.statusFromLocked(st)
+	m.mu.Unlock()
+	m.deps.hub.send(hubStatus{name: m.name, gen: m.gen, status: ps})
+}
+
+// proto returns the stream as the API shows it.
+func (m *managedStream) proto() *actiondv1.Stream {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return &actiondv1.Stream{
+		Name:    m.name,
+		Url:     ingest.RedactURL(m.spec.URL),
+		Options: optionsProto(m.opts),
+		Status:  m.statusLocked(),
+	}
+}
+
+// snapshot returns the stream's spec and options in effect.
+func (m *managedStream) snapshot() (StreamSpec, streamOptions) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.spec, m.opts
+}
+
+// statusLocked returns the stream's status now.
+func (m *managedStream) statusLocked() *actiondv1.StreamStatus {
+	if m.cur != nil {
+		st := m.cur.Status()
+		if st.LastError != "" && st.LastError != m.lastError {
+			m.lastError, m.lastErrorTime = st.LastError, st.Since
+		}
+		return m.statusFromLocked(st)
+	}
+	st := m.last
+	st.State, st.Since, st.NextAttempt = ingest.StateConnecting, m.stateSince, time.Time{}
+	st.Epoch, st.Reconnects = 0, 0
+	st.FramesDecoded, st.DroppedAUs, st.PacketsLost, st.DecodeErrors, st.Windows, st.DroppedWindows = 0, 0, 0, 0, 0, 0
+	ps := m.statusFromLocked(st)
+	switch {
+	case m.stopped:
+		ps.State = actiondv1.StreamState_STREAM_STATE_STOPPED
+	case !m.opts.enabled:
+		ps.State = actiondv1.StreamState_STREAM_STATE_DISABLED
+	}
+	return ps
+}
+
+// statusFromLocked is st, a status of the current ingest stream (or the
+// last one's, counters zeroed), as the API shows the whole stream.
+func (m *managedStream) statusFromLocked(st ingest.Status) *actiondv1.StreamStatus {
+	b := m.base
+	ps := &actiondv1.StreamStatus{
+		State:          stateProto(st.State),
+		Since:          timestamppb.New(st.Since),
+		LastError:      m.lastError,
+		ReconnectCount: b.Reconnects + st.Reconnects,
+		Epoch:          m.epochBase + st.Epoch,
+		EpochReason:    st.EpochReason,
+		Codec:          string(st.Codec),
+		Transport:      transportProto(st.Transport),
+		Width:          uint32(st.Width),
+		Height:         uint32(st.Height),
+		InputFps:       st.InputFPS,
+		FramesDecoded:  b.FramesDecoded + st.FramesDecoded,
+		DroppedFrames:  b.DroppedAUs + st.DroppedAUs,
+		PacketsLost:    b.PacketsLost + st.PacketsLost,
+		DecodeErrors:   b.DecodeErrors + st.DecodeErrors,
+		WindowCount:    b.Windows + st.Windows,
+		DroppedWindows: b.DroppedWindows + st.DroppedWindows,
+		Model:          m.deps.model.Name,
+	}
+	if ps.Codec == "" {
+		ps.Codec = string(m.last.Codec)
+	}
+	if !m.lastErrorTime.IsZero() {
+		ps.LastErrorTime = timestamppb.New(m.lastErrorTime)
+	}
+	if st.State == ingest.StateRetrying && !st.NextAttempt.IsZero() {
+		ps.NextAttempt = timestamppb.New(st.NextAttempt)
+	}
+	if m.hadWindow {
+		ps.LastWindowEnd = durationpb.New(m.lastEnd)
+	}
+	return ps
+}
+
+// addCounters adds the counters of b to a.
+func addCounters(a, b ingest.Status) ingest.Status {
+	a.Reconnects += b.Reconnects + 1 // the next ingest stream's first attempt is a reconnect too
+	a.AccessUnits += b.AccessUnits
+	a.DroppedAUs += b.DroppedAUs
+	a.SkippedAUs += b.SkippedAUs
+	a.PacketsLost += b.PacketsLost
+	a.DepacketizeErrors += b.DepacketizeErrors
+	a.DecodeErrors += b.DecodeErrors
+	a.FramesDecoded += b.FramesDecoded
+	a.FramesConverted += b.FramesConverted
+	a.Windows += b.Windows
+	a.DroppedWindows += b.DroppedWindows
+	return a
+}
+
+func stateProto(s ingest.State) actiondv1.StreamState {
+	switch s {
+	case ingest.StateConnecting:
+		return actiondv1.StreamState_STREAM_STATE_CONNECTING
+	case ingest.StatePlaying:
+		return actiondv1.StreamState_STREAM_STATE_PLAYING
+	case ingest.StateRetrying:
+		return actiondv1.StreamState_STREAM_STATE_RETRYING
+	case ingest.StateStopped:
+		return actiondv1.StreamState_STREAM_STATE_STOPPED
+	}
+	return actiondv1.StreamState_STREAM_STATE_UNSPECIFIED
+}
+
+func transportProto(t string) actiondv1.Transport {
+	switch strings.ToLower(t) {
+	case "udp":
+		return actiondv1.Transport_TRANSPORT_UDP
+	case "tcp":
+		return actiondv1.Transport_TRANSPORT_TCP
+	case "auto":
+		return actiondv1.Transport_TRANSPORT_AUTO
+	}
+	return actiondv1.Transport_TRANSPORT_UNSPECIFIED
+}
+
+func clockProto(c ingest.Clock) actiondv1.Clock {
+	switch c {
+	case ingest.ClockRTCP:
+		return actiondv1.Clock_CLOCK_RTCP
+	case ingest.ClockReceive:
+		return actiondv1.Clock_CLOCK_RECEIVE
+	}
+	return actiondv1.Clock_CLOCK_UNSPECIFIED
+}
+
+// optionsProto returns options in effect as the API shows them.
+func optionsProto(o streamOptions) *actiondv1.StreamOptions {
+	topK, k := uint32(o.topK), uint32(o.consecutive)
+	on, off, enabled := o.on, o.off, o.enabled
+	return &actiondv1.StreamOptions{
+		Window:                durationpb.New(o.window),
+		Stride:                durationpb.New(o.stride),
+		TopK:                  &topK,
+		OnThreshold:           &on,
+		OffThreshold:          &off,
+		MinConsecutiveWindows: &k,
+		LabelAllowlist:        &actiondv1.LabelAllowlist{Labels: o.allowNames},
+		Transport:             transportProto(string(o.transport)),
+		Enabled:               &enabled,
+	}
+}

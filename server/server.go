@@ -1,0 +1,554 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/actiond/actiond/models"
+	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// ErrShutdownForced: the graceful shutdown did not finish in time (or a
+// second signal came): connections were cut.
+var ErrShutdownForced = errors.New("shutdown forced: connections cut before they ended")
+
+// Server is the actiond process: the gRPC API (StreamService,
+// RecognitionService, grpc.health.v1, reflection), the Prometheus endpoint,
+// and, once the model is loaded, the scheduler, the hub and the streams.
+//
+// Start listens at once and loads the model in the background: until it is
+// loaded, health says NOT_SERVING and the API answers UNAVAILABLE.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	grpc    *grpc.Server
+	health  *health.Server
+
+	lis        net.Listener
+	metricsLis net.Listener
+	httpSrv    *http.Server
+
+	loaded   chan struct{} // closed once loading ends, well or not
+	loadErr  error         // why it failed; read after loaded
+	core     atomic.Pointer[core]
+	failed   chan error // a fatal error while serving (loading, the listener)
+	closing  chan struct{}
+	closeMu  sync.Mutex
+	isClosed bool
+	// followers are goroutines of Follow; Shutdown waits for them.
+	followers sync.WaitGroup
+	served    sync.WaitGroup // Serve goroutines
+
+	// beforeLoad, for tests, runs before the model is loaded.
+	beforeLoad func()
+}
+
+// core is what exists once the model is loaded.
+type core struct {
+	classifier    *Classifier
+	model         *actiondv1.Model
+	hub           *Hub
+	sched         *Scheduler
+	streams       *StreamManager
+	classifySlots chan struct{}
+}
+
+// Services that health reports on: "" is the whole server.
+var healthServices = []string{"", actiondv1.StreamService_ServiceDesc.ServiceName, actiondv1.RecognitionService_ServiceDesc.ServiceName}
+
+// New checks cfg (filling in its defaults) and builds the server; nothing
+// listens until Start. log may be nil (slog.Default()).
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	cfg, err := cfg.Settle()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     log,
+		metrics: NewMetrics(),
+		health:  health.NewServer(),
+		loaded:  make(chan struct{}),
+		failed:  make(chan error, 2),
+		closing: make(chan struct{}),
+	}
+	opts := []grpc.ServerOption{
+		// Room for the largest clip plus the request around it; a larger
+		// message is RESOURCE_EXHAUSTED from grpc itself.
+		grpc.MaxRecvMsgSize(int(cfg.Classify.MaxContentSize) + 1<<20),
+	}
+	if cfg.TLS.CertFile != "" {
+		creds, err := credentials.NewServerTLSFromFile(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("config: tls: %w", err)
+		}
+		opts = append(opts, grpc.Creds(creds))
+	}
+	unary := []grpc.UnaryServerInterceptor{s.logUnary}
+	stream := []grpc.StreamServerInterceptor{s.logStream}
+	if a := newTokenAuth(cfg.Auth.Tokens); a != nil {
+		unary = append(unary, a.unary)
+		stream = append(stream, a.stream)
+	}
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
+	s.grpc = grpc.NewServer(opts...)
+	actiondv1.RegisterStreamServiceServer(s.grpc, &streamService{srv: s})
+	actiondv1.RegisterRecognitionServiceServer(s.grpc, &recognitionService{srv: s})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	for _, name := range healthServices {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
+	}
+	if *cfg.Reflection {
+		ropts := reflection.ServerOptions{Services: s.grpc, DescriptorResolver: actiondv1.DocumentedFiles()}
+		reflectionv1.RegisterServerReflectionServer(s.grpc, reflection.NewServerV1(ropts))
+		reflectionv1alpha.RegisterServerReflectionServer(s.grpc, reflection.NewServer(ropts))
+	}
+	return s, nil
+}
+
+// Config returns the server's configuration, defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Start listens on the gRPC and metrics addresses, serves, and loads the
+// model in the background.
+func (s *Server) Start() error {
+	lis, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.lis = lis
+	if s.cfg.MetricsListen != "" {
+		if s.metricsLis, err = net.Listen("tcp", s.cfg.MetricsListen); err != nil {
+			lis.Close()
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", s.metrics.Handler())
+		s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		s.served.Go(func() {
+			if err := s.httpSrv.Serve(s.metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.fail(fmt.Errorf("metrics: %w", err))
+			}
+		})
+	}
+	s.served.Go(func() {
+		if err := s.grpc.Serve(lis); err != nil {
+			s.fail(fmt.Errorf("serve gRPC: %w", err))
+		}
+	})
+	tls := "off"
+	if s.cfg.TLS.CertFile != "" {
+		tls = "on"
+	}
+	s.log.Info("serving", "addr", s.Addr(), "metrics", s.MetricsAddr(), "tls", tls,
+		"auth", len(s.cfg.Auth.Tokens) > 0, "reflection", *s.cfg.Reflection)
+	if len(s.cfg.Auth.Tokens) > 0 && s.cfg.TLS.CertFile == "" && !isLoopback(s.Addr()) {
+		s.log.Warn("bearer tokens travel in plaintext: set tls.cert_file and tls.key_file")
+	}
+	go s.load()
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Addr returns the gRPC address, with the port chosen for port 0.
+func (s *Server) Addr() string {
+	if s.lis == nil {
+		return s.cfg.Listen
+	}
+	return s.lis.Addr().String()
+}
+
+// MetricsAddr returns the metrics address, "" when there is none.
+func (s *Server) MetricsAddr() string {
+	if s.metricsLis == nil {
+		return ""
+	}
+	return s.metricsLis.Addr().String()
+}
+
+// Loaded is closed once the model is loaded (or failed to load).
+func (s *Server) Loaded() <-chan struct{} { return s.loaded }
+
+// Failed delivers a fatal error: the model did not load, or a listener
+// failed.
+func (s *Server) Failed() <-chan error { return s.failed }
+
+func (s *Server) fail(err error) {
+	select {
+	case s.failed <- err:
+	default:
+	}
+}
+
+// ready returns the loaded core, or why there is none.
+func (s *Server) ready() (*core, error) {
+	select {
+	case <-s.closing:
+		return nil, ErrShuttingDown
+	default:
+	}
+	if c := s.core.Load(); c != nil {
+		return c, nil
+	}
+	select {
+	case <-s.loaded:
+		if s.loadErr != nil {
+			return nil, fmt.Errorf("%w: %v", ErrShuttingDown, s.loadErr)
+		}
+	default:
+	}
+	return nil, ErrNotReady
+}
+
+// load loads the model, starts the scheduler, the hub and the streams, and
+// says SERVING.
+func (s *Server) load() {
+	defer close(s.loaded)
+	if s.beforeLoad != nil {
+		s.beforeLoad()
+	}
+	start := time.Now()
+	c, err := s.loadCore()
+	if err != nil {
+		s.loadErr = err
+		s.log.Error("cannot load the model", "model", s.cfg.Model, "error", err)
+		s.fail(err)
+		return
+	}
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.isClosed {
+		c.stop()
+		return
+	}
+	s.core.Store(c)
+	if err := c.streams.Restore(s.cfg.Streams); err != nil {
+		s.loadErr = err
+		s.fail(err)
+		return
+	}
+	s.metrics.setStreams(c.streams.All)
+	s.metrics.modelLoaded.Set(1)
+	for _, name := range healthServices {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	s.log.Info("model loaded: serving", "model", c.model.GetName(), "labels", len(c.model.GetLabels()),
+		"took", time.Since(start).Round(time.Millisecond), "streams", len(s.cfg.Streams))
+}
+
+func (s *Server) loadCore() (*core, error) {
+	cl, err := OpenClassifier(s.cfg.Model, s.cfg.Inference.Threads)
+	if err != nil {
+		return nil, err
+	}
+	man := cl.Manifest()
+	var params int64
+	if info, err := models.Inspect(s.cfg.Model); err == nil {
+		params = info.Params
+	}
+	c := &core{
+		classifier:    cl,
+		model:         modelProto(man, params),
+		classifySlots: make(chan struct{}, s.cfg.Classify.MaxConcurrent),
+	}
+	c.hub = NewHub(man, s.cfg.Subscribers.QueueSize, s.cfg.Subscribers.MaxSubscribers, s.metrics, s.log.With("component", "hub"))
+	c.sched = NewScheduler(cl.sess, man, s.cfg.Inference.MaxBatch, s.cfg.Inference.MaxWait,
+		func(r hubResult) { c.hub.send(r) }, s.metrics, s.log.With("component", "scheduler"))
+	c.hub.Start()
+	c.sched.Start()
+	var state *StateFile
+	if s.cfg.StateFile != "" {
+		state = NewStateFile(s.cfg.StateFile)
+	}
+	deps := &streamDeps{cfg: &s.cfg, model: man, sched: c.sched, hub: c.hub, log: s.log}
+	c.streams = NewStreamManager(deps, state, s.log.With("component", "streams"))
+	return c, nil
+}
+
+// stop stops the streams (their last events go out), drains the scheduler,
+// ends the subscriptions and frees the model.
+func (c *core) stop() {
+	c.streams.Close(c.sched.Close)
+	c.hub.Close()
+}
+
+// Follow calls fn with every event that passes req's filter, on a goroutine
+// of the server's, until the server shuts down: for in-process watchers
+// such as the demo's terminal display. It needs the model loaded.
+func (s *Server) Follow(req *actiondv1.SubscribeRequest, fn func(*actiondv1.Event)) error {
+	c, err := s.ready()
+	if err != nil {
+		return err
+	}
+	f, err := newSubscriptionFilter(req, c.classifier.Manifest().Labels)
+	if err != nil {
+		return err
+	}
+	sub, err := c.hub.subscribe(f)
+	if err != nil {
+		return err
+	}
+	s.followers.Go(func() {
+		_ = sendEvents(context.Background(), sub.queue, func(r *actiondv1.SubscribeResponse) error {
+			fn(r.GetEvent())
+			return nil
+		})
+	})
+	return nil
+}
+
+// Shutdown stops the server gracefully: health says NOT_SERVING, no new
+// calls are taken, the streams stop (each subscriber gets their last
+// StreamStatus, STOPPED, and then UNAVAILABLE), the scheduler finishes its
+// windows, and the model is freed. When ctx ends first, connections are cut
+// and it returns ErrShutdownForced.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeMu.Lock()
+	if s.isClosed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.isClosed = true
+	close(s.closing)
+	c := s.core.Load()
+	s.closeMu.Unlock()
+
+	s.log.Info("shutting down")
+	s.health.Shutdown()
+	grpcDone := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop() // stops accepting at once; waits for the calls
+		close(grpcDone)
+	}()
+	coreDone := make(chan struct{})
+	go func() {
+		defer close(coreDone)
+		if c != nil {
+			c.stop()
+		}
+		s.followers.Wait()
+	}()
+	forced := false
+	select {
+	case <-coreDone:
+	case <-ctx.Done():
+		forced = true
+	}
+	if !forced {
+		select {
+		case <-grpcDone:
+		case <-ctx.Done():
+			forced = true
+		}
+	}
+	if forced {
+		s.log.Warn("graceful shutdown did not finish in time: cutting connections")
+		s.grpc.Stop()
+	}
+	<-grpcDone
+	if s.httpSrv != nil {
+		hctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.httpSrv.Shutdown(hctx)
+		cancel()
+	}
+	if forced {
+		return ErrShutdownForced
+	}
+	s.served.Wait()
+	if c != nil {
+		c.classifier.Close()
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// Close shuts the server down within its shutdown_timeout.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
+
+// RunOptions tune Run.
+type RunOptions struct {
+	// Logger receives the server's logs; nil means a logger on stderr as
+	// the configuration's log keys say.
+	Logger *slog.Logger
+	// Ready, if set, is called once the server listens.
+	Ready func(*Server)
+	// Loaded, if set, is called once the model is loaded and the server
+	// is SERVING.
+	Loaded func(*Server)
+	// Exit ends the process when a second signal finds the shutdown stuck;
+	// it defaults to os.Exit.
+	Exit func(code int)
+}
+
+// Run is `actiond serve`: it serves until ctx ends or SIGINT or SIGTERM
+// comes, then shuts down gracefully within shutdown_timeout; a second
+// signal cuts connections at once.
+func Run(ctx context.Context, cfg Config, opts RunOptions) error {
+	log := opts.Logger
+	if log == nil {
+		log = NewLogger(cfg.Log, os.Stderr)
+	}
+	exit := opts.Exit
+	if exit == nil {
+		exit = os.Exit
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	s, err := New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := s.Start(); err != nil {
+		return err
+	}
+	if opts.Ready != nil {
+		opts.Ready(s)
+	}
+	var failure error
+	loaded := s.Loaded()
+wait:
+	for {
+		select {
+		case <-loaded:
+			loaded = nil
+			if s.loadErr == nil && opts.Loaded != nil {
+				opts.Loaded(s)
+			}
+		case <-ctx.Done():
+			log.Info("stopping", "reason", context.Cause(ctx))
+			break wait
+		case sig := <-sigs:
+			log.Info("stopping: signal received; a second one stops at once", "signal", sig.String())
+			break wait
+		case failure = <-s.Failed():
+			break wait
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case sig := <-sigs:
+			log.Warn("second signal: stopping now", "signal", sig.String())
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+				log.Error("shutdown stuck: exiting")
+				exit(1)
+			}
+		case <-done:
+		}
+	}()
+	err = s.Shutdown(sctx)
+	if failure != nil {
+		return failure
+	}
+	return err
+}
+
+// NewLogger returns the server's logger as the log keys say.
+func NewLogger(cfg LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	ho := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// logUnary logs each call at debug level, and failures the server caused
+// at warn.
+func (s *Server) logUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	s.logCall(info.FullMethod, start, err)
+	return resp, err
+}
+
+func (s *Server) logStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	start := time.Now()
+	err := handler(srv, ss)
+	s.logCall(info.FullMethod, start, err)
+	return err
+}
+
+func (s *Server) logCall(method string, start time.Time, err error) {
+	st := status.Convert(err)
+	level := slog.LevelDebug
+	if st.Code() == codes.Internal || st.Code() == codes.Unknown {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, "call", "component", "grpc", "method", method,
+		"code", st.Code().String(), "took", time.Since(start).Round(time.Microsecond), "error", st.Message())
+}
+
+// modelProto is the manifest as GetModel answers it.
+func modelProto(m models.Manifest, params int64) *actiondv1.Model {
+	out := &actiondv1.Model{
+		Name:          m.Name,
+		Description:   m.Description,
+		Labels:        append([]string(nil), m.Labels...),
+		Segments:      int32(m.Segments),
+		InputSize:     int32(m.InputSize),
+		ShortSide:     int32(m.ShortSide),
+		Mean:          m.Mean[:],
+		Std:           m.Std[:],
+		Untrained:     m.Untrained,
+		Params:        params,
+		MacsPerClip:   m.MACsPerClip,
+		Output:        actiondv1.OutputKind_OUTPUT_KIND_LOGITS,
+		DefaultWindow: durationpb.New(defaultWindow(m)),
+	}
+	if m.Output == models.OutputProbabilities {
+		out.Output = actiondv1.OutputKind_OUTPUT_KIND_PROBABILITIES
+	}
+	return out
+}
+
+// defaultWindow is the window streams of the model get unless they say.
+func defaultWindow(m models.Manifest) time.Duration {
+	if m.WindowSeconds > 0 {
+		return time.Duration(m.WindowSeconds * float64(time.Second))
+	}
+	return 10 * time.Second
+}

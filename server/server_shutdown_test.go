@@ -1,0 +1,183 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Shutdown ends every subscription with the streams' last status, STOPPED,
+// then UNAVAILABLE; stops the cameras' connections, the scheduler and the
+// hub; and leaves no goroutine behind. Not parallel: it counts goroutines.
+func TestShutdownEndsSubscriptions(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	sim, _ := startCamera(t, "", "")
+	ts := newTestServer(t, Config{Streams: []StreamSpec{
+		{Name: "live", URL: sim.URL("bounce"), Window: DemoWindow, Stride: DemoStride, Transport: "tcp"},
+		{Name: "idle", URL: "rtsp://127.0.0.1:1/x", Enabled: ptr(false)},
+	}})
+	if err := ts.Start(); err != nil {
+		t.Fatal(err)
+	}
+	<-ts.Loaded()
+	conn, err := grpc.NewClient(ts.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sub := subscribe(t, ctx, actiondv1.NewRecognitionServiceClient(conn), &actiondv1.SubscribeRequest{})
+	sub.until(30*time.Second, func(ev *actiondv1.Event) bool { return ev.GetWindowResult() != nil })
+
+	done := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		done <- ts.Shutdown(sctx)
+	}()
+	stopped := map[string]bool{}
+	for ev := range sub.events {
+		if st := ev.GetStreamStatus(); st.GetState() == actiondv1.StreamState_STREAM_STATE_STOPPED {
+			stopped[ev.GetStream()] = true
+		} else if stopped[ev.GetStream()] {
+			t.Errorf("%s after the stream's STOPPED", describeEvent(ev))
+		}
+	}
+	wantCode(t, "the subscription's end", <-sub.end, codes.Unavailable, "the server is shutting down")
+	if !stopped["live"] || !stopped["idle"] {
+		t.Errorf("STOPPED for %v, want live and idle", stopped)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(25 * time.Second):
+		t.Fatal("shutdown did not return")
+	}
+	if _, err := net.DialTimeout("tcp", ts.Addr(), time.Second); err == nil {
+		t.Errorf("the server still accepts connections")
+	}
+	conn.Close()
+	sim.Close()
+}
+
+// TLS from certificate files: a TLS client that trusts the certificate
+// gets through; a plaintext one does not.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, pool := selfSigned(t)
+	ts := newTestServer(t, Config{TLS: TLSConfig{CertFile: certFile, KeyFile: keyFile}})
+	ts.start(t, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
+	<-ts.Loaded()
+	ctx := ctxT(t, 20*time.Second)
+	if _, err := ts.recog.GetModel(ctx, &actiondv1.GetModelRequest{}); err != nil {
+		t.Errorf("over TLS: %v", err)
+	}
+	plain, err := grpc.NewClient(ts.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := actiondv1.NewRecognitionServiceClient(plain).GetModel(short, &actiondv1.GetModelRequest{}); err == nil {
+		t.Errorf("a plaintext client got through to a TLS server")
+	}
+}
+
+// selfSigned writes a certificate for localhost and its key.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// newClientConn dials addr with a fixed flow-control window.
+func newClientConn(addr string, window int32) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(window), grpc.WithInitialConnWindowSize(window))
+}
+
+// testutilCounter reads a counter from the server's registry.
+func testutilCounter(t *testing.T, m *Metrics, name string) float64 {
+	t.Helper()
+	families, err := m.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) > 0 {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+var osReadFile = os.ReadFile
+
+func absDir(t *testing.T, dir string) string {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return real
+}

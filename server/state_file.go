@@ -1,0 +1,107 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// StateFile keeps the streams added over the API across restarts. It is
+// YAML with the same keys as the configuration's streams:
+//
+//	# written by actiond; streams added over the API
+//	streams:
+//	  - name: dock-3
+//	    url: rtsp://user:pass@192.0.2.7/stream1
+//	    window: 10s
+//
+// It holds the cameras' credentials, so it is written readable by its owner
+// only. Writes are atomic: a temporary file beside it, synced, renamed over
+// it, and the directory synced, so that a crash leaves the old file or the
+// new one, never a mix.
+type StateFile struct {
+	path string
+}
+
+// NewStateFile returns the state file at path; it need not exist yet.
+func NewStateFile(path string) *StateFile { return &StateFile{path: path} }
+
+// Path returns where the file is.
+func (f *StateFile) Path() string { return f.path }
+
+type stateDoc struct {
+	Streams []StreamSpec `yaml:"streams"`
+}
+
+// Load returns the streams in the file; none when it does not exist.
+func (f *StateFile) Load() ([]StreamSpec, error) {
+	if _, err := os.Stat(f.path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		return nil, fmt.Errorf("state file: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, fmt.Errorf("state file %s: %w", f.path, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, nil
+	}
+	var doc stateDoc
+	var errs FieldErrors
+	decodeNode(root.Content[0], reflect.ValueOf(&doc).Elem(), "", &errs)
+	if err := errs.err(); err != nil {
+		return nil, fmt.Errorf("state file %s: %w", f.path, err)
+	}
+	return doc.Streams, nil
+}
+
+// Save replaces the file's streams with specs, atomically.
+func (f *StateFile) Save(specs []StreamSpec) error {
+	var buf bytes.Buffer
+	buf.WriteString("# Written by actiond: the streams added over the API. It holds camera\n# credentials: keep it private.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(stateDoc{Streams: specs}); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	dir := filepath.Dir(f.path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, nothing is there
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), f.path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync() // the rename itself; not every file system can
+		d.Close()
+	}
+	return nil
+}
