@@ -2,11 +2,13 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -579,4 +581,38 @@ func TestStreamCloseStops(t *testing.T) {
 	// Never started: Close still returns.
 	s2, _ := NewStream(StreamConfig{Name: "x", URL: "rtsp://127.0.0.1:1/x"}, liveModel(), nil)
 	s2.Close()
+}
+
+// A standard RTSP peer as the camera: ffmpeg publishes a shared clip into
+// the simulator in real time and the stream reads it back; a window holds
+// 10 s of the 28 fps clip.
+func TestStreamReadsFFmpegPublisher(t *testing.T) {
+	t.Parallel()
+	ffmpeg := needTool(t, "ffmpeg")
+	sim := liveSim(t, SimulatorConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	pub := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-re", "-stream_loop", "-1",
+		"-i", sharedClip(t, "arm_wrestling.mp4"), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", sim.URL("pub"))
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); pub.Wait() })
+	deadline := time.Now().Add(15 * time.Second)
+	for !sim.Stats("pub").Published {
+		if time.Now().After(deadline) {
+			t.Fatal("ffmpeg did not start publishing within 15s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s := startStream(t, StreamConfig{URL: sim.URL("pub"), Transport: TransportTCP}, nil)
+	w := nextWindow(t, s, 40*time.Second)
+	if w.MediaEnd-w.MediaStart != 10*time.Second || w.FramesKept != 16 {
+		t.Errorf("window %v..%v with %d frames kept, want 10 s and 16", w.MediaStart, w.MediaEnd, w.FramesKept)
+	}
+	if w.FramesSeen < 278 || w.FramesSeen > 282 || math.Abs(w.FPS-28) > 0.3 {
+		t.Errorf("window saw %d frames (%.2f fps), want 280 (28 fps)", w.FramesSeen, w.FPS)
+	}
+	if st := s.Status(); st.Codec != CodecH264 || st.Width != 340 || st.Height != 256 || st.DecodeErrors != 0 {
+		t.Errorf("status %s %dx%d, %d decode errors", st.Codec, st.Width, st.Height, st.DecodeErrors)
+	}
 }
