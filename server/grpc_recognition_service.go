@@ -178,15 +178,18 @@ func allowedPath(uri string, allowed []string) (string, error) {
 			"(or ACTIOND_CLASSIFY_ALLOWED_DIRS) to the directories it may read, or send the clip as content", ErrURIForbidden)
 	}
 	forbidden := fmt.Errorf("%w: %s is outside the directories this server reads (classify.allowed_dirs)", ErrURIForbidden, path)
-	if !insideAny(path, allowed) {
-		return "", forbidden
-	}
+	// The allowed directories are held with their links resolved, so the
+	// file is judged by where it really is: a link from outside into an
+	// allowed directory is fine, one from inside to elsewhere is not.
 	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		// A missing file is NotFound only inside an allowed directory, so
+		// that the answer says nothing about files elsewhere.
+		dir, derr := filepath.EvalSymlinks(filepath.Dir(path))
+		if errors.Is(err, os.ErrNotExist) && derr == nil && insideAny(filepath.Join(dir, filepath.Base(path)), allowed) {
 			return "", fmt.Errorf("uri: %s: %w", path, ErrClipNotFound)
 		}
-		return "", fmt.Errorf("uri: %w", err)
+		return "", forbidden
 	}
 	if !insideAny(real, allowed) {
 		return "", forbidden

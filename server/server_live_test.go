@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -519,6 +521,22 @@ func TestClassify(t *testing.T) {
 		}
 	}
 
+	// Links are judged by where they lead: into an allowed directory from
+	// outside is fine, out of one is not.
+	links := t.TempDir()
+	if err := os.Symlink(dir, filepath.Join(links, "clips")); err != nil {
+		t.Fatal(err)
+	}
+	viaLink, err := ts.recog.Classify(ctx, &actiondv1.ClassifyRequest{Clip: &actiondv1.ClassifyRequest_Uri{Uri: "file://" + links + "/clips/archery.avi"}})
+	if err != nil || viaLink.GetFramesTotal() != 131 {
+		t.Errorf("uri through a link into the allowed directory: %v, %v", viaLink, err)
+	}
+	leaky := t.TempDir()
+	if err := os.Symlink("/etc/passwd", filepath.Join(leaky, "passwd")); err != nil {
+		t.Fatal(err)
+	}
+	tsLeaky := startServer(t, Config{Classify: ClassifyConfig{AllowedDirs: []string{leaky}}})
+
 	for _, tc := range []struct {
 		what string
 		srv  *testServer
@@ -533,6 +551,8 @@ func TestClassify(t *testing.T) {
 			[]string{"uri not allowed: this server reads no files for Classify; set classify.allowed_dirs (or ACTIOND_CLASSIFY_ALLOWED_DIRS)"}},
 		{"outside the allowed", ts, &actiondv1.ClassifyRequest{Clip: &actiondv1.ClassifyRequest_Uri{Uri: "file:///etc/passwd"}}, codes.PermissionDenied,
 			[]string{"uri not allowed: /etc/passwd is outside the directories this server reads (classify.allowed_dirs)"}},
+		{"link out of an allowed directory", tsLeaky, &actiondv1.ClassifyRequest{Clip: &actiondv1.ClassifyRequest_Uri{Uri: "file://" + leaky + "/passwd"}}, codes.PermissionDenied, []string{"outside"}},
+		{"missing outside", ts, &actiondv1.ClassifyRequest{Clip: &actiondv1.ClassifyRequest_Uri{Uri: "file:///nonexistent/clip.mp4"}}, codes.PermissionDenied, []string{"outside"}},
 		{"climbing out", ts, &actiondv1.ClassifyRequest{Clip: &actiondv1.ClassifyRequest_Uri{Uri: "file://" + dir + "/../../etc/passwd"}}, codes.PermissionDenied, []string{"outside"}},
 		{"not file", ts, &actiondv1.ClassifyRequest{Clip: &actiondv1.ClassifyRequest_Uri{Uri: "https://example.com/a.mp4"}}, codes.InvalidArgument, []string{`uri: only file:// URIs are supported, got "https:"`}},
 		{"missing", ts, &actiondv1.ClassifyRequest{Clip: &actiondv1.ClassifyRequest_Uri{Uri: "file://" + dir + "/none.mp4"}}, codes.NotFound, []string{"no such file"}},
