@@ -579,3 +579,60 @@ func equalInts(a, b []int32) bool {
 	}
 	return true
 }
+
+// A camera that drops the connection: the stream goes RETRYING, its open
+// action ends with STREAM_LOST, and once it plays again windows (of a new
+// epoch) and actions come back.
+func TestCameraDropEndsActionsAsLost(t *testing.T) {
+	t.Parallel()
+	sim, _ := startCamera(t, "", "")
+	ts := startServer(t, Config{Ingest: IngestConfig{BackoffMin: 100 * time.Millisecond, BackoffMax: 200 * time.Millisecond}})
+	ctx := ctxT(t, 90*time.Second)
+	events := subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{Streams: []string{"cam"}})
+	if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{
+		Name: "cam", Url: sim.URL("bounce"),
+		Options: &actiondv1.StreamOptions{Window: dur(DemoWindow), Stride: dur(DemoStride), Transport: actiondv1.Transport_TRANSPORT_TCP},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var open *actiondv1.ActionStarted
+	events.until(40*time.Second, func(ev *actiondv1.Event) bool {
+		if a := ev.GetActionStarted(); a != nil {
+			open = a
+		}
+		if a := ev.GetActionEnded(); a != nil && open != nil && a.GetActionId() == open.GetActionId() {
+			open = nil
+		}
+		return open != nil
+	})
+	if err := sim.DropConnections("bounce"); err != nil {
+		t.Fatal(err)
+	}
+	var ended *actiondv1.ActionEnded
+	var retrying bool
+	after := events.until(20*time.Second, func(ev *actiondv1.Event) bool {
+		if st := ev.GetStreamStatus(); st.GetState() == actiondv1.StreamState_STREAM_STATE_RETRYING {
+			retrying = true
+		}
+		if a := ev.GetActionEnded(); a != nil && a.GetActionId() == open.GetActionId() {
+			ended = a
+		}
+		return retrying && ended != nil
+	})
+	t.Logf("after the drop:\n%s", describeEvents(after))
+	if ended.GetReason() != actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_LOST || ended.GetLabel() != open.GetLabel() {
+		t.Errorf("the open %s action ended %v, want STREAM_LOST", open.GetLabel(), ended)
+	}
+	// Back: PLAYING again, then windows of a later epoch.
+	events.until(30*time.Second, func(ev *actiondv1.Event) bool {
+		w := ev.GetWindowResult()
+		return w != nil && w.GetEpoch() > 1
+	})
+	st, err := ts.streams.GetStream(ctx, &actiondv1.GetStreamRequest{Name: "cam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := st.GetStream().GetStatus(); s.GetState() != actiondv1.StreamState_STREAM_STATE_PLAYING || s.GetReconnectCount() < 1 {
+		t.Errorf("after the drop: %v, want PLAYING with a reconnect counted", s)
+	}
+}

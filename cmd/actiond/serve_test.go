@@ -296,3 +296,80 @@ func TestDemoServesTheBouncingDisk(t *testing.T) {
 		t.Errorf("exit status %d, want 0", code)
 	}
 }
+
+// A second signal stops a shutdown that is stuck: here a Classify call
+// whose client never sends its request keeps the graceful stop waiting
+// (its shutdown_timeout is a minute), until SIGTERM comes again.
+func TestServeSecondSignalForcesExit(t *testing.T) {
+	t.Parallel()
+	model, err := serveModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(t.TempDir(), "actiond.yaml")
+	if err := os.WriteFile(config, []byte("shutdown_timeout: 1m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startServe(t, nil, "serve", "--config", config, "--listen", addr, "--model", model)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitServing(t, p, conn)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stuck, err := conn.NewStream(ctx, &grpc.StreamDesc{ClientStreams: true}, "/actiond.v1.RecognitionService/Classify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuckDone := make(chan error, 1)
+	go func() { stuckDone <- stuck.RecvMsg(new(actiondv1.ClassifyResponse)) }()
+
+	waitLog := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(p.stderr.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the log never said %q", want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(`msg="shutting down"`)
+	select {
+	case <-p.done:
+		t.Fatalf("the server exited with a call still open (exit %v); the test cannot show the second signal", p.cmd.ProcessState)
+	case err := <-stuckDone:
+		t.Fatalf("the stuck call ended on the first signal: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a second SIGTERM did not stop the stuck shutdown")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit status %d, want 1 (the shutdown was forced)", code)
+	}
+	waitLog("second signal: stopping now")
+	if !strings.Contains(p.stderr.String(), "shutdown forced") {
+		t.Errorf("stderr does not say the shutdown was forced:\n%s", p.stderr)
+	}
+	select {
+	case err := <-stuckDone:
+		if st, _ := status.FromError(err); st.Code() != codes.Unavailable && st.Code() != codes.Canceled {
+			t.Errorf("the stuck call ended with %v, want UNAVAILABLE", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the stuck call never ended")
+	}
+}
