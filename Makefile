@@ -8,7 +8,7 @@ GOFLAGS_TEST ?= -race -count=1 -timeout 12m
 
 export CGO_ENABLED := 1
 
-.PHONY: all setup build run demo demo-files test test-short lint fmt tidy-check clean proto
+.PHONY: all setup build run demo demo-files test test-short lint fmt tidy-check clean proto bench bench-peers
 
 all: build
 
@@ -55,6 +55,28 @@ proto:
 	rm -f proto/actiond/v1/*.pb.go
 	$(GO) tool buf generate
 	$(GO) tool buf build --as-file-descriptor-set -o proto/actiond/v1/actiond.binpb
+
+## bench-peers: the peers `make bench` compares against: python3-opencv and
+## python3-av from Debian (apt-get, only if missing) and onnxruntime-node
+## 1.29.0 from npm into .cache/bench-node (install script skipped: the
+## package ships its native binding and libonnxruntime).
+BENCH_NODE := .cache/bench-node
+bench-peers:
+	@if ! /usr/bin/python3 -c 'import cv2, av, PIL, numpy' 2>/dev/null; then \
+	  echo "bench-peers: installing python3-opencv python3-av python3-pil python3-numpy"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    python3-opencv python3-av python3-pil python3-numpy; fi
+	@if ! (cd $(BENCH_NODE) 2>/dev/null && node -e "const o=require('onnxruntime-node'); if (o.env.versions.node !== '1.29.0') process.exit(1)" 2>/dev/null); then \
+	  echo "bench-peers: installing onnxruntime-node@1.29.0 into $(BENCH_NODE)"; \
+	  mkdir -p $(BENCH_NODE) && cd $(BENCH_NODE) && \
+	  { [ -f package.json ] || echo '{"name":"actiond-bench-node","private":true}' > package.json; } && \
+	  npm install --ignore-scripts --no-audit --no-fund --silent onnxruntime-node@1.29.0 && \
+	  node -e "require('onnxruntime-node'); console.log('onnxruntime-node', require('onnxruntime-node/package.json').version, 'loads')"; fi
+
+## bench: every speed benchmark beside its peer; rewrites BENCHMARKS.md.
+bench: build bench-peers
+	$(GO) run ./cmd/actionbench -actiond $(BIN)/actiond -out BENCHMARKS.md
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -6,6 +6,7 @@
 //	actiond model fetch pptsmv2 [--out FILE]
 //	actiond model info [--json] FILE
 //	actiond model run --model FILE --input IN.npy --output OUT.npy
+//	actiond model bench --model FILE [--threads T] [--batch B] [--iterations N] [--json]
 //	actiond scene --direction DIR [--size WxH] [--fps N] [--duration D] --out FILE.mp4
 //	actiond sim [--listen ADDR] [--file NAME=PATH]... [--scene NAME=DIRECTION]...
 //	actiond serve [--config FILE] [--listen ADDR] [--metrics-listen ADDR] [--model FILE] [--stream NAME=URL]... [--demo]
@@ -30,6 +31,7 @@ Usage:
   actiond model fetch pptsmv2 [--out FILE]
   actiond model info [--json] FILE
   actiond model run --model FILE --input IN.npy --output OUT.npy
+  actiond model bench --model FILE [--threads T] [--batch B] [--iterations N] [--json]
   actiond scene --direction left|right|up|down|still [--size WxH] [--fps N] [--duration D] --out FILE.mp4
   actiond sim [--listen 127.0.0.1:8554] [--file NAME=PATH]... [--scene NAME=DIRECTION]...
   actiond serve [--config FILE.yaml] [--listen 127.0.0.1:50051] [--metrics-listen ADDR] [--model FILE]
@@ -95,7 +97,7 @@ func run(args []string) error {
 
 func runModel(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: model needs a subcommand: build, fetch, info or run", errUsage)
+		return fmt.Errorf("%w: model needs a subcommand: build, fetch, info, run or bench", errUsage)
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "build":
@@ -106,6 +108,8 @@ func runModel(args []string) error {
 		return runModelInfo(rest)
 	case "run":
 		return runModelRun(rest)
+	case "bench":
+		return runModelBench(rest)
 	default:
 		return fmt.Errorf("%w: unknown model subcommand %q", errUsage, sub)
 	}

@@ -136,3 +136,28 @@ func runModelRun(args []string) error {
 	fmt.Fprintf(os.Stderr, "wrote %s %v\n", *out, outShape)
 	return nil
 }
+
+func runModelBench(args []string) error {
+	fs := flag.NewFlagSet("model bench", flag.ContinueOnError)
+	model := fs.String("model", "", "ONNX model file (required)")
+	threads := fs.Int("threads", 0, "intra-op threads (0 = all cores)")
+	batch := fs.Int("batch", 1, "clips per run")
+	iterations := fs.Int("iterations", 20, "timed runs after one warm-up run")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *model == "" {
+		return fmt.Errorf("%w: model bench needs --model FILE", errUsage)
+	}
+	b, err := server.BenchModel(*model, *threads, *batch, *iterations)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(b)
+	}
+	fmt.Printf("%s: %d threads, batch %d, %d runs: p50 %.2f ms, p90 %.2f ms, min %.2f ms, %.1f GFLOP/s\n",
+		b.Model, b.Threads, b.Batch, b.Iterations, b.P50ms, b.P90ms, b.Minms, b.GFLOPS)
+	return nil
+}

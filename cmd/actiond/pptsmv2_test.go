@@ -149,3 +149,27 @@ func TestFetchDownloadsAndConverts(t *testing.T) {
 		t.Errorf("unreachable: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+func TestModelBenchJSON(t *testing.T) {
+	model := filepath.Join(t.TempDir(), "m.onnx")
+	mustRun(t, "model", "build", "pptsmv2", "--random-seed", "2", "--out", model)
+	var got map[string]any
+	r := mustRun(t, "model", "bench", "--model", model, "--threads", "1", "--batch", "2", "--iterations", "2", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("model bench --json printed %q: %v", r.stdout, err)
+	}
+	num := map[string]float64{}
+	for _, k := range []string{"p50_ms", "p90_ms", "min_ms", "gflops"} {
+		v, ok := got[k].(float64)
+		if !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, got[k])
+		}
+		num[k] = v
+	}
+	if num["min_ms"] > num["p50_ms"] || num["p50_ms"] > num["p90_ms"] {
+		t.Errorf("min %v, p50 %v, p90 %v are out of order", num["min_ms"], num["p50_ms"], num["p90_ms"])
+	}
+	if got["batch"] != 2.0 || got["threads"] != 1.0 {
+		t.Errorf("batch %v threads %v, want 2 and 1", got["batch"], got["threads"])
+	}
+}

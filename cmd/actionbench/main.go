@@ -1,0 +1,85 @@
+// Command actionbench runs actiond's speed benchmarks beside their peers and
+// rewrites BENCHMARKS.md: the model on actiond's engine against raw ONNX
+// Runtime (onnxruntime-node, same library version), a large MatMul as the
+// arithmetic ceiling, and the clip front end against OpenCV and PyAV.
+//
+// Run it from the checkout root with `make bench`, which builds bin/actiond
+// and installs the peers first (make bench-peers).
+package main
+
+import (
+	"embed"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+//go:embed peers/ort_bench.js peers/clip_bench.py
+var peers embed.FS
+
+type config struct {
+	actiond     string
+	out         string
+	work        string
+	nodeModules string
+	python      string
+	clip        string
+	repeats     int
+	iterations  int
+	clipRepeats int
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.actiond, "actiond", "bin/actiond", "the actiond binary to measure")
+	flag.StringVar(&c.out, "out", "BENCHMARKS.md", "report to write")
+	flag.StringVar(&c.work, "work", ".cache/bench", "folder for models, clips and peer scripts")
+	flag.StringVar(&c.nodeModules, "node-modules", ".cache/bench-node/node_modules", "where onnxruntime-node@1.29.0 is installed")
+	flag.StringVar(&c.python, "python", "/usr/bin/python3", "Debian's python3 with python3-opencv and python3-av")
+	flag.StringVar(&c.clip, "clip", "../shared/testdata/arm_wrestling.mp4", "real clip for the front-end benchmark")
+	flag.IntVar(&c.repeats, "repeats", 5, "repeated runs per figure (min/median/max are over these)")
+	flag.IntVar(&c.iterations, "iterations", 10, "timed model runs per repeat (each repeat reports its p50)")
+	flag.IntVar(&c.clipRepeats, "clip-repeats", 5, "timed clip loads per figure")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintf(os.Stderr, "actionbench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) error {
+	start := time.Now()
+	if err := os.MkdirAll(c.work, 0o755); err != nil {
+		return err
+	}
+	for _, name := range []string{"ort_bench.js", "clip_bench.py"} {
+		b, err := peers.ReadFile("peers/" + name)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(c.work, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	r := &report{machine: describeMachine(c)}
+	progress("machine: %s", r.machine.CPU)
+	var err error
+	if r.engine, err = benchEngine(c); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if r.frontEnd, err = benchFrontEnd(c); err != nil {
+		return fmt.Errorf("front end: %w", err)
+	}
+	r.took = time.Since(start)
+	if err := os.WriteFile(c.out, []byte(r.markdown(c)), 0o644); err != nil {
+		return err
+	}
+	progress("wrote %s in %s", c.out, r.took.Round(time.Second))
+	return nil
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "actionbench: "+format+"\n", args...)
+}
