@@ -8,9 +8,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/actiond/actiond/models/atomicfile"
 )
 
 // The .npy format (numpy/lib/format.py): the magic "\x93NUMPY", a major and
@@ -125,36 +126,10 @@ func npyCount(shape []int) (int, error) {
 
 // WriteNPYFile writes an .npy file atomically: readers see the old file or
 // the complete new one, never a partial array.
-func WriteNPYFile(path string, shape []int, data []float32) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+func WriteNPYFile(path string, shape []int, data []float32) error {
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return WriteNPY(w, shape, data) })
 	if err != nil {
-		return fmt.Errorf("write npy: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	// CreateTemp makes the file private; give it the mode os.Create would.
-	if err := f.Chmod(0o644); err != nil {
 		return fmt.Errorf("write npy %s: %w", path, err)
-	}
-	bw := bufio.NewWriter(f)
-	if err := WriteNPY(bw, shape, data); err != nil {
-		return fmt.Errorf("%w (to %s)", err, path)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write npy %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write npy %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write npy %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write npy: %w", err)
 	}
 	return nil
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"reflect"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/actiond/actiond/models/atomicfile"
 )
 
 // StateFile keeps the streams added over the API across restarts. It is
@@ -75,33 +77,5 @@ func (f *StateFile) Save(specs []StreamSpec) error {
 	if err := enc.Close(); err != nil {
 		return err
 	}
-	dir := filepath.Dir(f.path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, nothing is there
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), f.path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // the rename itself; not every file system can
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(f.path, 0o600, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err })
 }

@@ -4,11 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/actiond/actiond/models/atomicfile"
 )
 
 // Field numbers from onnx.proto.
@@ -104,35 +105,16 @@ func (m *Model) Marshal() ([]byte, error) {
 
 // WriteFile writes the model to path atomically: to a temporary file in the
 // same directory, then renamed over path, so readers never see half a model.
-func (m *Model) WriteFile(path string) (err error) {
+func (m *Model) WriteFile(path string) error {
 	b, err := m.Marshal()
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	err = atomicfile.Write(path, 0o644, func(w io.Writer) error { _, err := w.Write(b); return err })
 	if err != nil {
-		return fmt.Errorf("write onnx model: %w", err)
+		return fmt.Errorf("write onnx model %q: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("write onnx model %q: %w", path, err)
-		}
-	}()
-	if _, err := f.Write(b); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return nil
 }
 
 func (g *Graph) marshal() ([]byte, error) {

@@ -8,10 +8,10 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/actiond/actiond/models/atomicfile"
 )
 
 // WriteOptions configures Write.
@@ -48,30 +48,9 @@ func Write(w io.Writer, keys []string, tensors map[string]Tensor, opts WriteOpti
 
 // WriteFile writes a .pdparams file (see Write) atomically: to a temporary
 // file in the same directory, renamed over path once complete.
-func WriteFile(path string, keys []string, tensors map[string]Tensor, opts WriteOptions) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+func WriteFile(path string, keys []string, tensors map[string]Tensor, opts WriteOptions) error {
+	err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return write(w, keys, tensors, opts) })
 	if err != nil {
-		return fmt.Errorf("write pdparams: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := write(f, keys, tensors, opts); err != nil {
-		return fmt.Errorf("write pdparams %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write pdparams %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write pdparams %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write pdparams %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("write pdparams %s: %w", path, err)
 	}
 	return nil
