@@ -1,7 +1,8 @@
 // Command actionbench runs actiond's speed benchmarks beside their peers and
 // rewrites BENCHMARKS.md: the model on actiond's engine against raw ONNX
 // Runtime (onnxruntime-node, same library version), a large MatMul as the
-// arithmetic ceiling, and the clip front end against OpenCV and PyAV.
+// arithmetic ceiling, the model at batch 1–8 (the scheduler's
+// inference.max_batch), and the clip front end against OpenCV and PyAV.
 //
 // Run it from the checkout root with `make bench`, which builds bin/actiond
 // and installs the peers first (make bench-peers).
@@ -29,6 +30,7 @@ type config struct {
 	repeats     int
 	iterations  int
 	clipRepeats int
+	batching    string
 }
 
 func main() {
@@ -42,6 +44,7 @@ func main() {
 	flag.IntVar(&c.repeats, "repeats", 5, "repeated runs per figure (min/median/max are over these)")
 	flag.IntVar(&c.iterations, "iterations", 10, "timed model runs per repeat (each repeat reports its p50)")
 	flag.IntVar(&c.clipRepeats, "clip-repeats", 5, "timed clip loads per figure")
+	flag.StringVar(&c.batching, "batching", "2:5,1:3", "Batching section: threads:repeats[,…], in the order to run; empty to skip")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintf(os.Stderr, "actionbench: %v\n", err)
@@ -68,6 +71,17 @@ func run(c config) error {
 	var err error
 	if r.engine, err = benchEngine(c); err != nil {
 		return fmt.Errorf("engine: %w", err)
+	}
+	plan, err := parseBatching(c.batching)
+	if err != nil {
+		return err
+	}
+	for _, tr := range plan {
+		b, err := benchBatching(c, r.engine.Model, tr[0], tr[1])
+		if err != nil {
+			return fmt.Errorf("batching: %w", err)
+		}
+		r.batching = append(r.batching, b)
 	}
 	if r.frontEnd, err = benchFrontEnd(c); err != nil {
 		return fmt.Errorf("front end: %w", err)

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/actiond/actiond/server"
 )
 
 type report struct {
 	machine  machine
 	engine   *engineResult
+	batching []batchResult
 	frontEnd []clipResult
 	took     time.Duration
 }
@@ -103,6 +106,8 @@ func (r *report) markdown(c config) string {
 		p("about 1–2 FLOP per byte, far below the ~10+ FLOP/byte an AVX2/AVX-512 core needs to be compute-bound; the NCHWc Reorder nodes around them add traffic of the same kind. ")
 		p("Confirming it needs `perf stat` cache/DRAM counters or a roofline run on a machine that exposes them.\n\n")
 	}
+
+	batchingMarkdown(p, c, e.Model, r.batching, server.DefaultMaxBatch)
 
 	p("## Clip front end: decode + centre sampling + preprocessing\n\n")
 	p("From a video file to the `[16,3,224,224]` float32 model input, no model run. actiond is `ingest.LoadClip` with the PP-TSMv2 manifest's preprocessing, in process (`go test ./ingest -run '^$' -bench LoadClip` measures the same on the shared clip). ")
