@@ -31,9 +31,23 @@ demo-files: build
 
 demo: run
 
-## test: lint, then every test with the race detector.
+## test: lint, then every test with the race detector, then fuzz-smoke.
 test: setup lint
 	$(GO) test $(GOFLAGS_TEST) $(PKGS)
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+## fuzz-smoke: every fuzz target for FUZZTIME (3s) each: go test takes one
+## -fuzz target per run. The full runs are in RELIABILITY.md ("Fuzzing").
+FUZZ_TARGETS := ./engine:FuzzReadNPY ./models:FuzzParseLabelList ./models:FuzzManifest \
+	./models/onnx:FuzzParse ./models/paddle:FuzzRead ./server:FuzzConfig ./server:FuzzStreamRequest \
+	./ingest:FuzzDepacketizeDecode ./ingest:FuzzSDPParameterSets
+FUZZTIME ?= 3s
+.PHONY: fuzz-smoke
+fuzz-smoke: setup
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz-smoke: $$name ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 ## lint: gofmt, go vet, staticcheck, and go.mod tidiness.
 lint: setup

@@ -118,17 +118,24 @@ func (g *gortsplibClient) describe() (videoTrack, error) {
 		return videoTrack{}, g.translate(err)
 	}
 	g.desc = desc
+	var track videoTrack
+	g.media, g.forma, track, err = findVideoTrack(desc)
+	return track, err
+}
+
+// findVideoTrack picks the stream's video track from a DESCRIBE answer:
+// the first H.264 format, else the first H.265 one, with the parameter sets
+// of its SDP (sprop-parameter-sets and the like).
+func findVideoTrack(desc *description.Session) (*description.Media, format.Format, videoTrack, error) {
 	var h264f *format.H264
 	if m := desc.FindFormat(&h264f); m != nil {
-		g.media, g.forma = m, h264f
 		sps, pps := h264f.SafeParams()
-		return videoTrack{codec: CodecH264, params: [][]byte{sps, pps}}, nil
+		return m, h264f, videoTrack{codec: CodecH264, params: [][]byte{sps, pps}}, nil
 	}
 	var h265f *format.H265
 	if m := desc.FindFormat(&h265f); m != nil {
-		g.media, g.forma = m, h265f
 		vps, sps, pps := h265f.SafeParams()
-		return videoTrack{codec: CodecH265, params: [][]byte{vps, sps, pps}}, nil
+		return m, h265f, videoTrack{codec: CodecH265, params: [][]byte{vps, sps, pps}}, nil
 	}
 	var offered []string
 	for _, m := range desc.Medias {
@@ -139,7 +146,7 @@ func (g *gortsplibClient) describe() (videoTrack, error) {
 	if len(offered) == 0 {
 		offered = []string{"nothing"}
 	}
-	return videoTrack{}, fmt.Errorf("%w: the stream offers %s; H.264 and H.265 video are supported",
+	return nil, nil, videoTrack{}, fmt.Errorf("%w: the stream offers %s; H.264 and H.265 video are supported",
 		ErrUnsupportedCodec, strings.Join(offered, ", "))
 }
 
@@ -169,8 +176,7 @@ func (g *gortsplibClient) play() error {
 		}
 		nalus, err := depacketize(pkt)
 		if err != nil {
-			if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) &&
-				!errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
+			if !waitingForPackets(err) {
 				g.cb.onError(err)
 			}
 			return
@@ -189,7 +195,12 @@ func (g *gortsplibClient) play() error {
 
 // depacketizer returns the RTP → access unit decoder of the track.
 func (g *gortsplibClient) depacketizer() (func(*rtp.Packet) ([][]byte, error), error) {
-	switch f := g.forma.(type) {
+	return newDepacketizer(g.forma)
+}
+
+// newDepacketizer returns the RTP → access unit decoder of a format.
+func newDepacketizer(forma format.Format) (func(*rtp.Packet) ([][]byte, error), error) {
+	switch f := forma.(type) {
 	case *format.H264:
 		d, err := f.CreateDecoder()
 		if err != nil {
@@ -203,7 +214,15 @@ func (g *gortsplibClient) depacketizer() (func(*rtp.Packet) ([][]byte, error), e
 		}
 		return d.Decode, nil
 	}
-	return nil, fmt.Errorf("%w: %s", ErrUnsupportedCodec, g.forma.Codec())
+	return nil, fmt.Errorf("%w: %s", ErrUnsupportedCodec, forma.Codec())
+}
+
+// waitingForPackets reports whether a depacketizer error only means that
+// the access unit is not complete yet (or began before the first packet):
+// no error of the stream.
+func waitingForPackets(err error) bool {
+	return errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) ||
+		errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious)
 }
 
 // ticksToDuration converts RTP clock ticks without overflowing for days.

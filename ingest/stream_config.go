@@ -142,9 +142,15 @@ func (cfg StreamConfig) settle(model models.Manifest) (streamSettings, error) {
 	case cfg.Stride < 0:
 		bad("'stride' must be positive, got %v", cfg.Stride)
 	case cfg.Stride > 0:
-		strideSlots = int((cfg.Stride + slot - 1) / slot)
+		// Divide before rounding up: cfg.Stride+slot-1 overflows for a
+		// stride near the largest duration (FuzzStreamRequest found it).
+		strideSlots = int(cfg.Stride / slot)
+		if cfg.Stride%slot != 0 {
+			strideSlots++
+		}
 		if strideSlots > 100*segments {
 			bad("'stride' must be at most 100 windows, got %v", cfg.Stride)
+			strideSlots = DefaultStrideSlots
 		}
 	}
 	cfg.Stride = time.Duration(strideSlots) * slot

@@ -88,9 +88,18 @@ func decodeNode(n *yaml.Node, v reflect.Value, key string, errs *FieldErrors) {
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
-			sub := k.Value
+			// An error must name its key: an empty one, or a list or
+			// mapping as key (FuzzConfig found "!0 :"), is spelt out.
+			name := k.Value
+			switch {
+			case k.Kind == yaml.MappingNode || k.Kind == yaml.SequenceNode:
+				name = "(a list or mapping as key)"
+			case name == "":
+				name = `""`
+			}
+			sub := name
 			if key != "" {
-				sub = key + "." + k.Value
+				sub = key + "." + name
 			}
 			idx, ok := fields[k.Value]
 			if !ok {
