@@ -334,12 +334,7 @@ func (p *pipeline) decode(dec *decoder, au accessUnit) {
 		if change != nil && p.onEpoch != nil {
 			p.onEpoch(*change)
 		}
-		for _, w := range wins {
-			p.ctr.windows.Add(1)
-			if p.onWindow != nil {
-				p.onWindow(w)
-			}
-		}
+		p.emit(wins)
 		if err != nil {
 			// A frame that does not convert (a pixel format swscale
 			// cannot take) leaves a hole in the grid: start afresh.
@@ -380,13 +375,18 @@ func (p *pipeline) logTrouble() {
 // endEpoch ends the window's epoch, passing on what that completes.
 func (p *pipeline) endEpoch(reason string) {
 	wins, err := p.win.endEpoch(reason)
+	p.emit(wins)
+	if err != nil {
+		p.ctr.decodeErrors.Add(1)
+	}
+}
+
+// emit counts the windows the grid completed and passes them on.
+func (p *pipeline) emit(wins []Window) {
 	for _, w := range wins {
 		p.ctr.windows.Add(1)
 		if p.onWindow != nil {
 			p.onWindow(w)
 		}
-	}
-	if err != nil {
-		p.ctr.decodeErrors.Add(1)
 	}
 }
