@@ -33,6 +33,9 @@ import (
 var motionModel string
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(stateWriterEnv); path != "" {
+		writeStatesForever(path)
+	}
 	dir, err := os.MkdirTemp("", "actiond-server-test-")
 	if err != nil {
 		panic(err)

@@ -65,6 +65,11 @@ func (f *StateFile) Load() ([]StreamSpec, error) {
 	return doc.Streams, nil
 }
 
+// RemoveTemps removes the temporary files of writes that a crash cut
+// short (the file itself is whole: the old or the new one). The server
+// calls it at start, before it writes.
+func (f *StateFile) RemoveTemps() (int, error) { return atomicfile.RemoveTemps(f.path) }
+
 // Save replaces the file's streams with specs, atomically.
 func (f *StateFile) Save(specs []StreamSpec) error {
 	var buf bytes.Buffer

@@ -53,6 +53,11 @@ func (sm *StreamManager) Restore(configured []StreamSpec) error {
 	if sm.state == nil {
 		return nil
 	}
+	if n, err := sm.state.RemoveTemps(); err != nil {
+		sm.log.Warn("cannot remove what a cut-short write of the state file left", "state_file", sm.state.Path(), "error", err)
+	} else if n > 0 {
+		sm.log.Info("removed temporary files of state file writes cut short by a crash", "state_file", sm.state.Path(), "files", n)
+	}
 	saved, err := sm.state.Load()
 	if err != nil {
 		return err

@@ -36,3 +36,28 @@ func TestWriteReplacesWholeOrNotAtAll(t *testing.T) {
 		t.Error("writing into a missing directory succeeded")
 	}
 }
+
+// What a write killed half way leaves (a temporary file) is removed; the
+// file itself and other files are not.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state[1].yaml")
+	keep := []string{"state[1].yaml", ".state[1].yaml.tmp", "other.yaml", ".other.yaml.tmp-1"}
+	for _, name := range append(keep, ".state[1].yaml.tmp-123", ".state[1].yaml.tmp-abc") {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := RemoveTemps(path)
+	if err != nil || n != 2 {
+		t.Fatalf("RemoveTemps: %d, %v; want 2 removed", n, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if len(left) != len(keep) {
+		t.Errorf("left %v, want %v", left, keep)
+	}
+}
