@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -187,7 +188,7 @@ func (h *Hub) run() {
 			}
 		case hubSubscribe:
 			if len(h.subs) >= h.maxSubs {
-				m.reply <- ErrTooManySubscribers
+				m.reply <- fmt.Errorf("%w: %d Subscribe calls are open; end one, or raise the limit", ErrTooManySubscribers, len(h.subs))
 				continue
 			}
 			h.subs[m.sub] = struct{}{}

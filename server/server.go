@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -46,6 +47,12 @@ type Server struct {
 	grpc    *grpc.Server
 	health  *health.Server
 
+	// auth is nil without tokens. SIGHUP (ReloadTokens) sets its tokens
+	// to staticTokens and those of tokensFile, read again.
+	auth         *tokenAuth
+	staticTokens []string
+	tokensFile   string
+
 	lis        net.Listener
 	metricsLis net.Listener
 	httpSrv    *http.Server
@@ -81,6 +88,9 @@ var healthServices = []string{"", actiondv1.StreamService_ServiceDesc.ServiceNam
 // New checks cfg (filling in its defaults) and builds the server; nothing
 // listens until Start. log may be nil (slog.Default()).
 func New(cfg Config, log *slog.Logger) (*Server, error) {
+	// Settle merges the tokens file into the tokens; ReloadTokens needs
+	// them apart.
+	staticTokens, tokensFile := slices.Clone(cfg.Auth.Tokens), cfg.Auth.TokensFile
 	cfg, err := cfg.Settle()
 	if err != nil {
 		return nil, err
@@ -96,6 +106,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		loaded:  make(chan struct{}),
 		failed:  make(chan error, 2),
 		closing: make(chan struct{}),
+
+		staticTokens: staticTokens,
+		tokensFile:   tokensFile,
 	}
 	opts := []grpc.ServerOption{
 		// Room for the largest clip plus the request around it; a larger
@@ -111,9 +124,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	unary := []grpc.UnaryServerInterceptor{s.logUnary}
 	stream := []grpc.StreamServerInterceptor{s.logStream}
-	if a := newTokenAuth(cfg.Auth.Tokens); a != nil {
-		unary = append(unary, a.unary)
-		stream = append(stream, a.stream)
+	if s.auth = newTokenAuth(cfg.Auth.Tokens); s.auth != nil {
+		unary = append(unary, s.auth.unary)
+		stream = append(stream, s.auth.stream)
 	}
 	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...))
 	s.grpc = grpc.NewServer(opts...)
@@ -416,7 +429,7 @@ type RunOptions struct {
 
 // Run is `actiond serve`: it serves until ctx ends or SIGINT or SIGTERM
 // comes, then shuts down gracefully within shutdown_timeout; a second
-// signal cuts connections at once.
+// signal cuts connections at once. SIGHUP rereads auth.tokens_file.
 func Run(ctx context.Context, cfg Config, opts RunOptions) error {
 	log := opts.Logger
 	if log == nil {
@@ -429,6 +442,9 @@ func Run(ctx context.Context, cfg Config, opts RunOptions) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	s, err := New(cfg, log)
 	if err != nil {
@@ -456,6 +472,10 @@ wait:
 		case sig := <-sigs:
 			log.Info("stopping: signal received; a second one stops at once", "signal", sig.String())
 			break wait
+		case <-hup:
+			if err := s.ReloadTokens(); err != nil {
+				log.Error("SIGHUP: tokens not reloaded; the old ones still hold", "error", err)
+			}
 		case failure = <-s.Failed():
 			break wait
 		}
