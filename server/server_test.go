@@ -375,6 +375,8 @@ func TestStreamServiceErrors(t *testing.T) {
 		{"unknown label", add("a", "rtsp://h/x", &actiondv1.StreamOptions{LabelAllowlist: &actiondv1.LabelAllowlist{Labels: []string{"moving_right", "welding"}}}), codes.InvalidArgument, []string{`options.label_allowlist[1]: "welding" is not a label of model "motion"`}},
 		{"top_k over labels", add("a", "rtsp://h/x", &actiondv1.StreamOptions{TopK: ptr[uint32](6)}), codes.InvalidArgument, []string{"options.top_k: must be at most 5 (the model's label count), got 6"}},
 		{"transport", add("a", "rtsp://h/x", &actiondv1.StreamOptions{Transport: 9}), codes.InvalidArgument, []string{"options.transport: 9 is not a transport"}},
+		{"port out of range", add("a", "rtsp://u:hunter22@h:99999/x", off), codes.InvalidArgument, []string{"url: port 99999 of rtsp://***@h:99999/x is not between 1 and 65535"}},
+		{"port zero", add("a", "rtsp://h:0/x", off), codes.InvalidArgument, []string{"url: port 0 of rtsp://h:0/x is not between 1 and 65535"}},
 		{"several at once", add("", "ftp://h", &actiondv1.StreamOptions{Stride: dur(-time.Second)}), codes.InvalidArgument, []string{"name: required", "url: must start with rtsp://", "options.stride: must be positive"}},
 		{"get unknown", get(ctx, ts, "nope"), codes.NotFound, []string{`stream "nope": no such stream (ListStreams shows the streams)`}},
 		{"update unknown", update(ctx, ts, &actiondv1.UpdateStreamRequest{Name: "nope"}), codes.NotFound, []string{`stream "nope": no such stream`}},

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,6 +103,13 @@ func checkStreamURL(raw string) string {
 		return fmt.Sprintf("must start with rtsp:// or rtsps://, got %s", ingest.RedactURL(raw))
 	case u.Hostname() == "":
 		return fmt.Sprintf("%s has no host", ingest.RedactURL(raw))
+	}
+	// url.Parse takes any digits for a port; one out of range would only
+	// fail at every connect.
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("port %s of %s is not between 1 and 65535", p, ingest.RedactURL(raw))
+		}
 	}
 	return ""
 }

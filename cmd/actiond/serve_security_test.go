@@ -1,0 +1,461 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/actiond/actiond/ingest"
+	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// testCA makes a certificate authority and a server certificate it signs
+// for 127.0.0.1 and localhost; it writes the server's certificate and key
+// and returns them with a pool that trusts the authority only.
+func testCA(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	caKey, leafKey := newKey(), newKey()
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "actiond test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "actiond"},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &leafKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(leafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(ca)
+	return certFile, keyFile, roots
+}
+
+// TLS and bearer tokens through the real process: over TLS (a certificate
+// of a test CA), no token and a wrong one are UNAUTHENTICATED with a
+// message that does not repeat what was sent, the right one gets through,
+// health needs none; a plaintext client and one that does not trust the CA
+// get nowhere. Then the tokens file is rotated and SIGHUP makes the server
+// reread it: the old token is refused, the new one accepted.
+func TestServeTLSTokensAndRotation(t *testing.T) {
+	t.Parallel()
+	model, err := serveModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, roots := testCA(t)
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("# actiond tokens\nold-token-4f1c\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := filepath.Join(dir, "actiond.yaml")
+	yaml := fmt.Sprintf("tls:\n  cert_file: %s\n  key_file: %s\nauth:\n  tokens_file: %s\n", certFile, keyFile, tokens)
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startServe(t, []string{"ACTIOND_LOG_LEVEL=debug"}, "serve", "--config", config, "--listen", addr, "--model", model)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitServing(t, p, conn) // health: no token needed
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	recog := actiondv1.NewRecognitionServiceClient(conn)
+	call := func(header string) error {
+		c := ctx
+		if header != "" {
+			c = metadata.AppendToOutgoingContext(ctx, "authorization", header)
+		}
+		_, err := recog.GetModel(c, &actiondv1.GetModelRequest{})
+		return err
+	}
+	want := func(what string, err error, code codes.Code, msg string) {
+		t.Helper()
+		st, _ := status.FromError(err)
+		if st.Code() != code || !strings.Contains(st.Message(), msg) {
+			t.Errorf("%s: %v, want %v %q", what, err, code, msg)
+		}
+		for _, secret := range []string{"old-token", "new-token", "guess-"} {
+			if strings.Contains(st.Message(), secret) {
+				t.Errorf("%s: the message repeats the token: %q", what, st.Message())
+			}
+		}
+	}
+	want("no token", call(""), codes.Unauthenticated, "missing bearer token: send 'authorization: Bearer <token>'")
+	want("wrong token", call("Bearer guess-0000"), codes.Unauthenticated, "invalid bearer token: it is none of the server's tokens")
+	want("not bearer", call("Basic guess-0000"), codes.Unauthenticated, "malformed authorization header")
+	want("new token before the rotation", call("Bearer new-token-9d2e"), codes.Unauthenticated, "invalid bearer token")
+	if err := call("Bearer old-token-4f1c"); err != nil {
+		t.Errorf("the right token: %v", err)
+	}
+	// Subscribe is checked before it starts, too.
+	sub, err := recog.Subscribe(ctx, &actiondv1.SubscribeRequest{})
+	if err == nil {
+		_, err = sub.Recv()
+	}
+	want("subscribe without a token", err, codes.Unauthenticated, "missing bearer token")
+
+	// Without TLS, or without trusting the CA: no answer at all.
+	short, cancelShort := context.WithTimeout(ctx, 3*time.Second)
+	defer cancelShort()
+	for what, creds := range map[string]credentials.TransportCredentials{
+		"plaintext":           insecure.NewCredentials(),
+		"TLS, CA not trusted": credentials.NewTLS(&tls.Config{RootCAs: x509.NewCertPool()}),
+	} {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = actiondv1.NewRecognitionServiceClient(c).GetModel(metadata.AppendToOutgoingContext(short, "authorization", "Bearer old-token-4f1c"), &actiondv1.GetModelRequest{})
+		if status.Code(err) != codes.Unavailable && status.Code(err) != codes.DeadlineExceeded {
+			t.Errorf("%s: %v, want no connection", what, err)
+		}
+		c.Close()
+	}
+
+	// Rotation: the file gets the new token, SIGHUP.
+	if err := os.WriteFile(tokens, []byte("new-token-9d2e\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.stderr.String(), "tokens reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatal("no \"tokens reloaded\" in the log within 20s of SIGHUP")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	want("the old token after the rotation", call("Bearer old-token-4f1c"), codes.Unauthenticated, "invalid bearer token")
+	if err := call("Bearer new-token-9d2e"); err != nil {
+		t.Errorf("the new token after the rotation: %v", err)
+	}
+	// A tokens file emptied by mistake: the new token still holds.
+	if err := os.WriteFile(tokens, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	for !strings.Contains(p.stderr.String(), "tokens not reloaded") {
+		if time.Now().After(deadline) {
+			t.Fatal("no \"tokens not reloaded\" in the log after SIGHUP with an empty file")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := call("Bearer new-token-9d2e"); err != nil {
+		t.Errorf("the new token after a failed reload: %v", err)
+	}
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("actiond serve did not exit within 15s of SIGTERM")
+	}
+	if logs := p.stdout.String() + p.stderr.String(); strings.Contains(logs, "-token-") || strings.Contains(logs, "guess-") {
+		t.Errorf("a token is in the server's output")
+	}
+}
+
+// A server killed outright (SIGKILL: no shutdown, nothing flushed) and
+// started again with the same state file watches every stream added over
+// the API again, with its options and credentials.
+func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
+	t.Parallel()
+	model, err := serveModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(t.TempDir(), "state.yaml")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	args := []string{"serve", "--listen", addr, "--model", model, "--state-file", state}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	streams := actiondv1.NewStreamServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+
+	first := startServe(t, nil, args...)
+	waitServing(t, first, conn)
+	off, five := false, uint32(3)
+	adds := []*actiondv1.AddStreamRequest{
+		{Name: "dock-3", Url: "rtsp://user:pw-8842@127.0.0.1:1/a", Options: &actiondv1.StreamOptions{
+			Window: durationpb.New(5 * time.Second), TopK: &five, Enabled: &off,
+			LabelAllowlist: &actiondv1.LabelAllowlist{Labels: []string{"moving_left", "moving_right"}}}},
+		{Name: "gate", Url: "rtsp://127.0.0.1:1/b", Options: &actiondv1.StreamOptions{Transport: actiondv1.Transport_TRANSPORT_TCP}},
+		{Name: "yard", Url: "rtsps://127.0.0.1:1/c?token=pw-8842", Options: &actiondv1.StreamOptions{Stride: durationpb.New(2 * time.Second)}},
+	}
+	for _, a := range adds {
+		if _, err := streams.AddStream(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	on := float32(0.75)
+	if _, err := streams.UpdateStream(ctx, &actiondv1.UpdateStreamRequest{Name: "gate", Options: &actiondv1.StreamOptions{OnThreshold: &on}}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := streams.ListStreams(ctx, &actiondv1.ListStreamsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+
+	second := startServe(t, nil, args...)
+	waitServing(t, second, conn)
+	after, err := streams.ListStreams(ctx, &actiondv1.ListStreamsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.GetStreams()) != 3 || len(before.GetStreams()) != 3 {
+		t.Fatalf("after the restart %d streams, before %d; want dock-3, gate and yard", len(after.GetStreams()), len(before.GetStreams()))
+	}
+	for i, got := range after.GetStreams() {
+		w := before.GetStreams()[i]
+		if got.GetName() != w.GetName() || got.GetUrl() != w.GetUrl() || !proto.Equal(got.GetOptions(), w.GetOptions()) {
+			t.Errorf("after the restart %s %s %v; before %s %s %v", got.GetName(), got.GetUrl(), got.GetOptions(), w.GetName(), w.GetUrl(), w.GetOptions())
+		}
+	}
+	if o := after.GetStreams()[1].GetOptions(); o.GetOnThreshold() != 0.75 || o.GetTransport() != actiondv1.Transport_TRANSPORT_TCP {
+		t.Errorf("gate restored with %v, want on_threshold 0.75 over TCP", o)
+	}
+	if s := after.GetStreams()[0]; s.GetStatus().GetState() != actiondv1.StreamState_STREAM_STATE_DISABLED || s.GetOptions().GetWindow().AsDuration() != 5*time.Second {
+		t.Errorf("dock-3 restored as %v, want disabled with a 5s window", s)
+	}
+	// The state file keeps the credentials (to connect); nothing shows them.
+	b, err := os.ReadFile(state)
+	if err != nil || !strings.Contains(string(b), "rtsp://user:pw-8842@127.0.0.1:1/a") {
+		t.Errorf("state file (%v):\n%s", err, b)
+	}
+	if text := protojson.Format(after) + second.stderr.String() + first.stderr.String(); strings.Contains(text, "pw-8842") {
+		t.Errorf("a password is in ListStreams or the log:\n%s", text)
+	}
+}
+
+// Camera credentials never show: a real `actiond serve` with debug logs
+// and metrics, a camera that wants a password, one stream with the right
+// password and one with a wrong one, AddStream and UpdateStream with bad
+// URLs that carry passwords. Neither password appears in the process's
+// output, any API response or error, any event, or /metrics; the stream
+// with the wrong password still says why it cannot play.
+func TestServeNeverShowsCameraPasswords(t *testing.T) {
+	t.Parallel()
+	const good, wrong = "secretpass-4242", "wrongpass-9191"
+	model, err := serveModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, server.DemoBounce); err != nil {
+		t.Fatal(err)
+	}
+	sim.SetCredentials("cam", good)
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	withPass := func(pass string) string { return strings.Replace(sim.URL("bounce"), "rtsp://", "rtsp://cam:"+pass+"@", 1) }
+	config := filepath.Join(t.TempDir(), "actiond.yaml")
+	yaml := fmt.Sprintf("ingest:\n  backoff_min: 200ms\n  backoff_max: 500ms\nstreams:\n"+
+		"  - name: good\n    url: %s\n    window: 2.5s\n    stride: 0.625s\n    transport: tcp\n"+
+		"  - name: wrong\n    url: %s\n    transport: tcp\n", withPass(good), withPass(wrong))
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startServe(t, []string{"ACTIOND_LOG_LEVEL=debug"}, "serve", "--config", config, "--listen", addr,
+		"--metrics-listen", metricsAddr, "--model", model, "--stream", "flag="+strings.Replace(withPass(good), "bounce", "nothing-here", 1))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitServing(t, p, conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	streams := actiondv1.NewStreamServiceClient(conn)
+	var seen strings.Builder // everything the API said
+	say := func(m proto.Message, err error) {
+		if m != nil {
+			seen.WriteString(protojson.Format(m) + "\n")
+		}
+		if err != nil {
+			seen.WriteString(err.Error() + "\n")
+		}
+	}
+
+	sub, err := actiondv1.NewRecognitionServiceClient(conn).Subscribe(ctx, &actiondv1.SubscribeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// API calls that fail, with the password in what they were sent.
+	for _, tc := range []struct {
+		what string
+		req  *actiondv1.AddStreamRequest
+		code codes.Code
+	}{
+		{"http", &actiondv1.AddStreamRequest{Name: "x1", Url: "http://cam:" + good + "@127.0.0.1/x"}, codes.InvalidArgument},
+		{"no host", &actiondv1.AddStreamRequest{Name: "x2", Url: "rtsp://cam:" + good + "@"}, codes.InvalidArgument},
+		{"bad escape", &actiondv1.AddStreamRequest{Name: "x3", Url: "rtsp://cam:" + good + "%zz@127.0.0.1/x"}, codes.InvalidArgument},
+		{"bad port", &actiondv1.AddStreamRequest{Name: "x4", Url: "rtsp://cam:" + good + "@127.0.0.1:99999/x"}, codes.InvalidArgument},
+		{"slash in password", &actiondv1.AddStreamRequest{Name: "x5", Url: "rtsp://cam:" + good + "/x@127.0.0.1/x"}, codes.InvalidArgument},
+		{"bad name too", &actiondv1.AddStreamRequest{Name: "bad name", Url: "ftp://cam:" + good + "@127.0.0.1/x?password=" + good}, codes.InvalidArgument},
+		{"taken", &actiondv1.AddStreamRequest{Name: "good", Url: withPass(good)}, codes.AlreadyExists},
+		{"bad window", &actiondv1.AddStreamRequest{Name: "x6", Url: withPass(good), Options: &actiondv1.StreamOptions{Window: durationpb.New(time.Millisecond)}}, codes.InvalidArgument},
+	} {
+		r, err := streams.AddStream(ctx, tc.req)
+		if status.Code(err) != tc.code {
+			t.Errorf("AddStream %s: %v, want %v", tc.what, err, tc.code)
+		}
+		say(r, err)
+	}
+	_, err = streams.UpdateStream(ctx, &actiondv1.UpdateStreamRequest{Name: "good", Url: proto.String("rtsp://cam:" + good + "@")})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("UpdateStream with a bad URL: %v", err)
+	}
+	say(nil, err)
+	_, err = streams.UpdateStream(ctx, &actiondv1.UpdateStreamRequest{Name: "nope", Url: proto.String(withPass(good))})
+	say(nil, err)
+	// One that works, added over the API.
+	r, err := streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: "added", Url: withPass(good) + "?password=" + good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	say(r, nil)
+
+	// Events until the good stream has a window and the wrong one has
+	// been refused (RETRYING, with the reason).
+	var window bool
+	var refused *actiondv1.StreamStatus
+	for !window || refused == nil {
+		r, err := sub.Recv()
+		if err != nil {
+			t.Fatalf("subscription: %v\nseen:\n%s", err, seen.String())
+		}
+		say(r, nil)
+		ev := r.GetEvent()
+		if ev.GetStream() == "good" && ev.GetWindowResult() != nil {
+			window = true
+		}
+		if st := ev.GetStreamStatus(); ev.GetStream() == "wrong" && st.GetState() == actiondv1.StreamState_STREAM_STATE_RETRYING {
+			refused = st
+		}
+	}
+	if e := strings.ToLower(refused.GetLastError()); !strings.Contains(e, "401") && !strings.Contains(e, "auth") {
+		t.Errorf("the stream with the wrong password is RETRYING with last_error %q, want it to say why", refused.GetLastError())
+	}
+	list, err := streams.ListStreams(ctx, &actiondv1.ListStreamsRequest{})
+	say(list, err)
+	for _, name := range []string{"good", "wrong", "flag", "added"} {
+		r, err := streams.GetStream(ctx, &actiondv1.GetStreamRequest{Name: name})
+		if err != nil {
+			t.Errorf("GetStream %s: %v", name, err)
+		}
+		say(r, err)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `stream="wrong"`) {
+		t.Errorf("/metrics has no series of the stream \"wrong\"")
+	}
+	if _, err := streams.RemoveStream(ctx, &actiondv1.RemoveStreamRequest{Name: "added"}); err != nil {
+		t.Error(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	for {
+		r, err := sub.Recv()
+		if err != nil {
+			break
+		}
+		say(r, nil)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("actiond serve did not exit within 15s of SIGTERM")
+	}
+
+	logs := p.stdout.String() + p.stderr.String()
+	for what, text := range map[string]string{"the API's responses, errors and events": seen.String(), "/metrics": string(metrics), "the process's output": logs} {
+		for _, secret := range []string{good, wrong} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s shows a password:\n%s", what, text)
+			}
+		}
+	}
+	t.Logf("checked %d bytes of API answers, %d of /metrics, %d of logs; the wrong password's stream said %q",
+		seen.Len(), len(metrics), len(logs), refused.GetLastError())
+}
