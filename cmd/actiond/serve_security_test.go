@@ -322,7 +322,9 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	withPass := func(pass string) string { return strings.Replace(sim.URL("bounce"), "rtsp://", "rtsp://cam:"+pass+"@", 1) }
+	withPass := func(pass string) string {
+		return strings.Replace(sim.URL("bounce"), "rtsp://", "rtsp://cam:"+pass+"@", 1)
+	}
 	config := filepath.Join(t.TempDir(), "actiond.yaml")
 	yaml := fmt.Sprintf("ingest:\n  backoff_min: 200ms\n  backoff_max: 500ms\nstreams:\n"+
 		"  - name: good\n    url: %s\n    window: 2.5s\n    stride: 0.625s\n    transport: tcp\n"+
