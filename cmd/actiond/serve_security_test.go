@@ -243,10 +243,10 @@ func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 
 	first := startServe(t, nil, args...)
 	waitServing(t, first, conn)
-	off, five := false, uint32(3)
+	off, topK := false, uint32(3)
 	adds := []*actiondv1.AddStreamRequest{
 		{Name: "dock-3", Url: "rtsp://user:pw-8842@127.0.0.1:1/a", Options: &actiondv1.StreamOptions{
-			Window: durationpb.New(5 * time.Second), TopK: &five, Enabled: &off,
+			Window: durationpb.New(5 * time.Second), TopK: &topK, Enabled: &off,
 			LabelAllowlist: &actiondv1.LabelAllowlist{Labels: []string{"moving_left", "moving_right"}}}},
 		{Name: "gate", Url: "rtsp://127.0.0.1:1/b", Options: &actiondv1.StreamOptions{Transport: actiondv1.Transport_TRANSPORT_TCP}},
 		{Name: "yard", Url: "rtsps://127.0.0.1:1/c?token=pw-8842", Options: &actiondv1.StreamOptions{Stride: durationpb.New(2 * time.Second)}},
