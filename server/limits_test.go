@@ -54,3 +54,27 @@ func TestSubscriberLimit(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// No request may be larger than classify.max_content_size plus 1 MiB:
+// gRPC refuses it before it is read, whatever the call.
+func TestRequestSizeLimit(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, Config{Classify: ClassifyConfig{MaxContentSize: 1 << 10}})
+	ctx := ctxT(t, 30*time.Second)
+	labels := make([]string, 1<<15)
+	for i := range labels {
+		labels[i] = "moving_left-padding-padding-padding-padding-padding-padding-padding"
+	}
+	_, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: "big", Url: "rtsp://127.0.0.1:1/x",
+		Options: &actiondv1.StreamOptions{LabelAllowlist: &actiondv1.LabelAllowlist{Labels: labels}}})
+	wantCode(t, "a 2 MiB AddStream", err, codes.ResourceExhausted, "grpc: received message larger than max", "vs. 1049600)")
+	_, err = ts.recog.Classify(ctx, &actiondv1.ClassifyRequest{Clip: &actiondv1.ClassifyRequest_Content{Content: make([]byte, 2<<20)}})
+	wantCode(t, "a 2 MiB Classify", err, codes.ResourceExhausted, "grpc: received message larger than max")
+	_, err = ts.recog.Classify(ctx, &actiondv1.ClassifyRequest{Clip: &actiondv1.ClassifyRequest_Content{Content: make([]byte, 2<<10)}})
+	wantCode(t, "a 2 KiB Classify", err, codes.ResourceExhausted, "content too large: content is 2048 bytes, over this server's limit of 1KiB (classify.max_content_size)")
+	// The server goes on.
+	if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: "small", Url: "rtsp://127.0.0.1:1/x",
+		Options: &actiondv1.StreamOptions{Enabled: ptr(false)}}); err != nil {
+		t.Errorf("a small AddStream after the large ones: %v", err)
+	}
+}
