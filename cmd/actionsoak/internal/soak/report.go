@@ -105,7 +105,7 @@ func (r *Result) markdown(cfg Config, png string) string {
 	p("| RSS slope after warm-up | %+.1f MiB/h (%d samples) | %g MiB/h |\n", d.SlopePerHour/(1<<20), d.Samples, r.MaxRSSSlope)
 	p("| RSS min / max after warm-up | %.1f / %.1f MiB | – |\n", mib(d.Min), mib(d.Max))
 	if w := r.serverWindowToEvent(); w >= 0 {
-		p("| of which in actiond: window complete → event queued (mean of `actiond_window_to_event_seconds`) | %s | – |\n", ms(w))
+		p("| actiond's own part: window complete → event queued (mean of `actiond_window_to_event_seconds`) | %s | – |\n", ms(w))
 	}
 	p("| CPU: actiond / the soak (cameras, subscriber), average over the run | %s / %.2f cores (of %d) | – |\n",
 		cores(r.serverCores()), r.SoakCPU.Seconds()/r.End.Sub(r.Start).Seconds(), runtime.NumCPU())
