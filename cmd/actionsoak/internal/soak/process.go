@@ -145,6 +145,23 @@ func rss(pid int) (int64, error) {
 	return 0, fmt.Errorf("read rss of %d: no VmRSS", pid)
 }
 
+// loadAverage reads the machine's 1-minute load average; -1 if unknown.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
 // Metrics are the server's figures the report shows, from /metrics; -1
 // where a scrape failed.
 type Metrics struct {

@@ -109,10 +109,17 @@ func (r *Result) markdown(cfg Config, png string) string {
 	}
 	p("| CPU: actiond / the soak (cameras, subscriber), average over the run | %s / %.2f cores (of %d) | – |\n",
 		cores(r.serverCores()), r.SoakCPU.Seconds()/r.End.Sub(r.Start).Seconds(), runtime.NumCPU())
+	if mean, most := r.load(); mean >= 0 {
+		p("| machine load (1-min load average), mean / max over the run | %.1f / %.1f on %d cores | – |\n", mean, most, runtime.NumCPU())
+	}
 	p("| goroutines, start → end | %s → %s | – |\n", num(r.StartMetrics.Goroutines), num(r.EndMetrics.Goroutines))
 	p("| open fds, start → end | %s → %s | – |\n", num(r.StartMetrics.FDs), num(r.EndMetrics.FDs))
 	p("| server counters at the end: dropped windows, reconnects, decode errors, RTP packets lost | %s, %s, %s, %s | – |\n",
 		num(r.EndMetrics.DroppedWindows), num(r.EndMetrics.Reconnects), num(r.EndMetrics.DecodeErrors), num(r.EndMetrics.PacketsLost))
+	if r.LostWindows > 0 && r.EndMetrics.DroppedWindows >= 0 {
+		p("\nOf the %d windows lost, the server counted %.0f as dropped because inference fell behind (`actiond_stream_dropped_windows_total`, all streams, faults included): ", r.LostWindows, r.EndMetrics.DroppedWindows)
+		p("read them with the latency and the machine's load above.\n")
+	}
 	p("\n![actiond RSS and window latency over the soak](%s)\n\n", png)
 
 	if len(r.Faults) > 0 {

@@ -162,6 +162,24 @@ func (r *Result) serverWindowToEvent() time.Duration {
 	return time.Duration((s1 - s0) / (c1 - c0) * float64(time.Second))
 }
 
+// load returns the mean and the largest load average sampled over the
+// run; -1 when unknown.
+func (r *Result) load() (mean, most float64) {
+	n := 0
+	most = -1
+	for _, s := range r.Samples {
+		if s.Load >= 0 && !s.At.Before(r.Start) {
+			mean += s.Load
+			most = max(most, s.Load)
+			n++
+		}
+	}
+	if n == 0 {
+		return -1, -1
+	}
+	return mean / float64(n), most
+}
+
 // naturalCmp orders cam2 before cam10.
 func naturalCmp(a, b string) int {
 	if len(a) != len(b) {

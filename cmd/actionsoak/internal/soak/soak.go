@@ -365,7 +365,7 @@ func monitor(ctx context.Context, cfg Config, srv *child, tr *Tracker, inj *inje
 	pid := srv.cmd.Process.Pid
 	first, last = noMetrics, noMetrics
 	sample := func() {
-		s := Sample{At: time.Now(), Goroutines: -1, FDs: -1}
+		s := Sample{At: time.Now(), Goroutines: -1, FDs: -1, Load: loadAverage()}
 		s.RSS, _ = rss(pid)
 		if m, err := scrape(ctx, srv.metricsAddr); err == nil {
 			s.Goroutines, s.FDs = int(m.Goroutines), int(m.FDs)

@@ -70,6 +70,9 @@ type Sample struct {
 	RSS        int64 // bytes; from /proc/PID/status
 	Goroutines int   // go_goroutines; -1 when the scrape failed
 	FDs        int   // process_open_fds; -1 when the scrape failed
+	// Load is the machine's 1-minute load average (/proc/loadavg): on a
+	// shared machine, what the server competed with.
+	Load float64
 }
 
 // Drift is how the server's resident memory moved after the warm-up.
