@@ -97,3 +97,17 @@ fmt:
 
 clean:
 	rm -rf $(BIN) out
+
+## soak: SOAK_CAMERAS simulated cameras with a fault every SOAK_FAULT_PERIOD
+## against a real `actiond serve` for SOAK_DURATION; rewrites the Soak
+## section of RELIABILITY.md (and soak/); fails on lost events or RSS drift.
+SOAK_DURATION ?= 30m
+SOAK_CAMERAS ?= 8
+SOAK_FAULT_PERIOD ?= 20s
+SOAK_MODEL ?= motion
+SOAK_FLAGS ?=
+.PHONY: soak
+soak: build
+	$(BIN)/actionsoak -actiond $(BIN)/actiond -duration $(SOAK_DURATION) -cameras $(SOAK_CAMERAS) \
+	  -fault-period $(SOAK_FAULT_PERIOD) -model $(SOAK_MODEL) -out soak -reliability RELIABILITY.md \
+	  -command "make soak SOAK_DURATION=$(SOAK_DURATION)" $(SOAK_FLAGS)

@@ -1,0 +1,242 @@
+package soak
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"math"
+	"os"
+	"slices"
+	"time"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+)
+
+// The plot: two panels over the run's time, actiond's RSS above, window
+// latency (p50 and p99 per 10 s) below, the faults as ticks on both.
+const (
+	plotW, plotH = 960, 560
+	marginL      = 70
+	marginR      = 20
+	panelH       = 210
+	panel1Top    = 40
+	panel2Top    = panel1Top + panelH + 60
+	latBucket    = 10 * time.Second
+)
+
+var (
+	colBG      = color.RGBA{255, 255, 255, 255}
+	colAxis    = color.RGBA{60, 60, 60, 255}
+	colGrid    = color.RGBA{225, 225, 225, 255}
+	colRSS     = color.RGBA{31, 119, 180, 255}
+	colP50     = color.RGBA{44, 160, 44, 255}
+	colP99     = color.RGBA{214, 39, 40, 255}
+	colFault   = color.RGBA{255, 127, 14, 255}
+	colWarmUp  = color.RGBA{245, 245, 245, 255}
+	colText    = color.RGBA{20, 20, 20, 255}
+	faultTickH = 8
+)
+
+// writePlot draws r into a PNG file at path.
+func writePlot(path string, r *Result) error {
+	img := image.NewRGBA(image.Rect(0, 0, plotW, plotH))
+	draw.Draw(img, img.Bounds(), &image.Uniform{colBG}, image.Point{}, draw.Src)
+	total := r.End.Sub(r.Start)
+	if total <= 0 {
+		total = time.Second
+	}
+	x0, x1 := marginL, plotW-marginR
+	xOf := func(t time.Time) int {
+		x := x0 + int(float64(x1-x0)*float64(t.Sub(r.Start))/float64(total))
+		return min(max(x, x0), x1)
+	}
+
+	// RSS, MiB.
+	var rssT []time.Time
+	var rssV []float64
+	for _, s := range r.Samples {
+		if s.RSS > 0 && !s.At.Before(r.Start) && !s.At.After(r.End) {
+			rssT, rssV = append(rssT, s.At), append(rssV, mib(s.RSS))
+		}
+	}
+	lo, hi := span(rssV, 0.1)
+	fillRect(img, x0, panel1Top, min(xOf(r.Start.Add(r.WarmUp)), x1), panel1Top+panelH, colWarmUp)
+	yRSS := panelAxes(img, panel1Top, x0, x1, lo, hi, total)
+	label(img, x0, panel1Top-22, colText, "actiond RSS (MiB); grey: warm-up, left out of the drift; orange ticks: faults")
+	polyline(img, rssT, rssV, xOf, yRSS, colRSS)
+
+	// Latency p50 and p99 per bucket, ms.
+	var bt []time.Time
+	var p50, p99 []float64
+	var bucket []time.Duration
+	flush := func(at time.Time) {
+		if len(bucket) == 0 {
+			return
+		}
+		slices.Sort(bucket)
+		bt = append(bt, at)
+		p50 = append(p50, float64(sortedPercentile(bucket, 50))/1e6)
+		p99 = append(p99, float64(sortedPercentile(bucket, 99))/1e6)
+		bucket = bucket[:0]
+	}
+	next := r.Start.Add(latBucket)
+	for _, l := range r.Latency {
+		for !l.At.Before(next) {
+			flush(next.Add(-latBucket / 2))
+			next = next.Add(latBucket)
+		}
+		bucket = append(bucket, l.D)
+	}
+	flush(next.Add(-latBucket / 2))
+	_, lhi := span(append(slices.Clone(p99), p50...), 0.1)
+	yLat := panelAxes(img, panel2Top, x0, x1, 0, lhi, total)
+	label(img, x0, panel2Top-22, colText, "window latency per 10 s (ms): ")
+	label(img, x0+30*7, panel2Top-22, colP50, "p50")
+	label(img, x0+34*7, panel2Top-22, colP99, "p99")
+	polyline(img, bt, p50, xOf, yLat, colP50)
+	polyline(img, bt, p99, xOf, yLat, colP99)
+
+	for _, f := range r.Faults {
+		x := xOf(f.Start)
+		for _, top := range []int{panel1Top, panel2Top} {
+			vline(img, x, top+panelH-faultTickH, top+panelH, colFault)
+			vline(img, x, top, top+faultTickH/2, colFault)
+		}
+	}
+	label(img, x0, plotH-8, colText, fmt.Sprintf("time since the start of the measured run (min); %d faults", len(r.Faults)))
+
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// span returns a range that holds v with a margin (a fraction of it).
+func span(v []float64, margin float64) (lo, hi float64) {
+	if len(v) == 0 {
+		return 0, 1
+	}
+	lo, hi = slices.Min(v), slices.Max(v)
+	d := (hi - lo) * margin
+	if d == 0 {
+		d = math.Max(1, math.Abs(hi)*0.05)
+	}
+	return math.Max(0, lo-d), hi + d
+}
+
+// panelAxes draws a panel's frame, grid and tick labels, and returns the
+// y of a value in it.
+func panelAxes(img *image.RGBA, top, x0, x1 int, lo, hi float64, total time.Duration) func(float64) int {
+	bottom := top + panelH
+	y := func(v float64) int { return bottom - int(float64(panelH)*(v-lo)/(hi-lo)) }
+	step := niceStep((hi - lo) / 5)
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		hline(img, x0, x1, y(v), colGrid)
+		label(img, 4, y(v)+4, colText, fmt.Sprintf("%7.4g", v))
+	}
+	minutes := total.Minutes()
+	tstep := niceStep(minutes / 10)
+	for m := 0.0; m <= minutes+1e-9; m += tstep {
+		x := x0 + int(float64(x1-x0)*m/minutes)
+		vline(img, x, top, bottom, colGrid)
+		label(img, x-10, bottom+14, colText, fmt.Sprintf("%g", math.Round(m*100)/100))
+	}
+	hline(img, x0, x1, bottom, colAxis)
+	hline(img, x0, x1, top, colAxis)
+	vline(img, x0, top, bottom, colAxis)
+	vline(img, x1, top, bottom, colAxis)
+	return y
+}
+
+// niceStep rounds s up to 1, 2 or 5 times a power of ten.
+func niceStep(s float64) float64 {
+	if s <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(s)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= s {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func polyline(img *image.RGBA, ts []time.Time, vs []float64, xOf func(time.Time) int, yOf func(float64) int, c color.Color) {
+	for i := 1; i < len(ts); i++ {
+		line(img, xOf(ts[i-1]), yOf(vs[i-1]), xOf(ts[i]), yOf(vs[i]), c)
+	}
+	if len(ts) == 1 {
+		fillRect(img, xOf(ts[0])-1, yOf(vs[0])-1, xOf(ts[0])+2, yOf(vs[0])+2, c)
+	}
+}
+
+// line draws a 2-pixel-thick segment (Bresenham).
+func line(img *image.RGBA, xa, ya, xb, yb int, c color.Color) {
+	dx, dy := abs(xb-xa), -abs(yb-ya)
+	sx, sy := sign(xb-xa), sign(yb-ya)
+	e := dx + dy
+	for {
+		img.Set(xa, ya, c)
+		img.Set(xa, ya+1, c)
+		if xa == xb && ya == yb {
+			return
+		}
+		e2 := 2 * e
+		if e2 >= dy {
+			e += dy
+			xa += sx
+		}
+		if e2 <= dx {
+			e += dx
+			ya += sy
+		}
+	}
+}
+
+func hline(img *image.RGBA, xa, xb, y int, c color.Color) {
+	for x := xa; x <= xb; x++ {
+		img.Set(x, y, c)
+	}
+}
+
+func vline(img *image.RGBA, x, ya, yb int, c color.Color) {
+	for y := ya; y <= yb; y++ {
+		img.Set(x, y, c)
+	}
+}
+
+func fillRect(img *image.RGBA, xa, ya, xb, yb int, c color.Color) {
+	draw.Draw(img, image.Rect(xa, ya, xb, yb), &image.Uniform{c}, image.Point{}, draw.Src)
+}
+
+func label(img *image.RGBA, x, y int, c color.Color, s string) {
+	d := font.Drawer{Dst: img, Src: &image.Uniform{c}, Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
+	d.DrawString(s)
+}
+
+func abs(v int) int {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func sign(v int) int {
+	switch {
+	case v < 0:
+		return -1
+	case v > 0:
+		return 1
+	}
+	return 0
+}
