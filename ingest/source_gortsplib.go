@@ -263,6 +263,10 @@ func (g *gortsplibClient) transport() string {
 	return ""
 }
 
+func (g *gortsplibClient) received() uint64 {
+	return g.c.Stats().Session.BytesReceived
+}
+
 func (g *gortsplibClient) done() <-chan struct{} { return g.doneCh }
 
 func (g *gortsplibClient) err() error {

@@ -314,8 +314,8 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 			p.decode(dec, au)
 		case <-tick.C:
 			p.logTrouble()
-			if d := src.sinceLast(); d >= p.set.ReadTimeout {
-				return playing, fmt.Errorf("read %s: %w: no video for %v", p.redacted, ErrReadTimeout, d.Round(time.Millisecond))
+			if _, err := src.silence(p.set.ReadTimeout); err != nil {
+				return playing, fmt.Errorf("read %s: %w", p.redacted, err)
 			}
 		}
 	}
