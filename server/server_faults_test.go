@@ -64,7 +64,7 @@ func TestFaults(t *testing.T) {
 	ts := startServer(t, Config{Ingest: faultIngest})
 	ctx := ctxT(t, 3*time.Minute)
 
-	f := &faultRig{t: t, ctx: ctx, ts: ts, sim: sim, subs: map[string]*subscriber{}}
+	f := &faultRig{ctx: ctx, ts: ts, sim: sim, subs: map[string]*subscriber{}}
 	for _, name := range []string{"healthy", "cam", "lossy", "mjpeg", "auth", "dns"} {
 		f.subs[name] = subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{Streams: []string{name}})
 	}
@@ -131,7 +131,6 @@ func TestFaults(t *testing.T) {
 
 // faultRig is what the fault subtests share.
 type faultRig struct {
-	t       *testing.T
 	ctx     context.Context
 	ts      *testServer
 	sim     *ingest.Simulator
