@@ -402,16 +402,17 @@ func (s *Simulator) addClip(name string, clip *simClip, what slog.Attr) error {
 // openServed creates the stream of a served path and starts its player.
 // The caller holds mu, with the simulator running.
 func (s *Simulator) openServed(p *simPath) error {
+	var forma format.Format = &format.H264{
+		PayloadTyp:        96,
+		PacketizationMode: 1,
+		SPS:               p.clip.sps,
+		PPS:               p.clip.pps,
+	}
+	if p.clip.jpeg {
+		forma = &format.MJPEG{}
+	}
 	desc := &description.Session{
-		Medias: []*description.Media{{
-			Type: description.MediaTypeVideo,
-			Formats: []format.Format{&format.H264{
-				PayloadTyp:        96,
-				PacketizationMode: 1,
-				SPS:               p.clip.sps,
-				PPS:               p.clip.pps,
-			}},
-		}},
+		Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}},
 	}
 	if err := p.open(s.server, desc, s.cfg.SenderReportPeriod); err != nil {
 		return err
@@ -594,10 +595,11 @@ func (h *simHandler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCt
 }
 
 func (h *simHandler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	p := h.s.path(pathName(ctx.Path))
 	if !h.s.authorized(ctx.Conn, ctx.Request) {
+		p.countAuthFailure(ctx.Request)
 		return resUnauthorized(), nil, errUnauthorized
 	}
-	p := h.s.path(pathName(ctx.Path))
 	if p == nil {
 		return resNotFound(), nil, nil
 	}
@@ -650,10 +652,11 @@ func (h *simHandler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 		return resOK(), nil, nil
 	}
 	s := h.s
+	p := s.path(pathName(ctx.Path))
 	if !s.authorized(ctx.Conn, ctx.Request) {
+		p.countAuthFailure(ctx.Request)
 		return resUnauthorized(), nil, errUnauthorized
 	}
-	p := s.path(pathName(ctx.Path))
 	if p == nil {
 		return resNotFound(), nil, nil
 	}

@@ -22,6 +22,9 @@ type simClip struct {
 	sps, pps      []byte     // for the SDP, so that readers know the size before the first frame
 	aus           [][][]byte // access units as NAL units, in presentation order (no B-frames)
 	bytes         int
+	// jpeg marks a Motion JPEG clip (AddMJPEGScene): each access unit is
+	// one JPEG picture, and sps and pps are nil.
+	jpeg bool
 }
 
 // clipEncoder builds a simClip frame by frame with libx264, SPS and PPS in

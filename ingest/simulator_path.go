@@ -32,6 +32,11 @@ type SimPathStats struct {
 	Loops int
 	// Published is true for a path that a client publishes.
 	Published bool
+	// AuthFailures counts DESCRIBE and SETUP requests for the path that
+	// carried wrong credentials: one per connection attempt of a client
+	// with a wrong password (its first request, without credentials, only
+	// fetches the challenge and is not counted).
+	AuthFailures uint64
 }
 
 // simPath is one RTSP path of the Simulator: a served clip, looped by its
@@ -59,7 +64,9 @@ type simPath struct {
 	loss       float64
 	rng        *rand.Rand // seeded per path: the same losses on every run
 	jumpTo     time.Duration
-	jumpGen    uint64 // incremented by each JumpTimestamps
+	jumpGen    uint64   // incremented by each JumpTimestamps
+	nextClip   *simClip // served paths: the clip the player switches to at its next frame
+	authFails  uint64
 	sent       uint64
 	dropped    uint64
 	loops      int
@@ -223,9 +230,9 @@ func (p *simPath) play(ctx context.Context) {
 	for _, f := range p.formats {
 		sf = f
 	}
-	enc, err := sf.format.(*format.H264).CreateEncoder()
+	packetize, err := newPacketizer(sf.format)
 	if err != nil {
-		p.log.Error("cannot packetise H.264; the path sends nothing", "error", err)
+		p.log.Error("cannot packetise; the path sends nothing", "codec", sf.format.Codec(), "error", err)
 		return
 	}
 	const clock = 90000
@@ -261,6 +268,12 @@ func (p *simPath) play(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if next := p.takeNextClip(); next != nil {
+			// A new clip (SwitchSceneSequence) starts at its first
+			// frame, now; media time runs on from this frame's.
+			originTick += int64(math.Round(float64(f-originFrame) * clock / clip.fps))
+			clip, n, start, f, originFrame = next, int64(len(next.aus)), due, 0, 0
+		}
 		if to, g, ok := p.jumpSince(gen); ok {
 			gen, originFrame, originTick = g, f, durationTicks(to, clock)
 		}
@@ -268,7 +281,7 @@ func (p *simPath) play(ctx context.Context) {
 		ts := base + uint32(tick)
 
 		i := f % n
-		pkts, err := enc.Encode(clip.aus[i])
+		pkts, err := packetize(clip.aus[i])
 		if err != nil {
 			p.log.Error("cannot packetise frame", "frame", i, "error", err)
 		}
@@ -340,6 +353,7 @@ func (p *simPath) stats() SimPathStats {
 		PacketsDropped: p.dropped,
 		Loops:          p.loops,
 		Published:      p.publisher != nil,
+		AuthFailures:   p.authFails,
 	}
 	for _, playing := range p.readers {
 		if playing {

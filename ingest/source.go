@@ -48,6 +48,10 @@ type rtspClient interface {
 	play() error
 	// transport says how packets arrive ("UDP", "TCP"), once playing.
 	transport() string
+	// received counts the bytes of the video track (RTP and RTCP) that
+	// have arrived, as they arrive: before the client holds packets back
+	// to put them in order.
+	received() uint64
 	// done is closed when the connection has ended, err says why.
 	done() <-chan struct{}
 	err() error
@@ -114,6 +118,11 @@ type source struct {
 	waitKey  atomic.Bool  // skip access units until a random access point
 	lastRecv atomic.Int64 // unix nanoseconds of the last access unit
 	params   paramSets    // the latest parameter sets, in band or from the SDP
+
+	// silence's own, on the pipeline's goroutine: the client's byte count
+	// and when it last grew.
+	bytes   uint64
+	bytesAt time.Time
 }
 
 // sourceConfig configures openSource.
@@ -173,6 +182,7 @@ func openSource(ctx context.Context, cfg sourceConfig, ctr *sourceCounters, log 
 		return nil, fmt.Errorf("connect %s: %w", s.redacted, redactErr(err, cfg.url))
 	}
 	s.lastRecv.Store(time.Now().UnixNano())
+	s.bytesAt = time.Now()
 	return s, nil
 }
 
@@ -226,6 +236,29 @@ func (s *source) onError(error) {
 // sinceLast is how long ago the last access unit arrived.
 func (s *source) sinceLast() time.Duration {
 	return time.Since(time.Unix(0, s.lastRecv.Load()))
+}
+
+// silence tells whether the camera has gone quiet, called every few
+// hundred milliseconds on the pipeline's goroutine: it is lost when no
+// access unit has come for readTimeout and no bytes either (a stall, a
+// dead link), or when bytes come but no access unit for four times that
+// (nothing it sends makes a picture). Over UDP, gortsplib holds every
+// packet after a lost one until the lost one or 64 later ones arrive: at
+// the tens of packets per second of a small or slow stream, 5% loss alone
+// withholds whole seconds of video that is on its way.
+func (s *source) silence(readTimeout time.Duration) (time.Duration, error) {
+	now := time.Now()
+	if n := s.client.received(); n != s.bytes {
+		s.bytes, s.bytesAt = n, now
+	}
+	quiet := s.sinceLast()
+	switch {
+	case quiet >= readTimeout && now.Sub(s.bytesAt) >= readTimeout:
+		return quiet, fmt.Errorf("%w: no video for %v", ErrReadTimeout, quiet.Round(time.Millisecond))
+	case quiet >= 4*readTimeout:
+		return quiet, fmt.Errorf("%w: packets arrive, but no video for %v", ErrReadTimeout, quiet.Round(time.Millisecond))
+	}
+	return quiet, nil
 }
 
 // close ends the connection. Access units still queued are dropped.

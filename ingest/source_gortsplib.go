@@ -241,6 +241,10 @@ func (g *gortsplibClient) translate(err error) error {
 	switch {
 	case errors.As(err, &unknown):
 		return fmt.Errorf("%w (a self-signed certificate is trusted by its 'tls_fingerprint')", err)
+	case errors.As(err, &liberrors.ErrClientTCPTimeout{}), errors.As(err, &liberrors.ErrClientUDPTimeout{}):
+		// gortsplib's own watch on the connection, which only fires when
+		// the stream's (shorter) read timeout did not get to it first.
+		return fmt.Errorf("%w: the camera sent nothing for %v (%v)", ErrReadTimeout, g.c.ReadTimeout, err)
 	case errors.As(err, &liberrors.ErrClientRequestTimedOut{}):
 		return fmt.Errorf("%w (request timed out)", ErrNoAnswer)
 	case errors.As(err, &status) && status.Code == base.StatusUnauthorized:
@@ -261,6 +265,10 @@ func (g *gortsplibClient) transport() string {
 		return *p
 	}
 	return ""
+}
+
+func (g *gortsplibClient) received() uint64 {
+	return g.c.Stats().Session.BytesReceived
 }
 
 func (g *gortsplibClient) done() <-chan struct{} { return g.doneCh }
