@@ -32,6 +32,9 @@ type SimPathStats struct {
 	Loops int
 	// Published is true for a path that a client publishes.
 	Published bool
+	// Bitrate is a served clip's H.264 size over its duration, in bits
+	// per second (RTP and RTSP overhead not counted); 0 when published.
+	Bitrate float64
 }
 
 // simPath is one RTSP path of the Simulator: a served clip, looped by its
@@ -340,6 +343,9 @@ func (p *simPath) stats() SimPathStats {
 		PacketsDropped: p.dropped,
 		Loops:          p.loops,
 		Published:      p.publisher != nil,
+	}
+	if c := p.clip; c != nil && len(c.aus) > 0 {
+		st.Bitrate = float64(c.bytes) * 8 * c.fps / float64(len(c.aus))
 	}
 	for _, playing := range p.readers {
 		if playing {
