@@ -16,8 +16,8 @@ import (
 // stream names in memory, so they are off unless asked for (`actiond serve
 // --pprof-listen`), and meant for loopback.
 //
-// Only Go code and the cgo calls it makes are sampled: threads that ONNX
-// Runtime starts for itself are invisible to the Go profiler.
+// Time spent in C (FFmpeg decoding, ONNX Runtime) is sampled too, but shows
+// only as the library it ran in ([libavcodec.so…]), without C function names.
 type PprofServer struct {
 	srv  *http.Server
 	addr string
