@@ -73,7 +73,7 @@ type Simulator struct {
 	mu       sync.Mutex
 	state    simState
 	paths    map[string]*simPath
-	files    map[string]*simClip // encoded files by path: serving one file on many paths encodes it once
+	files    map[string]*simClip                   // encoded files by path: serving one file on many paths encodes it once
 	sessions map[*gortsplib.ServerSession]*simPath // readers and publishers
 	user     string
 	pass     string
