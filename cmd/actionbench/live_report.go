@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // liveMarkdown writes the Live capacity section.
@@ -170,6 +171,9 @@ func liveProfileMarkdown(p func(string, ...any), c config, r *liveResult) {
 		p("%s. ", r.ProfileNote)
 	}
 	p("Profiles are in `%s` (`go tool pprof -top %s %s`).\n\n", c.work, c.actiond, filepath.Join(c.work, fmt.Sprintf("live-%d.cpu.pprof", r.ProfileN)))
+	if sh := cpuShares(r.CPUTop); sh != "" {
+		p("Of the sampled CPU: %s.\n\n", sh)
+	}
 	p("```\n%s\n```\n\nAllocations during the period (`-sample_index=alloc_space -base`):\n\n```\n%s\n```\n\n", strings.Join(pprofBody(r.CPUTop), "\n"), strings.Join(pprofBody(r.AllocTop), "\n"))
 }
 
@@ -183,4 +187,58 @@ func pprofBody(lines []string) []string {
 		out = append(out, l)
 	}
 	return out
+}
+
+// cpuShares reads pprof -top rows into the pipeline's parts: decoding
+// (libavcodec, and the decoder's cgo calls), inference (libonnxruntime,
+// and engine.Session.Run's cgo call on the scheduler's thread) and
+// preprocessing (Preprocessor.Frame: resize and normalise in Go).
+func cpuShares(top []string) string {
+	var total float64
+	flat := map[string]float64{}
+	cum := map[string]float64{}
+	for _, l := range top {
+		if _, rest, ok := strings.Cut(l, "Total samples = "); ok {
+			v, _, _ := strings.Cut(rest, " ")
+			if d, err := time.ParseDuration(v); err == nil {
+				total = d.Seconds()
+			}
+			continue
+		}
+		f := strings.Fields(l)
+		if len(f) < 6 {
+			continue
+		}
+		fl, err1 := time.ParseDuration(f[0])
+		cu, err2 := time.ParseDuration(f[3])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		name := strings.Join(f[5:], " ")
+		flat[name], cum[name] = fl.Seconds(), cu.Seconds()
+	}
+	if total == 0 {
+		return ""
+	}
+	var dec, inf, pre float64
+	for name, v := range flat {
+		switch {
+		case strings.HasPrefix(name, "[libavcodec"):
+			dec += v
+		case strings.HasPrefix(name, "[libonnxruntime"):
+			inf += v
+		}
+	}
+	for name, v := range cum {
+		switch {
+		case strings.HasSuffix(name, "ingest.(*decoder).decode"):
+			dec += v
+		case strings.HasSuffix(name, "engine.(*Session).RunShape"):
+			inf += v
+		case strings.HasSuffix(name, "ingest.Preprocessor.Frame"):
+			pre += v
+		}
+	}
+	return fmt.Sprintf("H.264 decoding about %.0f%%, inference about %.0f%%, preprocessing about %.0f%% (from the rows above; a part whose rows are not among them counts as 0)",
+		100*dec/total, 100*inf/total, 100*pre/total)
 }

@@ -96,3 +96,21 @@ func TestParseInts(t *testing.T) {
 		t.Errorf("bad count: %v", err)
 	}
 }
+
+// pprof -top rows, as go tool pprof prints them, become the pipeline's
+// shares.
+func TestCPUShares(t *testing.T) {
+	top := strings.Split(`Duration: 20s, Total samples = 10s (50.00%)
+      flat  flat%   sum%        cum   cum%
+     3s 30.00% 30.00%      3s 30.00%  [libavcodec.so.59.37.100]
+     2s 20.00% 50.00%      2s 20.00%  [libonnxruntime.so.1]
+     2.5s 25.00% 75.00%      2.5s 25.00%  runtime.cgocall
+         0     0% 75.00%      2s 20.00%  github.com/actiond/actiond/engine.(*Session).RunShape
+         0     0% 75.00%      2s 20.00%  github.com/actiond/actiond/engine.(*Session).Run
+         0     0% 75.00%      0.5s 5.00%  github.com/actiond/actiond/ingest.(*decoder).decode
+     0.1s  1% 76.00%      0.4s 4.00%  github.com/actiond/actiond/ingest.Preprocessor.Frame`, "\n")
+	want := "H.264 decoding about 35%, inference about 40%, preprocessing about 4%"
+	if got := cpuShares(top); !strings.HasPrefix(got, want) {
+		t.Errorf("got %q, want %q…", got, want)
+	}
+}
