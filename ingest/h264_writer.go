@@ -41,6 +41,15 @@ type h264Encoder struct {
 // in the codec's extradata, as MP4-like containers want; without it they
 // come in band before every key frame, as a live stream needs.
 func newH264Encoder(w, h, fps int, globalHeader bool) (*h264Encoder, error) {
+	return newH264EncoderRate(w, h, fps, globalHeader, 0)
+}
+
+// newH264EncoderRate is newH264Encoder with a target bitrate in bits per
+// second instead of constant quality when bitrate > 0: average bitrate with
+// a one-second VBV buffer capped at the same rate, the way a camera set to
+// "2 Mbit/s" behaves, so that a benchmark's network and decoder see the
+// load it names whatever the picture.
+func newH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*h264Encoder, error) {
 	libavInit()
 	name := C.CString("libx264")
 	defer C.free(unsafe.Pointer(name))
@@ -76,7 +85,14 @@ func newH264Encoder(w, h, fps int, globalHeader bool) (*h264Encoder, error) {
 	if globalHeader {
 		c.flags |= C.AV_CODEC_FLAG_GLOBAL_HEADER
 	}
-	for _, o := range [][2]string{{"preset", "veryfast"}, {"crf", "18"}} {
+	opts := [][2]string{{"preset", "veryfast"}, {"crf", "18"}}
+	if bitrate > 0 {
+		c.bit_rate = C.int64_t(bitrate)
+		c.rc_max_rate = C.int64_t(bitrate)
+		c.rc_buffer_size = C.int(bitrate)
+		opts = opts[:1]
+	}
+	for _, o := range opts {
 		k, v := o[0], o[1]
 		ck, cv := C.CString(k), C.CString(v)
 		ret := C.av_opt_set(c.priv_data, ck, cv, 0)

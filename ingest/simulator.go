@@ -39,6 +39,10 @@ type SimulatorConfig struct {
 	// It defaults to 1s; a negative value sends none, like a camera
 	// without them.
 	SenderReportPeriod time.Duration
+	// Bitrate is the target of the H.264 encoder for files and scenes, in
+	// bits per second (e.g. 2_000_000 for a camera set to 2 Mbit/s). It
+	// defaults to constant quality (crf 18), whatever bitrate that takes.
+	Bitrate int
 	// Logger receives the simulator's logs. It defaults to slog.Default()
 	// with component=sim.
 	Logger *slog.Logger
@@ -69,6 +73,7 @@ type Simulator struct {
 	mu       sync.Mutex
 	state    simState
 	paths    map[string]*simPath
+	files    map[string]*simClip                   // encoded files by path: serving one file on many paths encodes it once
 	sessions map[*gortsplib.ServerSession]*simPath // readers and publishers
 	user     string
 	pass     string
@@ -100,6 +105,7 @@ func NewSimulator(cfg SimulatorConfig) *Simulator {
 		warnings:   logLimiter{perSecond: 5},
 		serverDone: make(chan struct{}),
 		paths:      make(map[string]*simPath),
+		files:      make(map[string]*simClip),
 		sessions:   make(map[*gortsplib.ServerSession]*simPath),
 	}
 }
@@ -299,15 +305,26 @@ func (s *Simulator) Paths() []string {
 // AddFile serves the video in path (any format FFmpeg reads) as H.264 at
 // rtsp://ADDR/name, looped forever at the file's frame rate. The file is
 // decoded and re-encoded once, into memory, before AddFile returns: meant
-// for clips of seconds, not films.
+// for clips of seconds, not films. Serving the same file on more paths
+// reuses that encoding (a clip is never changed once made), so many
+// simulated cameras cost one encode and one copy of the clip.
 func (s *Simulator) AddFile(name, path string) error {
 	if err := s.checkAdd(name); err != nil {
 		return fmt.Errorf("add file %q: %w", path, err)
 	}
-	clip, promised, err := fileClip(path)
+	s.mu.Lock()
+	clip := s.files[path]
+	s.mu.Unlock()
+	if clip != nil {
+		return s.addClip(name, clip, slog.String("file", path))
+	}
+	clip, promised, err := fileClip(path, s.cfg.Bitrate)
 	if err != nil {
 		return fmt.Errorf("add path %q: %w", name, err)
 	}
+	s.mu.Lock()
+	s.files[path] = clip
+	s.mu.Unlock()
 	if len(clip.aus) < promised {
 		s.log.Warn("video decoded short; serving what decoded", "path", name, "file", path,
 			"frames", len(clip.aus), "packets", promised)
@@ -324,7 +341,7 @@ func (s *Simulator) AddScene(name string, scene Scene) error {
 	if err := scene.Validate(); err != nil {
 		return fmt.Errorf("add path %q: %w", name, err)
 	}
-	clip, err := sceneClip(scene.Width, scene.Height, scene.FPS, scene.Frames(), scene.Frame)
+	clip, err := sceneClip(scene.Width, scene.Height, scene.FPS, scene.Frames(), s.cfg.Bitrate, scene.Frame)
 	if err != nil {
 		return fmt.Errorf("add path %q: %w", name, err)
 	}
@@ -342,7 +359,7 @@ func (s *Simulator) AddSceneSequence(name string, w, h, fps int, segments []Scen
 	if err := q.Validate(); err != nil {
 		return fmt.Errorf("add path %q: %w", name, err)
 	}
-	clip, err := sceneClip(w, h, fps, q.Frames(), q.Frame)
+	clip, err := sceneClip(w, h, fps, q.Frames(), s.cfg.Bitrate, q.Frame)
 	if err != nil {
 		return fmt.Errorf("add path %q: %w", name, err)
 	}

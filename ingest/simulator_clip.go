@@ -34,13 +34,15 @@ type clipEncoder struct {
 	clip *simClip
 }
 
-func newClipEncoder(w, h int, fps float64) (*clipEncoder, error) {
+// bitrate is the encoder's target in bits per second; 0 is constant quality
+// (crf 18).
+func newClipEncoder(w, h int, fps float64, bitrate int) (*clipEncoder, error) {
 	if fps <= 0 || math.IsNaN(fps) || math.IsInf(fps, 0) {
 		return nil, fmt.Errorf("encode clip: frame rate must be positive, got %v", fps)
 	}
 	// The encoder's own rate is only a rate-control hint; timestamps come
 	// from fps.
-	enc, err := newH264Encoder(w, h, max(int(math.Round(fps)), 1), false)
+	enc, err := newH264EncoderRate(w, h, max(int(math.Round(fps)), 1), false, bitrate)
 	if err != nil {
 		return nil, fmt.Errorf("encode clip: %w", err)
 	}
@@ -109,8 +111,8 @@ func (e *clipEncoder) finish() (*simClip, error) {
 func (e *clipEncoder) close() { e.enc.close() }
 
 // sceneClip encodes one pass of a synthetic scene of n frames.
-func sceneClip(w, h, fps, n int, render func(i int) *Image) (*simClip, error) {
-	e, err := newClipEncoder(w, h, float64(fps))
+func sceneClip(w, h, fps, n, bitrate int, render func(i int) *Image) (*simClip, error) {
+	e, err := newClipEncoder(w, h, float64(fps), bitrate)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +130,7 @@ func sceneClip(w, h, fps, n int, render func(i int) *Image) (*simClip, error) {
 // their last column or row: 4:2:0 needs even sizes. It also returns how
 // many frames the container promised, for the caller to report a short
 // decode.
-func fileClip(path string) (clip *simClip, promised int, err error) {
+func fileClip(path string, bitrate int) (clip *simClip, promised int, err error) {
 	f, err := OpenVideoFile(path)
 	if err != nil {
 		return nil, 0, err
@@ -143,7 +145,7 @@ func fileClip(path string) (clip *simClip, promised int, err error) {
 		return nil, 0, err
 	}
 	w, h := info.Width&^1, info.Height&^1
-	e, err := newClipEncoder(w, h, info.FPS)
+	e, err := newClipEncoder(w, h, info.FPS, bitrate)
 	if err != nil {
 		return nil, 0, fmt.Errorf("serve video %q: %w", path, err)
 	}

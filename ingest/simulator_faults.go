@@ -76,7 +76,7 @@ func (s *Simulator) SwitchSceneSequence(name string, w, h, fps int, segments []S
 	if err := q.Validate(); err != nil {
 		return fmt.Errorf("switch scene of %q: %w", name, err)
 	}
-	clip, err := sceneClip(w, h, fps, q.Frames(), q.Frame)
+	clip, err := sceneClip(w, h, fps, q.Frames(), s.cfg.Bitrate, q.Frame)
 	if err != nil {
 		return fmt.Errorf("switch scene of %q: %w", name, err)
 	}

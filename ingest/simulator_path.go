@@ -37,6 +37,9 @@ type SimPathStats struct {
 	// with a wrong password (its first request, without credentials, only
 	// fetches the challenge and is not counted).
 	AuthFailures uint64
+	// Bitrate is a served clip's H.264 size over its duration, in bits
+	// per second (RTP and RTSP overhead not counted); 0 when published.
+	Bitrate float64
 }
 
 // simPath is one RTSP path of the Simulator: a served clip, looped by its
@@ -354,6 +357,9 @@ func (p *simPath) stats() SimPathStats {
 		Loops:          p.loops,
 		Published:      p.publisher != nil,
 		AuthFailures:   p.authFails,
+	}
+	if c := p.clip; c != nil && len(c.aus) > 0 {
+		st.Bitrate = float64(c.bytes) * 8 * c.fps / float64(len(c.aus))
 	}
 	for _, playing := range p.readers {
 		if playing {

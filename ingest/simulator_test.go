@@ -669,3 +669,32 @@ func TestSimulatorClose(t *testing.T) {
 		pc.Close()
 	}
 }
+
+// With Bitrate set, a served file is encoded to that rate (what a
+// benchmark's "2 Mbit/s camera" relies on), and the same file on a second
+// path reuses the encoding instead of paying for it again.
+func TestSimulatorBitrate(t *testing.T) {
+	t.Parallel()
+	const target = 300_000
+	sim := startSim(t, SimulatorConfig{Bitrate: target})
+	file := sharedClip(t, "archery.avi")
+	for _, name := range []string{"a", "b"} {
+		if err := sim.AddFile(name, file); err != nil {
+			t.Fatalf("AddFile %s: %v", name, err)
+		}
+	}
+	a, b := sim.path("a").clip, sim.path("b").clip
+	if a != b {
+		t.Errorf("the second path encoded the file again")
+	}
+	rate := sim.Stats("b").Bitrate
+	t.Logf("%d frames at %.0f fps, %d bytes: %.0f bit/s", len(a.aus), a.fps, a.bytes, rate)
+	if rate < 0.7*target || rate > 1.3*target {
+		t.Errorf("encoded at %.0f bit/s, want about %d", rate, target)
+	}
+	streams, err := ffprobe(t, sim.URL("b"), "tcp")
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	wantVideo(t, streams, 320, 240)
+}

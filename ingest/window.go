@@ -43,6 +43,11 @@ type Window struct {
 	AbsStart, AbsEnd time.Time
 	// Clock says whether AbsStart and AbsEnd are capture or receive time.
 	Clock Clock
+	// Completed is when the packets of the frame that completed the window
+	// arrived, by this machine's clock whatever Clock says: the first frame
+	// at or past MediaEnd (or the last one before the epoch ended). No
+	// result can exist before it, so a result's latency counts from it.
+	Completed time.Time
 	// FramesSeen is how many decoded frames fell in the window; FramesKept
 	// how many distinct ones of them it samples (at most segments: a slot
 	// without a frame of its own repeats its nearest neighbour).
@@ -422,6 +427,7 @@ func (w *window) emit(anchor *heldFrame) Window {
 		abs, clock = anchor.meta.ntp, ClockRTCP
 	}
 	win.Clock = clock
+	win.Completed = anchor.meta.recv
 	win.AbsStart = abs.Add(win.MediaStart - anchorMedia)
 	win.AbsEnd = abs.Add(win.MediaEnd - anchorMedia)
 	win.FPS = float64(win.FramesSeen) / (time.Duration(seg) * s).Seconds()

@@ -410,6 +410,14 @@ func TestWindowAbsoluteTime(t *testing.T) {
 		!wins[2].AbsEnd.Equal(capture0.Add(12500*time.Millisecond)) {
 		t.Errorf("window 2: %s clock %v..%v", wins[2].Clock, wins[2].AbsStart, wins[2].AbsEnd)
 	}
+	// Completed is the arrival of the first frame at or past the window's
+	// end (10.00 s; 12.52 s, as 12.5 s is no frame's time), by the receive
+	// clock even when the window's times are capture times.
+	for i, want := range []time.Duration{10200 * time.Millisecond, 12720 * time.Millisecond} {
+		if got := wins[2*i].Completed; !got.Equal(recv0.Add(want)) {
+			t.Errorf("window %d: completed at %v, want %v", 2*i, got.Sub(recv0), want)
+		}
+	}
 	w.close()
 	ps.checkReleased()
 }

@@ -16,6 +16,7 @@ type windowSpan struct {
 	mediaStart, mediaEnd time.Duration
 	start, end           time.Time
 	clock                actiondv1.Clock
+	completed            time.Time // arrival of the frame that completed the window
 }
 
 // actionRules are a stream's hysteresis settings.

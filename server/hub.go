@@ -254,6 +254,7 @@ func (h *Hub) result(hs *hubStream, r hubResult) {
 		InferenceLatency: durationpb.New(r.latency),
 		Untrained:        h.model.Untrained,
 		Model:            h.model.Name,
+		CompletedTime:    timestamppb.New(r.span.completed),
 	}
 	best := -1
 	for _, s := range top {

@@ -252,6 +252,7 @@ func (m *managedStream) forward(w ingest.Window) {
 		start:      w.AbsStart,
 		end:        w.AbsEnd,
 		clock:      clockProto(w.Clock),
+		completed:  w.Completed,
 	}
 	m.hadWindow, m.lastEnd, m.lastEndAbs = true, span.mediaEnd, w.AbsEnd
 	job := inferenceJob{stream: m.name, gen: m.gen, epoch: m.epochBase + w.Epoch, span: span, tensor: w.Tensor, made: time.Now()}

@@ -102,6 +102,12 @@ func TestLiveEventsFollowTheScene(t *testing.T) {
 		if len(w.GetTop()) != 5 || w.GetModel() != "motion" || w.GetEpoch() != 1 || w.GetInferenceLatency().AsDuration() <= 0 {
 			t.Errorf("%s: %v", describeEvent(ev), w)
 		}
+		// The frame that completes a window is sent at or after the
+		// window's end, and arrives before the result is out (camera
+		// and server share this machine's clock).
+		if ct, end := w.GetCompletedTime().AsTime(), w.GetEndTime().AsTime(); ct.Before(end.Add(-slack)) || ct.After(end.Add(10*time.Second)) || ct.After(time.Now()) {
+			t.Errorf("%s: completed at %v, window ends at %v", describeEvent(ev), ct, end)
+		}
 		windows = append(windows, w)
 		if w.GetClock() != actiondv1.Clock_CLOCK_RTCP {
 			continue

@@ -125,6 +125,7 @@ func (f *subscriptionFilter) window(ev *actiondv1.Event, w *actiondv1.WindowResu
 		InferenceLatency: w.InferenceLatency,
 		Untrained:        w.Untrained,
 		Model:            w.Model,
+		CompletedTime:    w.CompletedTime,
 	}
 	return &actiondv1.Event{Stream: ev.Stream, Sequence: ev.Sequence, Kind: &actiondv1.Event_WindowResult{WindowResult: cp}}
 }

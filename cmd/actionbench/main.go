@@ -31,6 +31,13 @@ type config struct {
 	iterations  int
 	clipRepeats int
 	batching    string
+	live        string
+	livePeriod  time.Duration
+	liveStopP99 time.Duration
+	liveProfile int
+	liveBitrate int
+	livePlot    string
+	liveOnly    bool
 }
 
 func main() {
@@ -45,6 +52,13 @@ func main() {
 	flag.IntVar(&c.iterations, "iterations", 10, "timed model runs per repeat (each repeat reports its p50)")
 	flag.IntVar(&c.clipRepeats, "clip-repeats", 5, "timed clip loads per figure")
 	flag.StringVar(&c.batching, "batching", "2:5,1:3", "Batching section: threads:repeats[,…], in the order to run; empty to skip")
+	flag.StringVar(&c.live, "live", "1,2,4,8,12,16", "Live capacity section: camera counts, in the order to run; empty to skip")
+	flag.DurationVar(&c.livePeriod, "live-period", 40*time.Second, "Live: measured period per camera count (after the warm-up)")
+	flag.DurationVar(&c.liveStopP99, "live-stop-p99", 10*time.Second, "Live: run no larger camera count once p99 latency is past this")
+	flag.IntVar(&c.liveProfile, "live-profile", 8, "Live: capture actiond's CPU and allocation profiles at this camera count; 0 for none")
+	flag.IntVar(&c.liveBitrate, "live-bitrate", 2_000_000, "Live: the simulated cameras' H.264 bitrate, bit/s; 0 for constant quality")
+	flag.StringVar(&c.livePlot, "live-plot", "docs/live-capacity.png", "Live: where to write the plot of latency and CPU against N (linked from -out)")
+	flag.BoolVar(&c.liveOnly, "live-only", false, "run only the Live section and write only it to -out")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintf(os.Stderr, "actionbench: %v\n", err)
@@ -68,6 +82,9 @@ func run(c config) error {
 	}
 	r := &report{machine: describeMachine(c)}
 	progress("machine: %s", r.machine.CPU)
+	if c.liveOnly {
+		return runLiveOnly(c, r, start)
+	}
 	var err error
 	if r.engine, err = benchEngine(c); err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -85,6 +102,9 @@ func run(c config) error {
 	}
 	if r.frontEnd, err = benchFrontEnd(c); err != nil {
 		return fmt.Errorf("front end: %w", err)
+	}
+	if r.live, err = runLive(c); err != nil {
+		return fmt.Errorf("live: %w", err)
 	}
 	r.took = time.Since(start)
 	if err := os.WriteFile(c.out, []byte(r.markdown(c)), 0o644); err != nil {

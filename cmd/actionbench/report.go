@@ -13,6 +13,7 @@ type report struct {
 	engine   *engineResult
 	batching []batchResult
 	frontEnd []clipResult
+	live     *liveResult
 	took     time.Duration
 }
 
@@ -130,6 +131,7 @@ func (r *report) markdown(c config) string {
 		}
 		p("```\n\n")
 	}
+	liveMarkdown(p, c, r.live)
 	p("## Reproduce\n\n```\nmake bench          # make bench-peers (apt-get python3-opencv python3-av if missing; npm onnxruntime-node@1.29.0 into .cache/bench-node) and bin/actiond first\ngo run ./cmd/actionbench -h\n```\n")
 	return b.String()
 }

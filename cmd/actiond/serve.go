@@ -21,6 +21,7 @@ func runServe(args []string) error {
 	state := fs.String("state-file", "", "keep streams added over the API in this file across restarts")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
 	demo := fs.Bool("demo", false, "the first-run demo: the motion model and a demo camera (stream \"demo\")")
+	pprofListen := fs.String("pprof-listen", "", "serve Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (default: none)")
 	cameraListen := fs.String("camera-listen", server.DefaultDemoCameraListen, "with --demo: the demo camera's RTSP address")
 	var streams multiFlag
 	fs.Var(&streams, "stream", "watch a camera: NAME=rtsp://... (repeatable)")
@@ -62,6 +63,14 @@ func runServe(args []string) error {
 		cfg.Log.Level = "warn" // the demo's terminal is for the actions
 	}
 	log := server.NewLogger(cfg.Log, os.Stderr)
+	if *pprofListen != "" {
+		pp, err := server.StartPprof(*pprofListen, log)
+		if err != nil {
+			return err
+		}
+		defer pp.Close()
+		fmt.Printf("actiond: pprof on http://%s/debug/pprof/\n", pp.Addr())
+	}
 	opts := server.RunOptions{Logger: log, Ready: func(s *server.Server) {
 		fmt.Printf("actiond: serving gRPC on %s\n", s.Addr())
 		if a := s.MetricsAddr(); a != "" {

@@ -33,6 +33,7 @@ func runSim(args []string) error {
 	noUDP := fs.Bool("no-udp", false, "offer only TCP transport")
 	size := fs.String("size", "320x240", "frame size WxH of synthetic scenes")
 	fps := fs.Int("fps", 25, "frame rate of synthetic scenes")
+	bitrate := fs.Int("bitrate", 0, "H.264 bitrate of files and scenes, bit/s, e.g. 2000000 (default: constant quality)")
 	user := fs.String("user", "", "require this user name (basic or digest auth); needs --pass")
 	pass := fs.String("pass", "", "password for --user")
 	var files, scenes multiFlag
@@ -48,7 +49,10 @@ func runSim(args []string) error {
 	if len(files) == 0 && len(scenes) == 0 {
 		scenes = multiFlag{"demo=bounce"}
 	}
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: *listen, DisableUDP: *noUDP})
+	if *bitrate < 0 {
+		return fmt.Errorf("%w: --bitrate must be positive, got %d", errUsage, *bitrate)
+	}
+	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: *listen, DisableUDP: *noUDP, Bitrate: *bitrate})
 	if *user != "" {
 		sim.SetCredentials(*user, *pass)
 	}

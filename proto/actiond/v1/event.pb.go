@@ -391,7 +391,13 @@ type WindowResult struct {
 	// True when the model has random weights: its labels mean nothing.
 	Untrained bool `protobuf:"varint,9,opt,name=untrained,proto3" json:"untrained,omitempty"`
 	// The model's name, e.g. "pptsmv2".
-	Model         string `protobuf:"bytes,10,opt,name=model,proto3" json:"model,omitempty"`
+	Model string `protobuf:"bytes,10,opt,name=model,proto3" json:"model,omitempty"`
+	// When the packets of the frame that completed the window (the first
+	// frame at or past media_end) reached the server, by the server's clock
+	// whatever clock says. No result can exist before it: the time from it to
+	// receiving this event is the latency of the whole chain (decode, wait for
+	// a batch, inference, delivery).
+	CompletedTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=completed_time,json=completedTime,proto3" json:"completed_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -494,6 +500,13 @@ func (x *WindowResult) GetModel() string {
 		return x.Model
 	}
 	return ""
+}
+
+func (x *WindowResult) GetCompletedTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompletedTime
+	}
+	return nil
 }
 
 // ActionStarted says that a label has been on top of min_consecutive_windows
@@ -789,7 +802,7 @@ const file_actiond_v1_event_proto_rawDesc = "" +
 	"\faction_ended\x18\x05 \x01(\v2\x17.actiond.v1.ActionEndedH\x00R\vactionEnded\x12?\n" +
 	"\rstream_status\x18\x06 \x01(\v2\x18.actiond.v1.StreamStatusH\x00R\fstreamStatus\x12/\n" +
 	"\adropped\x18\a \x01(\v2\x13.actiond.v1.DroppedH\x00R\adroppedB\x06\n" +
-	"\x04kind\"\xd9\x03\n" +
+	"\x04kind\"\x9c\x04\n" +
 	"\fWindowResult\x12:\n" +
 	"\vmedia_start\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"mediaStart\x126\n" +
@@ -803,7 +816,8 @@ const file_actiond_v1_event_proto_rawDesc = "" +
 	"\x11inference_latency\x18\b \x01(\v2\x19.google.protobuf.DurationR\x10inferenceLatency\x12\x1c\n" +
 	"\tuntrained\x18\t \x01(\bR\tuntrained\x12\x14\n" +
 	"\x05model\x18\n" +
-	" \x01(\tR\x05model\"\x97\x02\n" +
+	" \x01(\tR\x05model\x12A\n" +
+	"\x0ecompleted_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rcompletedTime\"\x97\x02\n" +
 	"\rActionStarted\x12\x1b\n" +
 	"\taction_id\x18\x01 \x01(\tR\bactionId\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12\x14\n" +
@@ -890,20 +904,21 @@ var file_actiond_v1_event_proto_depIdxs = []int32{
 	1,  // 9: actiond.v1.WindowResult.clock:type_name -> actiond.v1.Clock
 	11, // 10: actiond.v1.WindowResult.top:type_name -> actiond.v1.LabelScore
 	9,  // 11: actiond.v1.WindowResult.inference_latency:type_name -> google.protobuf.Duration
-	9,  // 12: actiond.v1.ActionStarted.media_start:type_name -> google.protobuf.Duration
-	10, // 13: actiond.v1.ActionStarted.start_time:type_name -> google.protobuf.Timestamp
-	1,  // 14: actiond.v1.ActionStarted.clock:type_name -> actiond.v1.Clock
-	9,  // 15: actiond.v1.ActionEnded.media_start:type_name -> google.protobuf.Duration
-	9,  // 16: actiond.v1.ActionEnded.media_end:type_name -> google.protobuf.Duration
-	10, // 17: actiond.v1.ActionEnded.start_time:type_name -> google.protobuf.Timestamp
-	10, // 18: actiond.v1.ActionEnded.end_time:type_name -> google.protobuf.Timestamp
-	1,  // 19: actiond.v1.ActionEnded.clock:type_name -> actiond.v1.Clock
-	2,  // 20: actiond.v1.ActionEnded.reason:type_name -> actiond.v1.ActionEndReason
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	10, // 12: actiond.v1.WindowResult.completed_time:type_name -> google.protobuf.Timestamp
+	9,  // 13: actiond.v1.ActionStarted.media_start:type_name -> google.protobuf.Duration
+	10, // 14: actiond.v1.ActionStarted.start_time:type_name -> google.protobuf.Timestamp
+	1,  // 15: actiond.v1.ActionStarted.clock:type_name -> actiond.v1.Clock
+	9,  // 16: actiond.v1.ActionEnded.media_start:type_name -> google.protobuf.Duration
+	9,  // 17: actiond.v1.ActionEnded.media_end:type_name -> google.protobuf.Duration
+	10, // 18: actiond.v1.ActionEnded.start_time:type_name -> google.protobuf.Timestamp
+	10, // 19: actiond.v1.ActionEnded.end_time:type_name -> google.protobuf.Timestamp
+	1,  // 20: actiond.v1.ActionEnded.clock:type_name -> actiond.v1.Clock
+	2,  // 21: actiond.v1.ActionEnded.reason:type_name -> actiond.v1.ActionEndReason
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_actiond_v1_event_proto_init() }
