@@ -18,6 +18,9 @@ import (
 const (
 	NameKey      = "actiond.name"
 	UntrainedKey = "actiond.untrained"
+	// PartKey marks a half of a split model ("front" or "back"; see
+	// FeatureCache); the whole model has none.
+	PartKey = "actiond.part"
 )
 
 // ErrNoManifest means a model carries no manifest: neither in its
