@@ -44,8 +44,9 @@ func TestConfigDefaults(t *testing.T) {
 		{"reflection", *c.Reflection, true},
 		{"shutdown_timeout", c.ShutdownTimeout, 10 * time.Second},
 		{"log.level", c.Log.Level, "info"},
-		{"inference.max_batch", c.Inference.MaxBatch, 4},
+		{"inference.max_batch", c.Inference.MaxBatch, 1},
 		{"inference.max_wait", c.Inference.MaxWait, 20 * time.Millisecond},
+		{"inference.feature_cache", *c.Inference.FeatureCache, true},
 		{"actions.on_threshold", c.Actions.OnThreshold, float32(0.6)},
 		{"actions.off_threshold", c.Actions.OffThreshold, float32(0.4)},
 		{"actions.min_consecutive_windows", c.Actions.MinConsecutiveWindows, 2},
@@ -113,12 +114,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		want       []string
 	}{
 		{"unknown key", "listen: x:1\nlisten_addr: y\n", []string{"listen_addr: unknown key (line 2); the keys here are listen, metrics_listen"}},
-		{"unknown nested key", "inference:\n  max_bach: 3\n", []string{"inference.max_bach: unknown key (line 2); the keys here are threads, max_batch, max_wait"}},
+		{"unknown nested key", "inference:\n  max_bach: 3\n", []string{"inference.max_bach: unknown key (line 2); the keys here are threads, max_batch, max_wait, feature_cache"}},
 		{"unknown stream key", "streams:\n  - name: a\n    url: rtsp://h/x\n    windw: 3s\n", []string{"streams[0].windw: unknown key (line 4)"}},
 		{"wrong type", "max_streams: lots\n", []string{`max_streams: line 1: want a whole number, got "lots"`}},
 		{"duration without unit", "shutdown_timeout: 10\n", []string{`shutdown_timeout: line 1: want a duration such as "10s"`}},
 		{"bad size", "classify:\n  max_content_size: 3 parsecs\n", []string{"classify.max_content_size: line 2:", "a size is a number of bytes"}},
-		{"not a mapping", "inference: 4\n", []string{"inference: line 1: want a mapping of keys (threads, max_batch, max_wait)"}},
+		{"not a mapping", "inference: 4\n", []string{"inference: line 1: want a mapping of keys (threads, max_batch, max_wait, feature_cache)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config
