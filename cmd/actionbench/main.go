@@ -2,7 +2,9 @@
 // rewrites BENCHMARKS.md: the model on actiond's engine against raw ONNX
 // Runtime (onnxruntime-node, same library version), a large MatMul as the
 // arithmetic ceiling, the model at batch 1–8 (the scheduler's
-// inference.max_batch), and the clip front end against OpenCV and PyAV.
+// inference.max_batch), a live window with and without the feature cache
+// (inference.feature_cache), and the clip front end against OpenCV and
+// PyAV.
 //
 // Run it from the checkout root with `make bench`, which builds bin/actiond
 // and installs the peers first (make bench-peers).
@@ -31,6 +33,7 @@ type config struct {
 	iterations  int
 	clipRepeats int
 	batching    string
+	cache       string
 }
 
 func main() {
@@ -45,6 +48,7 @@ func main() {
 	flag.IntVar(&c.iterations, "iterations", 10, "timed model runs per repeat (each repeat reports its p50)")
 	flag.IntVar(&c.clipRepeats, "clip-repeats", 5, "timed clip loads per figure")
 	flag.StringVar(&c.batching, "batching", "2:5,1:3", "Batching section: threads:repeats[,…], in the order to run; empty to skip")
+	flag.StringVar(&c.cache, "feature-cache", "1:5,2:3", "Feature cache section: threads:repeats[,…], in the order to run; empty to skip")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintf(os.Stderr, "actionbench: %v\n", err)
@@ -82,6 +86,17 @@ func run(c config) error {
 			return fmt.Errorf("batching: %w", err)
 		}
 		r.batching = append(r.batching, b)
+	}
+	cachePlan, err := parseBatching(c.cache)
+	if err != nil {
+		return fmt.Errorf("-feature-cache: want threads:repeats[,…], got %q", c.cache)
+	}
+	for _, tr := range cachePlan {
+		fc, err := benchFeatureCache(c, r.engine.Model, tr[0], tr[1])
+		if err != nil {
+			return fmt.Errorf("feature cache: %w", err)
+		}
+		r.cache = append(r.cache, fc)
 	}
 	if r.frontEnd, err = benchFrontEnd(c); err != nil {
 		return fmt.Errorf("front end: %w", err)
