@@ -65,6 +65,10 @@ type FeatureCache struct {
 	Back string `json:"back"`
 	// FeatureShape is the front's output per frame, e.g. [256, 28, 28].
 	FeatureShape []int `json:"feature_shape"`
+	// Build identifies the weights the three files were built from; each
+	// half carries it under BuildKey, so that halves of another build
+	// beside the model are caught rather than giving wrong scores.
+	Build string `json:"build"`
 }
 
 // FeatureSize is the number of float32 values per frame of the front's
@@ -153,6 +157,9 @@ func (m Manifest) Validate() error {
 		}
 		if len(f.FeatureShape) == 0 {
 			bad("'feature_cache'.'feature_shape' must not be empty")
+		}
+		if f.Build == "" {
+			bad("'feature_cache'.'build' must not be empty")
 		}
 	}
 	return errors.Join(errs...)

@@ -6,7 +6,7 @@ import (
 )
 
 func TestManifestFeatureCache(t *testing.T) {
-	good := &FeatureCache{Front: "m.front.onnx", Back: "m.back.onnx", FeatureShape: []int{256, 28, 28}}
+	good := &FeatureCache{Front: "m.front.onnx", Back: "m.back.onnx", FeatureShape: []int{256, 28, 28}, Build: "fnv1a64:0123456789abcdef"}
 	m := testManifest()
 	m.FeatureCache = good
 	if err := m.Validate(); err != nil {
@@ -26,6 +26,7 @@ func TestManifestFeatureCache(t *testing.T) {
 		{FeatureCache{Front: "f", Back: "b", FeatureShape: []int{256, 0}}, `'feature_shape'[1] must be ≥ 1, got 0`},
 		{FeatureCache{Front: "f", Back: "b"}, `'feature_shape' must not be empty`},
 		{FeatureCache{Front: "f", Back: "b", FeatureShape: []int{1 << 20, 1 << 20}}, `is too large`},
+		{FeatureCache{Front: "f", Back: "b", FeatureShape: []int{1}}, `'feature_cache'.'build' must not be empty`},
 	} {
 		m.FeatureCache = &tc.fc
 		if err := m.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {

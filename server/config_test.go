@@ -183,6 +183,7 @@ func TestConfigEnvironment(t *testing.T) {
 		"ACTIOND_TOKENS=one, two",
 		"ACTIOND_CLASSIFY_MAX_CONTENT_SIZE=1MiB",
 		"ACTIOND_REFLECTION=false",
+		"ACTIOND_INFERENCE_FEATURE_CACHE=false",
 		"ACTIOND_ORT_LIB=/lib/ort.so", // not a key, read elsewhere: no warning
 		"ACTIOND_LISTN=typo",
 	}
@@ -191,7 +192,8 @@ func TestConfigEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:6000" || c.MaxStreams != 7 || c.Inference.MaxBatch != 2 || c.Inference.MaxWait != 5*time.Millisecond ||
-		!slices.Equal(c.Auth.Tokens, []string{"one", "two"}) || c.Classify.MaxContentSize != 1<<20 || c.Reflection == nil || *c.Reflection {
+		!slices.Equal(c.Auth.Tokens, []string{"one", "two"}) || c.Classify.MaxContentSize != 1<<20 || c.Reflection == nil || *c.Reflection ||
+		c.Inference.FeatureCache == nil || *c.Inference.FeatureCache {
 		t.Errorf("config %+v", c)
 	}
 	if !slices.Equal(ignored, []string{"ACTIOND_LISTN"}) {

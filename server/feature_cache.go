@@ -81,7 +81,10 @@ func checkHalf(path, part string, man models.Manifest) error {
 	if err != nil {
 		return fmt.Errorf("feature cache %s: %w", part, err)
 	}
-	want := map[string]string{models.PartKey: part, models.NameKey: man.Name, models.UntrainedKey: strconv.FormatBool(man.Untrained)}
+	want := map[string]string{
+		models.PartKey: part, models.BuildKey: man.FeatureCache.Build,
+		models.NameKey: man.Name, models.UntrainedKey: strconv.FormatBool(man.Untrained),
+	}
 	for k, v := range want {
 		if got, _ := m.MetadataValue(k); got != v {
 			return fmt.Errorf("feature cache %s %q: metadata %s is %q, want %q", part, filepath.Base(path), k, got, v)

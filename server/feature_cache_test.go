@@ -15,6 +15,7 @@ import (
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
+	"github.com/actiond/actiond/models/onnx"
 	"github.com/actiond/actiond/models/pptsmv2"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
@@ -247,4 +248,53 @@ func TestServerFeatureCache(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Halves that are not the model's are refused, each problem named: a half
+// of another build, the front in place of the back.
+func TestFeatureCacheRefusesOtherHalves(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		edit func(dir string) error
+		want string
+	}{
+		{"other build", func(dir string) error {
+			return setMetadata(filepath.Join(dir, "pptsmv2.back.onnx"), models.BuildKey, "fnv1a64:0000000000000000")
+		}, `feature cache back "pptsmv2.back.onnx": metadata actiond.build is "fnv1a64:0000000000000000", want "fnv1a64:`},
+		{"front as back", func(dir string) error {
+			b, err := os.ReadFile(filepath.Join(dir, "pptsmv2.front.onnx"))
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, "pptsmv2.back.onnx"), b, 0o644)
+		}, `feature cache back "pptsmv2.back.onnx": metadata actiond.part is "front", want "back"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := splitModel(t)
+			if err := tc.edit(filepath.Dir(path)); err != nil {
+				t.Fatal(err)
+			}
+			man, err := models.LoadManifest(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fc, err := openFeatureCache(path, man, 1)
+			if err == nil {
+				fc.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func setMetadata(path, key, value string) error {
+	m, err := onnx.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	m.SetMetadata(key, value)
+	return m.WriteFile(path)
 }

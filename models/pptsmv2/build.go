@@ -1,8 +1,11 @@
 package pptsmv2
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -108,6 +111,7 @@ func WriteFile(w *Weights, opts BuildOptions, path string) error {
 		Front:        filepath.Base(frontPath),
 		Back:         filepath.Base(backPath),
 		FeatureShape: featureShape(opts.InputSize),
+		Build:        buildID(w, opts),
 	}
 	m, err := build(w, opts, partWhole, fc, step)
 	if err != nil {
@@ -117,6 +121,8 @@ func WriteFile(w *Weights, opts BuildOptions, path string) error {
 	if err != nil {
 		return err
 	}
+	front.SetMetadata(models.BuildKey, fc.Build)
+	back.SetMetadata(models.BuildKey, fc.Build)
 	for _, f := range []struct {
 		m    *onnx.Model
 		path string
@@ -127,6 +133,22 @@ func WriteFile(w *Weights, opts BuildOptions, path string) error {
 		step("write " + f.path)
 	}
 	return nil
+}
+
+// buildID fingerprints a build: FNV-1a 64 of the input size, LTA and every
+// parameter's name and values.
+func buildID(w *Weights, opts BuildOptions) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "pptsmv2 %d %t\n", opts.InputSize, w.LTA)
+	var b [4]byte
+	for _, p := range w.Params {
+		h.Write([]byte(p.Name))
+		for _, v := range p.Data {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+			h.Write(b[:])
+		}
+	}
+	return fmt.Sprintf("fnv1a64:%016x", h.Sum64())
 }
 
 // buildSteps is the number of Progress calls of Build: the stem conv, the

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/actiond/actiond/models"
@@ -131,7 +132,10 @@ func TestWriteFileHalves(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for k, v := range map[string]string{models.PartKey: part, models.UntrainedKey: "true", models.NameKey: "pptsmv2"} {
+		if !strings.HasPrefix(fc.Build, "fnv1a64:") {
+			t.Errorf("build %q", fc.Build)
+		}
+		for k, v := range map[string]string{models.PartKey: part, models.UntrainedKey: "true", models.NameKey: "pptsmv2", models.BuildKey: fc.Build} {
 			if got, _ := m.MetadataValue(k); got != v {
 				t.Errorf("%s: %s = %q, want %q", name, k, got, v)
 			}
@@ -139,5 +143,21 @@ func TestWriteFileHalves(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "m.onnx.front.onnx")); err == nil {
 		t.Error("half named after the full file name")
+	}
+}
+
+// The build fingerprint follows the weights: another seed, or the same
+// weights at another size, is another build.
+func TestBuildID(t *testing.T) {
+	a, b := randomWeights(false), RandomWeights(2, false)
+	opts := BuildOptions{InputSize: 32}
+	if buildID(a, opts) != buildID(a, opts) {
+		t.Error("the same build has two IDs")
+	}
+	if buildID(a, opts) == buildID(b, opts) {
+		t.Error("two seeds have the same build ID")
+	}
+	if buildID(a, opts) == buildID(a, BuildOptions{InputSize: 64}) {
+		t.Error("two input sizes have the same build ID")
 	}
 }
