@@ -151,8 +151,8 @@ func TestWriteFileHalves(t *testing.T) {
 func TestBuildID(t *testing.T) {
 	a, b := randomWeights(false), RandomWeights(2, false)
 	opts := BuildOptions{InputSize: 32}
-	if buildID(a, opts) != buildID(a, opts) {
-		t.Error("the same build has two IDs")
+	if id, again := buildID(a, opts), buildID(RandomWeights(1, false), opts); id != again {
+		t.Errorf("the same weights have two build IDs: %s and %s", id, again)
 	}
 	if buildID(a, opts) == buildID(b, opts) {
 		t.Error("two seeds have the same build ID")
