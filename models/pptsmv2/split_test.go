@@ -17,20 +17,25 @@ import (
 // fuses and tiles the two halves differently from the whole graph.
 const splitTolerance = 1e-5
 
+// buildAll builds w at the test size whole and split.
+func buildAll(t *testing.T, w *Weights) (whole, front, back *onnx.Model) {
+	t.Helper()
+	whole, err := Build(w, BuildOptions{InputSize: testSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if front, back, err = BuildSplit(w, BuildOptions{InputSize: testSize}); err != nil {
+		t.Fatal(err)
+	}
+	return whole, front, back
+}
+
 // The front on every frame, then the back on the stacked features, gives
 // the whole graph's logits, with and without LTA, for one clip and for a
 // batch of two.
 func TestSplitMatchesWhole(t *testing.T) {
 	for _, lta := range []bool{false, true} {
-		w := randomWeights(lta)
-		whole, err := Build(w, BuildOptions{InputSize: testSize})
-		if err != nil {
-			t.Fatal(err)
-		}
-		front, back, err := BuildSplit(w, BuildOptions{InputSize: testSize})
-		if err != nil {
-			t.Fatal(err)
-		}
+		whole, front, back := buildAll(t, randomWeights(lta))
 		feat := featureShape(testSize)
 		featSize := feat[0] * feat[1] * feat[2]
 		for _, n := range []int{1, 2} {
@@ -70,15 +75,7 @@ func TestSplitMatchesWhole(t *testing.T) {
 // Each half holds only the weights it reads, and together exactly the
 // whole graph's.
 func TestSplitWeights(t *testing.T) {
-	w := randomWeights(true)
-	whole, err := Build(w, BuildOptions{InputSize: testSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	front, back, err := BuildSplit(w, BuildOptions{InputSize: testSize})
-	if err != nil {
-		t.Fatal(err)
-	}
+	whole, front, back := buildAll(t, randomWeights(true))
 	names := func(m *onnx.Model) map[string]bool {
 		out := map[string]bool{}
 		for _, t := range m.Graph.Initializers {
