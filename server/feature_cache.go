@@ -16,11 +16,14 @@ import (
 // (Encode, an ingest.FrameEncoder) and keep its features, and the
 // scheduler runs only the back per window, [N, segments, features…].
 //
-// The front runs on the stream's own goroutine, one frame at a time: a
-// stream keeps about one frame per slot (0.625 s), so fronts spread over
-// time instead of arriving in bursts, and batching gains nothing on CPUs
-// (BENCHMARKS.md, "Batching"). The engine session serialises the runs of
-// several streams.
+// The front runs on the stream's own goroutine, one frame at a time, not
+// batched by the scheduler: a stream keeps about one frame per slot
+// (0.625 s), so fronts spread over time instead of arriving in bursts, and
+// batching them costs more per frame on CPUs (on the 2-core development
+// machine, 1 thread: 5.0–5.4 ms per frame at batch 1, 5.5–6.5 at batch 2,
+// 6.0–6.2 at batch 8; `actiond model bench --model M.front.onnx --batch B`),
+// as for whole windows (BENCHMARKS.md, "Batching"). The engine session
+// serialises the runs of several streams.
 type featureCache struct {
 	front, back *engine.Session
 	shape       []int // features per frame
