@@ -32,7 +32,9 @@ type Window struct {
 	Epoch uint64
 	// Tensor is [segments, 3, size, size] float32, the model input without
 	// the batch axis: per slot the frame nearest the slot's centre,
-	// preprocessed exactly as a clip is (Preprocessor.Frame).
+	// preprocessed exactly as a clip is (Preprocessor.Frame). With a
+	// FrameEncoder it is [segments, FeatureSize()]: per slot that frame's
+	// features.
 	Tensor []float32
 	// MediaStart and MediaEnd are the window's range in media time: time
 	// since the stream's first frame, from RTP timestamps. Within an epoch
@@ -95,6 +97,9 @@ type windowGrid struct {
 	strideSlots int           // slots between the ends of two windows
 	maxJump     time.Duration // a larger forward timestamp jump starts an epoch
 	pre         Preprocessor
+	// enc, when set, encodes each kept frame after preprocessing; the
+	// ring then holds features.
+	enc FrameEncoder
 }
 
 // window turns decoded frames into Windows on a time grid. Slot k of an epoch
@@ -115,7 +120,8 @@ type windowGrid struct {
 type window struct {
 	grid      windowGrid
 	stream    string
-	frameSize int
+	frameSize int       // values per slot: pixels, or features with an encoder
+	pixels    []float32 // with an encoder, the frame being encoded
 
 	// The ring: slot k of the epoch lives in ring[k % segments].
 	ring      [][]float32
@@ -161,6 +167,9 @@ type heldFrame struct {
 
 func newWindow(stream string, grid windowGrid) *window {
 	w := &window{grid: grid, stream: stream, frameSize: grid.pre.FrameSize()}
+	if grid.enc != nil {
+		w.frameSize = grid.enc.FeatureSize()
+	}
 	w.ring = make([][]float32, grid.segments)
 	w.ringSlot = make([]int64, grid.segments)
 	w.ringFrame = make([]uint64, grid.segments)
@@ -193,6 +202,7 @@ func (w *window) close() {
 	for i := range w.ring {
 		w.ring[i] = nil
 	}
+	w.pixels = nil
 }
 
 // footprint is the memory the window holds for frames, in bytes; it depends
@@ -202,7 +212,7 @@ func (w *window) footprint() int {
 	for _, b := range w.ring {
 		n += 4 * cap(b)
 	}
-	return n + len(w.counts)*16 + len(w.ringSlot)*16
+	return n + 4*cap(w.pixels) + len(w.counts)*16 + len(w.ringSlot)*16
 }
 
 // push takes the next decoded frame in presentation order. It returns the
@@ -360,7 +370,7 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 			if w.ring[i] == nil {
 				w.ring[i] = make([]float32, w.frameSize)
 			}
-			if err := w.grid.pre.Frame(img, w.ring[i]); err != nil {
+			if err := w.keep(img, w.ring[i]); err != nil {
 				return wins, err
 			}
 			buf = w.ring[i]
@@ -373,6 +383,23 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 		w.ringSlot[i], w.ringFrame[i] = k, h.serial
 	}
 	return wins, nil
+}
+
+// keep preprocesses img into dst, through the encoder when there is one.
+func (w *window) keep(img *Image, dst []float32) error {
+	if w.grid.enc == nil {
+		return w.grid.pre.Frame(img, dst)
+	}
+	if w.pixels == nil {
+		w.pixels = make([]float32, w.grid.pre.FrameSize())
+	}
+	if err := w.grid.pre.Frame(img, w.pixels); err != nil {
+		return err
+	}
+	if err := w.grid.enc.Encode(w.pixels, dst); err != nil {
+		return fmt.Errorf("encode frame: %w", err)
+	}
+	return nil
 }
 
 // flush emits the windows that are complete: every slot settled, and a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 )
 
 // OutputKind says what a model's output tensor holds.
@@ -45,6 +46,39 @@ type Manifest struct {
 	MACsPerClip int64 `json:"macs_per_clip,omitempty"`
 	// WindowSeconds is the default live window length (0 = server default, 10 s).
 	WindowSeconds float64 `json:"window_seconds,omitempty"`
+	// FeatureCache, when set, names the model's two halves, split where
+	// the frames of a clip first meet: a live stream runs the front once
+	// per kept frame and keeps its output, and only the back per window.
+	FeatureCache *FeatureCache `json:"feature_cache,omitempty"`
+}
+
+// FeatureCache describes a model split into a per-frame front and a
+// per-window back, two ONNX files beside the model. Running the front on
+// each of the segments frames of a clip, then the back on the stacked
+// outputs, gives the whole model's output.
+type FeatureCache struct {
+	// Front is the front's file name, in the model's directory: input
+	// [F, 3, input_size, input_size] (F frames), output [F, feature_shape…].
+	Front string `json:"front"`
+	// Back is the back's file name, in the model's directory: input
+	// [N, segments, feature_shape…], output [N, len(labels)].
+	Back string `json:"back"`
+	// FeatureShape is the front's output per frame, e.g. [256, 28, 28].
+	FeatureShape []int `json:"feature_shape"`
+	// Build identifies the weights the three files were built from; each
+	// half carries it under BuildKey, so that halves of another build
+	// beside the model are caught rather than giving wrong scores.
+	Build string `json:"build"`
+}
+
+// FeatureSize is the number of float32 values per frame of the front's
+// output.
+func (f *FeatureCache) FeatureSize() int {
+	n := 1
+	for _, d := range f.FeatureShape {
+		n *= d
+	}
+	return n
 }
 
 // ImageNetMean and ImageNetStd are the normalisation PP-TSMv2 was trained with.
@@ -100,6 +134,33 @@ func (m Manifest) Validate() error {
 	}
 	if m.WindowSeconds < 0 || math.IsNaN(m.WindowSeconds) || math.IsInf(m.WindowSeconds, 0) {
 		bad("'window_seconds' must be ≥ 0 (0 = server default), got %v", m.WindowSeconds)
+	}
+	if f := m.FeatureCache; f != nil {
+		for _, p := range [...]struct{ key, name string }{{"front", f.Front}, {"back", f.Back}} {
+			// A bare file name: the halves live beside the model, and a
+			// manifest must not point elsewhere on the disk.
+			if p.name == "" || p.name != filepath.Base(p.name) || p.name == "." || p.name == ".." {
+				bad("'feature_cache'.'%s' must be a file name in the model's directory, got %q", p.key, p.name)
+			}
+		}
+		if f.Front != "" && f.Front == f.Back {
+			bad("'feature_cache'.'front' and 'back' must differ, both are %q", f.Front)
+		}
+		size := int64(1)
+		for i, d := range f.FeatureShape {
+			if d < 1 {
+				bad("'feature_cache'.'feature_shape'[%d] must be ≥ 1, got %d", i, d)
+			} else if size *= int64(d); size > 1<<30 {
+				bad("'feature_cache'.'feature_shape' %v is too large", f.FeatureShape)
+				break
+			}
+		}
+		if len(f.FeatureShape) == 0 {
+			bad("'feature_cache'.'feature_shape' must not be empty")
+		}
+		if f.Build == "" {
+			bad("'feature_cache'.'build' must not be empty")
+		}
 	}
 	return errors.Join(errs...)
 }

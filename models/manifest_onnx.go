@@ -18,6 +18,11 @@ import (
 const (
 	NameKey      = "actiond.name"
 	UntrainedKey = "actiond.untrained"
+	// PartKey marks a half of a split model ("front" or "back"; see
+	// FeatureCache); the whole model has none.
+	PartKey = "actiond.part"
+	// BuildKey, in a half, is its model's FeatureCache.Build.
+	BuildKey = "actiond.build"
 )
 
 // ErrNoManifest means a model carries no manifest: neither in its

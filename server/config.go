@@ -69,11 +69,20 @@ type InferenceConfig struct {
 	// to 0: all cores.
 	Threads int `yaml:"threads"`
 	// MaxBatch is the most windows run through the model at once, from
-	// any streams. It defaults to 4.
+	// any streams. It defaults to 1: on CPUs a batch of B windows costs
+	// about B windows' time (a window is already 16 frames), so batching
+	// only adds latency (BENCHMARKS.md, "Batching").
 	MaxBatch int `yaml:"max_batch"`
 	// MaxWait is how long the first window of a batch waits for others
 	// before the batch runs anyway. It defaults to 20ms.
 	MaxWait time.Duration `yaml:"max_wait"`
+	// FeatureCache, for a model that ships split in two (PP-TSMv2 built
+	// by actiond: see models.FeatureCache), runs the per-frame front once
+	// per kept frame as it arrives and keeps its output in the window, so
+	// that each window runs only the back: consecutive windows share 14 of
+	// their 16 frames at the default stride. It defaults to true; false
+	// runs the whole model per window. Models without halves always do.
+	FeatureCache *bool `yaml:"feature_cache"`
 }
 
 // ActionsConfig are the defaults of the stream options that turn window
@@ -166,7 +175,7 @@ const (
 	DefaultListen          = "127.0.0.1:50051"
 	DefaultMaxStreams      = 64
 	DefaultShutdownTimeout = 10 * time.Second
-	DefaultMaxBatch        = 4
+	DefaultMaxBatch        = 1
 	DefaultMaxWait         = 20 * time.Millisecond
 	DefaultOnThreshold     = 0.6
 	DefaultOffThreshold    = 0.4
@@ -250,6 +259,10 @@ func (c Config) Settle() (Config, error) {
 	}
 	count("inference.max_batch", &c.Inference.MaxBatch, DefaultMaxBatch, 256)
 	positive("inference.max_wait", &c.Inference.MaxWait, DefaultMaxWait)
+	if c.Inference.FeatureCache == nil {
+		c.Inference.FeatureCache = new(bool)
+		*c.Inference.FeatureCache = true
+	}
 
 	a := &c.Actions
 	threshold := func(key string, v *float32, def float32) {

@@ -44,8 +44,9 @@ func TestConfigDefaults(t *testing.T) {
 		{"reflection", *c.Reflection, true},
 		{"shutdown_timeout", c.ShutdownTimeout, 10 * time.Second},
 		{"log.level", c.Log.Level, "info"},
-		{"inference.max_batch", c.Inference.MaxBatch, 4},
+		{"inference.max_batch", c.Inference.MaxBatch, 1},
 		{"inference.max_wait", c.Inference.MaxWait, 20 * time.Millisecond},
+		{"inference.feature_cache", *c.Inference.FeatureCache, true},
 		{"actions.on_threshold", c.Actions.OnThreshold, float32(0.6)},
 		{"actions.off_threshold", c.Actions.OffThreshold, float32(0.4)},
 		{"actions.min_consecutive_windows", c.Actions.MinConsecutiveWindows, 2},
@@ -113,12 +114,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		want       []string
 	}{
 		{"unknown key", "listen: x:1\nlisten_addr: y\n", []string{"listen_addr: unknown key (line 2); the keys here are listen, metrics_listen"}},
-		{"unknown nested key", "inference:\n  max_bach: 3\n", []string{"inference.max_bach: unknown key (line 2); the keys here are threads, max_batch, max_wait"}},
+		{"unknown nested key", "inference:\n  max_bach: 3\n", []string{"inference.max_bach: unknown key (line 2); the keys here are threads, max_batch, max_wait, feature_cache"}},
 		{"unknown stream key", "streams:\n  - name: a\n    url: rtsp://h/x\n    windw: 3s\n", []string{"streams[0].windw: unknown key (line 4)"}},
 		{"wrong type", "max_streams: lots\n", []string{`max_streams: line 1: want a whole number, got "lots"`}},
 		{"duration without unit", "shutdown_timeout: 10\n", []string{`shutdown_timeout: line 1: want a duration such as "10s"`}},
 		{"bad size", "classify:\n  max_content_size: 3 parsecs\n", []string{"classify.max_content_size: line 2:", "a size is a number of bytes"}},
-		{"not a mapping", "inference: 4\n", []string{"inference: line 1: want a mapping of keys (threads, max_batch, max_wait)"}},
+		{"not a mapping", "inference: 4\n", []string{"inference: line 1: want a mapping of keys (threads, max_batch, max_wait, feature_cache)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config
@@ -182,6 +183,7 @@ func TestConfigEnvironment(t *testing.T) {
 		"ACTIOND_TOKENS=one, two",
 		"ACTIOND_CLASSIFY_MAX_CONTENT_SIZE=1MiB",
 		"ACTIOND_REFLECTION=false",
+		"ACTIOND_INFERENCE_FEATURE_CACHE=false",
 		"ACTIOND_ORT_LIB=/lib/ort.so", // not a key, read elsewhere: no warning
 		"ACTIOND_LISTN=typo",
 	}
@@ -190,7 +192,8 @@ func TestConfigEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:6000" || c.MaxStreams != 7 || c.Inference.MaxBatch != 2 || c.Inference.MaxWait != 5*time.Millisecond ||
-		!slices.Equal(c.Auth.Tokens, []string{"one", "two"}) || c.Classify.MaxContentSize != 1<<20 || c.Reflection == nil || *c.Reflection {
+		!slices.Equal(c.Auth.Tokens, []string{"one", "two"}) || c.Classify.MaxContentSize != 1<<20 || c.Reflection == nil || *c.Reflection ||
+		c.Inference.FeatureCache == nil || *c.Inference.FeatureCache {
 		t.Errorf("config %+v", c)
 	}
 	if !slices.Equal(ignored, []string{"ACTIOND_LISTN"}) {

@@ -18,9 +18,11 @@ import (
 type streamDeps struct {
 	cfg   *Config
 	model models.Manifest
-	sched *Scheduler
-	hub   *Hub
-	log   *slog.Logger // the streams' parent logger
+	// encoder, when set, is the model's front: windows keep features.
+	encoder ingest.FrameEncoder
+	sched   *Scheduler
+	hub     *Hub
+	log     *slog.Logger // the streams' parent logger
 }
 
 // managedStream is one named stream of the server. Its goroutine owns the
@@ -173,6 +175,9 @@ func (m *managedStream) startIngest() {
 		// The configuration was settled against the same model.
 		m.deps.log.Error("cannot start stream", "stream", m.name, "error", err)
 		return
+	}
+	if m.deps.encoder != nil {
+		s.SetEncoder(m.deps.encoder)
 	}
 	s.Start()
 	m.cur, m.wins, m.changes = s, s.Windows(), s.StatusChanges()

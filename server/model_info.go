@@ -35,6 +35,8 @@ type ModelInfo struct {
 	Opset       int64             `json:"opset"`
 	Labels      []string          `json:"labels"`
 	Untrained   bool              `json:"untrained"`
+	// FeatureCache names the model's halves, when it ships split.
+	FeatureCache *models.FeatureCache `json:"feature_cache,omitempty"`
 }
 
 // InspectModel reads a model file's manifest and graph without running it.
@@ -50,7 +52,7 @@ func InspectModel(path string) (*ModelInfo, error) {
 		Params: info.Params, MACsPerClip: m.MACsPerClip,
 		Segments: m.Segments, InputSize: m.InputSize, ShortSide: m.ShortSide,
 		Mean: m.Mean, Std: m.Std, Output: m.Output, Opset: info.Opset,
-		Labels: m.Labels, Untrained: m.Untrained,
+		Labels: m.Labels, Untrained: m.Untrained, FeatureCache: m.FeatureCache,
 	}, nil
 }
 
@@ -91,6 +93,9 @@ func WriteModelInfoText(w io.Writer, m *ModelInfo) {
 	fmt.Fprintf(w, "  input   %d segments, short side %d, centre crop %d, mean %v, std %v\n",
 		m.Segments, m.ShortSide, m.InputSize, m.Mean, m.Std)
 	fmt.Fprintf(w, "  opset   %d\n", m.Opset)
+	if fc := m.FeatureCache; fc != nil {
+		fmt.Fprintf(w, "  halves  %s (per frame → %v), %s (per clip): the live feature cache\n", fc.Front, fc.FeatureShape, fc.Back)
+	}
 	shown := m.Labels
 	more := ""
 	if len(shown) > 8 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,7 +18,7 @@ type inferenceJob struct {
 	gen    uint64
 	epoch  uint64
 	span   windowSpan
-	tensor []float32 // [segments, 3, size, size]
+	tensor []float32 // [segments, 3, size, size], or [segments, features…] with the feature cache
 	made   time.Time // when the stream handed the window over
 }
 
@@ -47,10 +48,18 @@ type Scheduler struct {
 }
 
 // NewScheduler returns a scheduler that runs sess and hands each window's
-// result to deliver, on the scheduler's goroutine.
+// result to deliver, on the scheduler's goroutine. sess is the whole model,
+// or the back of a split one (the windows then hold features): a window is
+// one item of its input.
 func NewScheduler(sess *engine.Session, model models.Manifest, maxBatch int, maxWait time.Duration,
 	deliver func(hubResult), metrics *Metrics, log *slog.Logger) *Scheduler {
 	item := model.Segments * 3 * model.InputSize * model.InputSize
+	if shape := sess.Input().Shape; len(shape) > 1 && !slices.Contains(shape[1:], -1) {
+		item = 1
+		for _, d := range shape[1:] {
+			item *= int(d)
+		}
+	}
 	return &Scheduler{
 		sess:     sess,
 		model:    model,

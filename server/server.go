@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
@@ -75,6 +76,7 @@ type Server struct {
 // core is what exists once the model is loaded.
 type core struct {
 	classifier    *Classifier
+	features      *featureCache // nil: windows run the whole model
 	model         *actiondv1.Model
 	hub           *Hub
 	sched         *Scheduler
@@ -294,8 +296,19 @@ func (s *Server) loadCore() (*core, error) {
 		model:         modelProto(man, params),
 		classifySlots: make(chan struct{}, s.cfg.Classify.MaxConcurrent),
 	}
+	sess, enc := cl.sess, ingest.FrameEncoder(nil)
+	if man.FeatureCache != nil && *s.cfg.Inference.FeatureCache {
+		if c.features, err = openFeatureCache(s.cfg.Model, man, s.cfg.Inference.Threads); err != nil {
+			// The model itself works: serve it whole rather than not at all.
+			s.log.Warn("feature cache off: running the whole model per window", "error", err)
+		} else {
+			sess, enc = c.features.back, c.features
+			s.log.Info("feature cache on: the front runs once per kept frame, the back per window",
+				"front", c.features.front.Name(), "back", c.features.back.Name(), "features_per_frame", c.features.shape)
+		}
+	}
 	c.hub = NewHub(man, s.cfg.Subscribers.QueueSize, s.cfg.Subscribers.MaxSubscribers, s.metrics, s.log.With("component", "hub"))
-	c.sched = NewScheduler(cl.sess, man, s.cfg.Inference.MaxBatch, s.cfg.Inference.MaxWait,
+	c.sched = NewScheduler(sess, man, s.cfg.Inference.MaxBatch, s.cfg.Inference.MaxWait,
 		func(r hubResult) { c.hub.send(r) }, s.metrics, s.log.With("component", "scheduler"))
 	c.hub.Start()
 	c.sched.Start()
@@ -303,7 +316,7 @@ func (s *Server) loadCore() (*core, error) {
 	if s.cfg.StateFile != "" {
 		state = NewStateFile(s.cfg.StateFile)
 	}
-	deps := &streamDeps{cfg: &s.cfg, model: man, sched: c.sched, hub: c.hub, log: s.log}
+	deps := &streamDeps{cfg: &s.cfg, model: man, encoder: enc, sched: c.sched, hub: c.hub, log: s.log}
 	c.streams = NewStreamManager(deps, state, s.log.With("component", "streams"))
 	return c, nil
 }
@@ -400,6 +413,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.served.Wait()
 	if c != nil {
 		c.classifier.Close()
+		if c.features != nil {
+			c.features.Close()
+		}
 	}
 	s.log.Info("stopped")
 	return nil

@@ -2,7 +2,9 @@
 // rewrites BENCHMARKS.md: the model on actiond's engine against raw ONNX
 // Runtime (onnxruntime-node, same library version), a large MatMul as the
 // arithmetic ceiling, the model at batch 1–8 (the scheduler's
-// inference.max_batch), and the clip front end against OpenCV and PyAV.
+// inference.max_batch), a live window with and without the feature cache
+// (inference.feature_cache), and the clip front end against OpenCV and
+// PyAV.
 //
 // Run it from the checkout root with `make bench`, which builds bin/actiond
 // and installs the peers first (make bench-peers).
@@ -38,6 +40,7 @@ type config struct {
 	liveBitrate int
 	livePlot    string
 	liveOnly    bool
+	cache       string
 }
 
 func main() {
@@ -59,6 +62,7 @@ func main() {
 	flag.IntVar(&c.liveBitrate, "live-bitrate", 2_000_000, "Live: the simulated cameras' H.264 bitrate, bit/s; 0 for constant quality")
 	flag.StringVar(&c.livePlot, "live-plot", "docs/live-capacity.png", "Live: where to write the plot of latency and CPU against N (linked from -out)")
 	flag.BoolVar(&c.liveOnly, "live-only", false, "run only the Live section and write only it to -out")
+	flag.StringVar(&c.cache, "feature-cache", "1:5,2:3", "Feature cache section: threads:repeats[,…], in the order to run; empty to skip")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintf(os.Stderr, "actionbench: %v\n", err)
@@ -99,6 +103,17 @@ func run(c config) error {
 			return fmt.Errorf("batching: %w", err)
 		}
 		r.batching = append(r.batching, b)
+	}
+	cachePlan, err := parseBatching(c.cache)
+	if err != nil {
+		return fmt.Errorf("-feature-cache: want threads:repeats[,…], got %q", c.cache)
+	}
+	for _, tr := range cachePlan {
+		fc, err := benchFeatureCache(c, r.engine.Model, tr[0], tr[1])
+		if err != nil {
+			return fmt.Errorf("feature cache: %w", err)
+		}
+		r.cache = append(r.cache, fc)
 	}
 	if r.frontEnd, err = benchFrontEnd(c); err != nil {
 		return fmt.Errorf("front end: %w", err)

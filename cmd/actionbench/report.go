@@ -12,6 +12,7 @@ type report struct {
 	machine  machine
 	engine   *engineResult
 	batching []batchResult
+	cache    []cacheResult
 	frontEnd []clipResult
 	live     *liveResult
 	took     time.Duration
@@ -109,6 +110,7 @@ func (r *report) markdown(c config) string {
 	}
 
 	batchingMarkdown(p, c, e.Model, r.batching, server.DefaultMaxBatch)
+	featureCacheMarkdown(p, e.Model, r.cache)
 
 	p("## Clip front end: decode + centre sampling + preprocessing\n\n")
 	p("From a video file to the `[16,3,224,224]` float32 model input, no model run. actiond is `ingest.LoadClip` with the PP-TSMv2 manifest's preprocessing, in process (`go test ./ingest -run '^$' -bench LoadClip` measures the same on the shared clip). ")

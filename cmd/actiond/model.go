@@ -144,11 +144,16 @@ func runModelBench(args []string) error {
 	batch := fs.Int("batch", 1, "clips per run")
 	iterations := fs.Int("iterations", 20, "timed runs after one warm-up run")
 	asJSON := fs.Bool("json", false, "print JSON")
+	cache := fs.Bool("feature-cache", false, "time a live window with the feature cache (fronts on --new-frames frames, then the back) against the whole model")
+	newFrames := fs.Int("new-frames", 2, "with --feature-cache: frames a window adds (2 at the default stride)")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	if *model == "" {
 		return fmt.Errorf("%w: model bench needs --model FILE", errUsage)
+	}
+	if *cache {
+		return benchFeatureCache(*model, *threads, *newFrames, *iterations, *asJSON)
 	}
 	b, err := server.BenchModel(*model, *threads, *batch, *iterations)
 	if err != nil {
@@ -159,5 +164,20 @@ func runModelBench(args []string) error {
 	}
 	fmt.Printf("%s: %d threads, batch %d, %d runs: p50 %.2f ms, p90 %.2f ms, min %.2f ms, %.1f GFLOP/s\n",
 		b.Model, b.Threads, b.Batch, b.Iterations, b.P50ms, b.P90ms, b.Minms, b.GFLOPS)
+	return nil
+}
+
+func benchFeatureCache(model string, threads, newFrames, iterations int, asJSON bool) error {
+	b, err := server.BenchFeatureCache(model, threads, newFrames, iterations)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(b)
+	}
+	fmt.Printf("%s: %d threads, %d runs, a window with %d new frames: whole model p50 %.2f ms (%.2f windows/s per core); "+
+		"feature cache p50 %.2f ms = %d × front %.2f ms + back %.2f ms (%.2f windows/s per core): %.2f× faster\n",
+		b.Model, b.Threads, b.Iterations, b.NewFrames, b.WholeP50ms, b.WholeWindowsPerCoreS,
+		b.CachedP50ms, b.NewFrames, b.FrontP50ms, b.BackP50ms, b.CachedWindowsPerCoreS, b.Speedup)
 	return nil
 }

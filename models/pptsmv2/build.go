@@ -1,8 +1,14 @@
 package pptsmv2
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/actiond/actiond/models"
 	"github.com/actiond/actiond/models/onnx"
@@ -14,10 +20,12 @@ import (
 // take their indices as tensor inputs, which keeps the batch axis free.
 const opset = 17
 
-// Graph input and output names.
+// Graph input and output names. The halves of the split model (BuildSplit)
+// meet at FeaturesName: the front's output, the back's input.
 const (
-	InputName  = "input"
-	OutputName = "logits"
+	InputName    = "input"
+	OutputName   = "logits"
+	FeaturesName = "features"
 )
 
 // BuildOptions configure Build.
@@ -45,30 +53,123 @@ type BuildOptions struct {
 // the checkpoint's. Build does not modify w, and the model shares its
 // slices.
 func Build(w *Weights, opts BuildOptions) (*onnx.Model, error) {
-	return build(w, opts, 0)
+	opts, err := opts.check(w)
+	if err != nil {
+		return nil, err
+	}
+	return build(w, opts, partWhole, nil, progressSteps(opts, 0))
 }
 
-// WriteFile builds the model (see Build) and writes it to path.
+// BuildSplit returns the two halves of the graph Build returns, split where
+// the 16 frames of a clip first meet (in front of LTA and the temporal
+// shift, after stage 2):
+//
+//   - front: "input" [F, 3, S, S] → "features" [F, 256, S/8, S/8], frame by
+//     frame (the stem, stages 1 and 2: about a third of the MACs);
+//   - back: "features" [N, 16, 256, S/8, S/8] → "logits" [N, 400] (LTA when
+//     w has it, the temporal shift, stages 3 and 4, the head).
+//
+// The front on a clip's 16 frames followed by the back gives Build's
+// logits. Both come from the same builder as Build, and each holds only
+// the weights it uses. Their metadata_props carry the model's name, whether
+// it is untrained and which half they are (models.PartKey); the manifest
+// lives in the whole model, which names its halves (WriteFile).
+func BuildSplit(w *Weights, opts BuildOptions) (front, back *onnx.Model, err error) {
+	opts, err = opts.check(w)
+	if err != nil {
+		return nil, nil, err
+	}
+	if front, err = build(w, opts, partFront, nil, nil); err != nil {
+		return nil, nil, err
+	}
+	if back, err = build(w, opts, partBack, nil, nil); err != nil {
+		return nil, nil, err
+	}
+	return front, back, nil
+}
+
+// HalfPaths returns the file names WriteFile gives the halves of the model
+// at path: "x.onnx" → "x.front.onnx", "x.back.onnx", in path's directory.
+func HalfPaths(path string) (front, back string) {
+	base := strings.TrimSuffix(path, ".onnx")
+	return base + ".front.onnx", base + ".back.onnx"
+}
+
+// WriteFile builds the model (see Build) and writes it to path, and its two
+// halves (see BuildSplit) beside it, named by HalfPaths; the model's
+// manifest names them (feature_cache), so that a server given path finds
+// them. The halves are written first: a model file never names halves that
+// are not there.
 func WriteFile(w *Weights, opts BuildOptions, path string) error {
-	m, err := build(w, opts, 1)
+	opts, err := opts.check(w)
 	if err != nil {
 		return err
 	}
-	if err := m.WriteFile(path); err != nil {
-		return fmt.Errorf("write pptsmv2 model: %w", err)
+	step := progressSteps(opts, 3)
+	frontPath, backPath := HalfPaths(path)
+	fc := &models.FeatureCache{
+		Front:        filepath.Base(frontPath),
+		Back:         filepath.Base(backPath),
+		FeatureShape: featureShape(opts.InputSize),
+		Build:        buildID(w, opts),
 	}
-	if opts.Progress != nil {
-		n := buildSteps + 1
-		opts.Progress(n, n, "write "+path)
+	m, err := build(w, opts, partWhole, fc, step)
+	if err != nil {
+		return err
+	}
+	front, back, err := BuildSplit(w, opts)
+	if err != nil {
+		return err
+	}
+	front.SetMetadata(models.BuildKey, fc.Build)
+	back.SetMetadata(models.BuildKey, fc.Build)
+	for _, f := range []struct {
+		m    *onnx.Model
+		path string
+	}{{front, frontPath}, {back, backPath}, {m, path}} {
+		if err := f.m.WriteFile(f.path); err != nil {
+			return fmt.Errorf("write pptsmv2 model: %w", err)
+		}
+		step("write " + f.path)
 	}
 	return nil
+}
+
+// buildID fingerprints a build: FNV-1a 64 of the input size, LTA and every
+// parameter's name and values.
+func buildID(w *Weights, opts BuildOptions) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "pptsmv2 %d %t\n", opts.InputSize, w.LTA)
+	var b [4]byte
+	for _, p := range w.Params {
+		h.Write([]byte(p.Name))
+		for _, v := range p.Data {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+			h.Write(b[:])
+		}
+	}
+	return fmt.Sprintf("fnv1a64:%016x", h.Sum64())
 }
 
 // buildSteps is the number of Progress calls of Build: the stem conv, the
 // 13 blocks, the temporal part, the head, the manifest.
 var buildSteps = 1 + len(blocks()) + 3
 
-func build(w *Weights, opts BuildOptions, extraSteps int) (*onnx.Model, error) {
+// progressSteps returns the step function of a build with extra steps
+// after Build's.
+func progressSteps(opts BuildOptions, extra int) func(string) {
+	if opts.Progress == nil {
+		return func(string) {}
+	}
+	done, total := 0, buildSteps+extra
+	return func(what string) {
+		done++
+		opts.Progress(done, total, what)
+	}
+}
+
+// check fills in opts' defaults and checks them and w.
+func (opts BuildOptions) check(w *Weights) (BuildOptions, error) {
 	if opts.InputSize == 0 {
 		opts.InputSize = DefaultInputSize
 	}
@@ -76,71 +177,146 @@ func build(w *Weights, opts BuildOptions, extraSteps int) (*onnx.Model, error) {
 		opts.Name = "pptsmv2"
 	}
 	if opts.InputSize < 1 {
-		return nil, fmt.Errorf("build pptsmv2: input size must be ≥ 1, got %d", opts.InputSize)
+		return opts, fmt.Errorf("build pptsmv2: input size must be ≥ 1, got %d", opts.InputSize)
 	}
 	if w == nil {
-		return nil, errors.New("build pptsmv2: no weights")
+		return opts, errors.New("build pptsmv2: no weights")
 	}
 	if err := w.check(); err != nil {
-		return nil, fmt.Errorf("build pptsmv2: %w", err)
+		return opts, fmt.Errorf("build pptsmv2: %w", err)
 	}
-	done, total := 0, buildSteps+extraSteps
-	step := func(what string) {
-		done++
-		if opts.Progress != nil {
-			opts.Progress(done, total, what)
-		}
-	}
+	return opts, nil
+}
 
-	s := opts.InputSize
-	b := &graphBuilder{}
-	for _, p := range w.Params {
-		b.floats(p.Name, p.Shape, p.Data)
-	}
-	x := b.node("Reshape", []string{InputName, b.ints("shape.frames", -1, 3, int64(s), int64(s))}, "frames")
-	x = b.convReLU(x, stem0)
+// part is which graph build makes.
+type part int
+
+const (
+	partWhole part = iota
+	partFront
+	partBack
+)
+
+func (p part) String() string { return [...]string{"whole", "front", "back"}[p] }
+
+// featureShape is the front's output per frame for crops of side s: the
+// input of the first block of stage 3.
+func featureShape(s int) []int {
 	size := stem0.outSize(s)
-	step(stem0.path)
 	for _, blk := range blocks() {
 		if blk.path == temporalBefore {
+			return []int{blk.cin, size, size}
+		}
+		size = blk.dw().outSize(size)
+	}
+	panic("pptsmv2: no block " + temporalBefore)
+}
+
+// build makes the whole graph or one half; fc, for the whole graph, names
+// its halves in the manifest. step, when not nil, is called after each
+// step of the whole graph.
+func build(w *Weights, opts BuildOptions, p part, fc *models.FeatureCache, step func(string)) (*onnx.Model, error) {
+	if step == nil {
+		step = func(string) {}
+	}
+	s := opts.InputSize
+	b := &graphBuilder{}
+	for _, prm := range w.Params {
+		b.floats(prm.Name, prm.Shape, prm.Data)
+	}
+	var x string
+	switch p {
+	case partWhole:
+		x = b.node("Reshape", []string{InputName, b.ints("shape.frames", -1, 3, int64(s), int64(s))}, "frames")
+	case partFront:
+		x = InputName
+	}
+	if p != partBack {
+		x = b.convReLU(x, stem0)
+	}
+	size := stem0.outSize(s)
+	step(stem0.path)
+	split := false // past the split point
+	for _, blk := range blocks() {
+		if blk.path == temporalBefore {
+			split = true
+			if p == partFront {
+				b.node("Identity", []string{x}, FeaturesName)
+				break
+			}
+			if p == partBack {
+				x = FeaturesName
+			}
 			x = b.temporal(x, blk.cin, size, w.LTA)
 			step("temporal shift")
 		}
-		x = b.block(x, blk)
+		if p != partBack || split {
+			x = b.block(x, blk)
+		}
 		size = blk.dw().outSize(size)
 		step(blk.path)
 	}
-	b.head(x)
-	step("head")
+	if p != partFront {
+		b.head(x)
+		step("head")
+	}
+	b.prune()
 
+	feat := featureShape(s)
+	frame := []onnx.Dim{{Value: 3}, {Value: int64(s)}, {Value: int64(s)}}
+	features := []onnx.Dim{{Value: int64(feat[0])}, {Value: int64(feat[1])}, {Value: int64(feat[2])}}
+	logits := onnx.ValueInfo{Name: OutputName, ElemType: onnx.Float, Shape: []onnx.Dim{{Param: "N"}, {Value: NumClasses}}}
 	b.g.Name = "pptsmv2"
-	b.g.Inputs = []onnx.ValueInfo{{Name: InputName, ElemType: onnx.Float, Shape: []onnx.Dim{
-		{Param: "N"}, {Value: Segments}, {Value: 3}, {Value: int64(s)}, {Value: int64(s)},
-	}}}
-	b.g.Outputs = []onnx.ValueInfo{{Name: OutputName, ElemType: onnx.Float, Shape: []onnx.Dim{
-		{Param: "N"}, {Value: NumClasses},
-	}}}
+	switch p {
+	case partWhole:
+		b.g.Inputs = []onnx.ValueInfo{{Name: InputName, ElemType: onnx.Float,
+			Shape: append([]onnx.Dim{{Param: "N"}, {Value: Segments}}, frame...)}}
+		b.g.Outputs = []onnx.ValueInfo{logits}
+	case partFront:
+		b.g.Name = "pptsmv2.front"
+		b.g.Inputs = []onnx.ValueInfo{{Name: InputName, ElemType: onnx.Float, Shape: append([]onnx.Dim{{Param: "F"}}, frame...)}}
+		b.g.Outputs = []onnx.ValueInfo{{Name: FeaturesName, ElemType: onnx.Float, Shape: append([]onnx.Dim{{Param: "F"}}, features...)}}
+	case partBack:
+		b.g.Name = "pptsmv2.back"
+		b.g.Inputs = []onnx.ValueInfo{{Name: FeaturesName, ElemType: onnx.Float,
+			Shape: append([]onnx.Dim{{Param: "N"}, {Value: Segments}}, features...)}}
+		b.g.Outputs = []onnx.ValueInfo{logits}
+	}
 	untrained := opts.Untrained || w.Layout == LayoutRandom
+	desc := description(w.LTA, untrained)
+	switch p {
+	case partFront:
+		desc = "Front half (per frame: stem, stages 1-2) of " + desc
+	case partBack:
+		desc = "Back half (per clip: temporal part, stages 3-4, head) of " + desc
+	}
 	m := &onnx.Model{
 		IRVersion:       onnx.DefaultIRVersion,
 		OpsetImports:    []onnx.OpsetID{{Version: opset}},
 		ProducerName:    "actiond",
 		ProducerVersion: "pptsmv2",
-		DocString:       description(w.LTA, untrained),
+		DocString:       desc,
 		Graph:           b.g,
 	}
+	if p != partWhole {
+		m.SetMetadata(models.NameKey, opts.Name)
+		m.SetMetadata(models.UntrainedKey, strconv.FormatBool(untrained))
+		m.SetMetadata(models.PartKey, p.String())
+		return m, nil
+	}
 	man := models.Manifest{
-		Name:        opts.Name,
-		Description: description(w.LTA, untrained),
-		Labels:      models.Kinetics400(),
-		Segments:    Segments,
-		InputSize:   s,
-		ShortSide:   shortSide(s),
-		Mean:        models.ImageNetMean,
-		Std:         models.ImageNetStd,
-		Output:      models.OutputLogits,
-		Untrained:   untrained,
-		MACsPerClip: Count(s, w.LTA).MACsPerClip,
+		Name:         opts.Name,
+		Description:  desc,
+		Labels:       models.Kinetics400(),
+		Segments:     Segments,
+		InputSize:    s,
+		ShortSide:    shortSide(s),
+		Mean:         models.ImageNetMean,
+		Std:          models.ImageNetStd,
+		Output:       models.OutputLogits,
+		Untrained:    untrained,
+		MACsPerClip:  Count(s, w.LTA).MACsPerClip,
+		FeatureCache: fc,
 	}
 	if err := models.EmbedManifest(m, man); err != nil {
 		return nil, fmt.Errorf("build pptsmv2: %w", err)
@@ -173,6 +349,24 @@ func description(lta, untrained bool) string {
 // after the checkpoint module that computes them ("stages.2.0.dw_conv").
 type graphBuilder struct {
 	g onnx.Graph
+}
+
+// prune drops the initializers no node reads: a half holds only its own
+// weights.
+func (b *graphBuilder) prune() {
+	used := make(map[string]bool)
+	for _, n := range b.g.Nodes {
+		for _, in := range n.Inputs {
+			used[in] = true
+		}
+	}
+	kept := b.g.Initializers[:0]
+	for _, t := range b.g.Initializers {
+		if used[t.Name] {
+			kept = append(kept, t)
+		}
+	}
+	b.g.Initializers = kept
 }
 
 func (b *graphBuilder) node(op string, inputs []string, output string, attrs ...onnx.Attr) string {

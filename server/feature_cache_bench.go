@@ -1,0 +1,129 @@
+package server
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/actiond/actiond/engine"
+	"github.com/actiond/actiond/models"
+)
+
+// FeatureCacheBench is what BenchFeatureCache measured: the model's cost
+// per live window without the feature cache (the whole model on 16 frames)
+// and with it (the front on the window's new frames, one run each as a
+// stream does it, then the back), p50s in milliseconds over the same
+// iterations, interleaved.
+type FeatureCacheBench struct {
+	Model      string `json:"model"`
+	Threads    int    `json:"threads"`
+	NewFrames  int    `json:"new_frames"`
+	Iterations int    `json:"iterations"`
+	// WholeP50ms is one window through the whole model.
+	WholeP50ms float64 `json:"whole_p50_ms"`
+	// FrontP50ms is one frame through the front; BackP50ms one window
+	// through the back.
+	FrontP50ms float64 `json:"front_p50_ms"`
+	BackP50ms  float64 `json:"back_p50_ms"`
+	// CachedP50ms is the p50 of NewFrames fronts plus one back, timed
+	// together per iteration.
+	CachedP50ms float64 `json:"cached_p50_ms"`
+	// WholeWindowsPerCoreS and CachedWindowsPerCoreS are windows per
+	// second per intra-op thread: 1000 / (p50 · threads).
+	WholeWindowsPerCoreS  float64 `json:"whole_windows_per_core_s"`
+	CachedWindowsPerCoreS float64 `json:"cached_windows_per_core_s"`
+	// Speedup is WholeP50ms / CachedP50ms.
+	Speedup float64 `json:"speedup"`
+}
+
+// BenchFeatureCache opens the model at path and its halves (its manifest's
+// feature_cache) with the given intra-op threads (0 = all cores), runs each
+// once to warm up, then times iterations rounds of: the whole model on one
+// window, and newFrames fronts plus one back (a window that brings
+// newFrames frames its predecessor did not have: 2 at the default stride).
+func BenchFeatureCache(path string, threads, newFrames, iterations int) (*FeatureCacheBench, error) {
+	if iterations < 1 {
+		return nil, fmt.Errorf("model bench: iterations must be ≥ 1, got %d", iterations)
+	}
+	man, err := models.LoadManifest(path)
+	if err != nil {
+		return nil, err
+	}
+	if newFrames < 1 || newFrames > man.Segments {
+		return nil, fmt.Errorf("model bench: new frames must be between 1 and %d, got %d", man.Segments, newFrames)
+	}
+	if man.FeatureCache == nil {
+		return nil, fmt.Errorf("model bench: model %q has no halves (no feature_cache in its manifest); build it with actiond model build pptsmv2", filepath.Base(path))
+	}
+	fc, err := openFeatureCache(path, man, threads)
+	if err != nil {
+		return nil, err
+	}
+	defer fc.Close()
+	whole, err := engine.Open(path, engine.Options{Threads: threads})
+	if err != nil {
+		return nil, err
+	}
+	defer whole.Close()
+
+	frameSize := 3 * man.InputSize * man.InputSize
+	clip := make([]float32, man.Segments*frameSize)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range clip {
+		clip[i] = rng.Float32()*4 - 2
+	}
+	features := make([]float32, man.Segments*fc.size)
+	for f := range man.Segments {
+		if err := fc.Encode(clip[f*frameSize:(f+1)*frameSize], features[f*fc.size:(f+1)*fc.size]); err != nil {
+			return nil, err
+		}
+	}
+	// Warm-up: every shape once.
+	if _, err := whole.Run(clip, 1); err != nil {
+		return nil, err
+	}
+	if _, err := fc.back.Run(features, 1); err != nil {
+		return nil, err
+	}
+	var wholeMS, frontMS, backMS, cachedMS []float64
+	since := func(t time.Time) float64 { return float64(time.Since(t).Nanoseconds()) / 1e6 }
+	for i := range iterations {
+		t := time.Now()
+		if _, err := whole.Run(clip, 1); err != nil {
+			return nil, err
+		}
+		wholeMS = append(wholeMS, since(t))
+
+		t0 := time.Now()
+		for k := range newFrames {
+			// Frames that vary with the iteration, into the slots a new
+			// window fills, as a stream does.
+			f := (i*newFrames + k) % man.Segments
+			t := time.Now()
+			if err := fc.Encode(clip[f*frameSize:(f+1)*frameSize], features[f*fc.size:(f+1)*fc.size]); err != nil {
+				return nil, err
+			}
+			frontMS = append(frontMS, since(t))
+		}
+		t = time.Now()
+		if _, err := fc.back.Run(features, 1); err != nil {
+			return nil, err
+		}
+		backMS = append(backMS, since(t))
+		cachedMS = append(cachedMS, since(t0))
+	}
+	p50 := func(v []float64) float64 {
+		slices.Sort(v)
+		return benchPercentile(v, 0.5)
+	}
+	b := &FeatureCacheBench{
+		Model: whole.Name(), Threads: whole.Threads(), NewFrames: newFrames, Iterations: iterations,
+		WholeP50ms: p50(wholeMS), FrontP50ms: p50(frontMS), BackP50ms: p50(backMS), CachedP50ms: p50(cachedMS),
+	}
+	perCore := func(ms float64) float64 { return 1000 / ms / float64(b.Threads) }
+	b.WholeWindowsPerCoreS, b.CachedWindowsPerCoreS = perCore(b.WholeP50ms), perCore(b.CachedP50ms)
+	b.Speedup = b.WholeP50ms / b.CachedP50ms
+	return b, nil
+}
