@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"time"
 	"unsafe"
@@ -60,8 +61,16 @@ type VideoFile struct {
 	used   bool
 	closed bool
 
-	packetsRead  int
-	decodeErrors int
+	packetsRead    int
+	packetsSkipped int
+	decodeErrors   int
+
+	// index describes every video packet, in decoding order, as the last
+	// CountFrames found them; nil when the codec's picture types are not
+	// read (see video_skip.go). nalLengthSize is the H.264 NAL length
+	// prefix size, 0 for Annex B.
+	index         []packetInfo
+	nalLengthSize int
 }
 
 // OpenVideoFile opens path, picks its best video stream and opens a decoder
@@ -244,6 +253,10 @@ func (f *VideoFile) Info() VideoInfo { return f.info }
 // or CountFrames read from the container. It shows that Decode stops early.
 func (f *VideoFile) PacketsRead() int { return f.packetsRead }
 
+// PacketsSkipped returns how many of the packets the last Decode read it
+// did not decode, because no wanted frame depends on them.
+func (f *VideoFile) PacketsSkipped() int { return f.packetsSkipped }
+
 // DecodeErrors returns how many packets or frames the last Decode could not
 // decode. Such errors are skipped (the decoder conceals what it can); only a
 // video with no decodable frame at all fails.
@@ -267,18 +280,21 @@ func (f *VideoFile) CountFrames() (int, error) {
 		return 0, err
 	}
 	f.used = true
-	f.packetsRead, f.decodeErrors = 0, 0
+	f.packetsRead, f.decodeErrors, f.packetsSkipped = 0, 0, 0
+	f.startIndex()
 	for {
 		ret := C.av_read_frame(f.fmtCtx, f.pkt)
 		if ret == avErrEOF {
 			return f.packetsRead, nil
 		}
 		if ret < 0 {
+			f.index = nil
 			return 0, fmt.Errorf("count frames of %q: read after %d packets: %s",
 				f.path, f.packetsRead, f.detail(avError(ret)))
 		}
 		if f.pkt.stream_index == f.stream {
 			f.packetsRead++
+			f.recordPacket()
 		}
 		C.av_packet_unref(f.pkt)
 	}
@@ -290,7 +306,9 @@ func (f *VideoFile) CountFrames() (int, error) {
 // reference's frame numbering. want must be ascending without duplicates.
 //
 // Decoding stops right after the last wanted frame. Frames that are not
-// wanted are decoded (later frames reference them) but not converted. An
+// wanted are decoded (later frames reference them) but not converted;
+// after CountFrames, pictures that no wanted frame depends on are not even
+// decoded (see video_skip.go), which gives the same frames faster. An
 // error from fn stops decoding and is returned as is. Decode fails if the
 // video ends before a wanted index, or if no frame can be decoded at all.
 func (f *VideoFile) Decode(want []int, fn func(index int, pts time.Duration, img *Image) error) error {
@@ -302,11 +320,21 @@ func (f *VideoFile) Decode(want []int, fn func(index int, pts time.Duration, img
 	if len(want) == 0 {
 		return nil
 	}
+	if p := planSkips(f.index, want); p != nil {
+		done, err := f.decodePlanned(p, want, fn)
+		if !errors.Is(err, errPlanBroken) {
+			return err
+		}
+		// Decode everything from the start, handing on only the
+		// frames not handed on yet.
+		slog.Debug("decoding every frame", "file", f.path, "reason", err)
+		want = want[done:]
+	}
 	if err := f.rewind(); err != nil {
 		return err
 	}
 	f.used = true
-	f.packetsRead, f.decodeErrors = 0, 0
+	f.packetsRead, f.decodeErrors, f.packetsSkipped = 0, 0, 0
 
 	var (
 		next     int   // position in want
