@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -22,6 +23,8 @@ func runServe(args []string) error {
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
 	demo := fs.Bool("demo", false, "the first-run demo: the motion model and a demo camera (stream \"demo\")")
 	cameraListen := fs.String("camera-listen", server.DefaultDemoCameraListen, "with --demo: the demo camera's RTSP address")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file on exit")
 	var streams multiFlag
 	fs.Var(&streams, "stream", "watch a camera: NAME=rtsp://... (repeatable)")
 	if rest, err := parse(fs, args); err != nil {
@@ -86,5 +89,10 @@ func runServe(args []string) error {
 			}
 		}
 	}
-	return server.Run(context.Background(), cfg, opts)
+	stop, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return err
+	}
+	err = server.Run(context.Background(), cfg, opts)
+	return errors.Join(err, stop())
 }
