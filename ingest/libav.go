@@ -201,6 +201,7 @@ type videoDecoder struct {
 	ctx   *C.AVCodecContext
 	frame *C.AVFrame
 	watch *logWatch // last error libav logged about ctx
+	sent  bool      // it has been given input: no longer fresh
 }
 
 // errNoDecoder is returned by newVideoDecoder when this FFmpeg build has no
@@ -236,6 +237,7 @@ func newVideoDecoder(par *C.AVCodecParameters) (*videoDecoder, error) {
 
 // send gives the decoder one packet; a nil packet starts draining.
 func (d *videoDecoder) send(pkt *C.AVPacket) error {
+	d.sent = true
 	return avErr(C.avcodec_send_packet(d.ctx, pkt))
 }
 

@@ -71,6 +71,11 @@ type VideoFile struct {
 	// prefix size, 0 for Annex B.
 	index         []packetInfo
 	nalLengthSize int
+	// packets are the video packets themselves (references, in decoding
+	// order) when index is set and they fit; nil otherwise.
+	packets     []*C.AVPacket
+	cachedBytes int
+	caching     bool // CountFrames is still keeping packets
 }
 
 // OpenVideoFile opens path, picks its best video stream and opens a decoder
@@ -289,6 +294,7 @@ func (f *VideoFile) CountFrames() (int, error) {
 		}
 		if ret < 0 {
 			f.index = nil
+			f.freePackets()
 			return 0, fmt.Errorf("count frames of %q: read after %d packets: %s",
 				f.path, f.packetsRead, f.detail(avError(ret)))
 		}
@@ -441,6 +447,7 @@ func (f *VideoFile) framePTS(idx int) time.Duration {
 // Close frees the file's C resources. It is safe to call more than once.
 func (f *VideoFile) Close() error {
 	f.closed = true
+	f.freePackets()
 	f.closeStreams()
 	f.conv.close()
 	if f.pkt != nil {

@@ -125,8 +125,14 @@ func h264PacketInfo(data []byte, lengthSize int) (ref, idr, ok bool) {
 	return ref, idr, true
 }
 
+// maxCachedPacketBytes bounds the packets CountFrames keeps for Decode:
+// a 10 s 1080p clip is about 10 MB of H.264; a longer file is demuxed
+// again instead.
+const maxCachedPacketBytes = 64 << 20
+
 // recordPacket adds f.pkt to the packet index when the codec lets Decode
-// skip pictures; it is called by CountFrames for each video packet.
+// skip pictures, and keeps a reference to it while they fit in
+// maxCachedPacketBytes; it is called by CountFrames for each video packet.
 func (f *VideoFile) recordPacket() {
 	if f.index == nil {
 		return
@@ -137,17 +143,55 @@ func (f *VideoFile) recordPacket() {
 		info.ref, info.idr = ref, idr
 	}
 	f.index = append(f.index, info)
+	if !f.caching {
+		return
+	}
+	f.cachedBytes += int(f.pkt.size)
+	var c *C.AVPacket
+	if f.cachedBytes <= maxCachedPacketBytes {
+		c = C.av_packet_clone(f.pkt)
+	}
+	if c == nil {
+		f.freePackets()
+		f.caching = false
+		return
+	}
+	f.packets = append(f.packets, c)
+}
+
+// freePackets drops the packets CountFrames kept.
+func (f *VideoFile) freePackets() {
+	for i := range f.packets {
+		C.av_packet_free(&f.packets[i])
+	}
+	f.packets, f.cachedBytes = nil, 0
+}
+
+// reopenDecoder replaces a used decoder by a fresh one, leaving the
+// demuxer where it is.
+func (f *VideoFile) reopenDecoder() error {
+	f.dec.close()
+	f.dec = nil
+	dec, err := newVideoDecoder(C.actiond_stream(f.fmtCtx, f.stream).codecpar)
+	if err != nil {
+		return fmt.Errorf("decode %q: reopen decoder: %w", f.path, err)
+	}
+	f.dec = dec
+	return nil
 }
 
 // startIndex prepares CountFrames to build the packet index, for codecs
 // whose picture types it can read (H.264).
 func (f *VideoFile) startIndex() {
 	f.index = nil
+	f.freePackets()
 	par := C.actiond_stream(f.fmtCtx, f.stream).codecpar
 	if par.codec_id != C.AV_CODEC_ID_H264 {
 		return
 	}
 	f.index = make([]packetInfo, 0, 256)
+	f.packets = make([]*C.AVPacket, 0, 256)
+	f.caching = true
 	f.nalLengthSize = 0
 	if par.extradata != nil && par.extradata_size > 0 {
 		f.nalLengthSize = h264NALLengthSize(unsafe.Slice((*byte)(unsafe.Pointer(par.extradata)), int(par.extradata_size)))
@@ -223,8 +267,18 @@ func cmpInt64(a, b int64) int {
 // returns how many of want it handed to fn; errPlanBroken when the decoder
 // strayed from the plan, fn's error as is, or a read error.
 func (f *VideoFile) decodePlanned(p *skipPlan, want []int, fn func(int, time.Duration, *Image) error) (int, error) {
-	if err := f.rewind(); err != nil {
-		return 0, err
+	// The packets CountFrames kept spare opening and demuxing the file a
+	// second time; the decoder must be fresh all the same.
+	cached := len(f.packets) == len(p.need)
+	switch {
+	case !cached:
+		if err := f.rewind(); err != nil {
+			return 0, err
+		}
+	case f.dec.sent:
+		if err := f.reopenDecoder(); err != nil {
+			return 0, err
+		}
 	}
 	f.used = true
 	f.packetsRead, f.decodeErrors, f.packetsSkipped = 0, 0, 0
@@ -277,30 +331,38 @@ func (f *VideoFile) decodePlanned(p *skipPlan, want []int, fn func(int, time.Dur
 			}
 			continue
 		}
-		ret := C.av_read_frame(f.fmtCtx, f.pkt)
-		if ret < 0 {
-			return next, fmt.Errorf("%w: read packet %d: %w", errPlanBroken, k, avError(ret))
-		}
-		if f.pkt.stream_index != f.stream {
-			C.av_packet_unref(f.pkt)
-			continue
+		pkt := f.pkt
+		if cached {
+			pkt = f.packets[k]
+		} else {
+			ret := C.av_read_frame(f.fmtCtx, f.pkt)
+			if ret < 0 {
+				return next, fmt.Errorf("%w: read packet %d: %w", errPlanBroken, k, avError(ret))
+			}
+			if f.pkt.stream_index != f.stream {
+				C.av_packet_unref(f.pkt)
+				continue
+			}
 		}
 		f.packetsRead++
 		pos := k
 		k++
-		if int64(f.pkt.pts) != p.rankPTS[p.rankOf[pos]] {
-			C.av_packet_unref(f.pkt)
-			return next, fmt.Errorf("%w: packet %d has another pts than when counted", errPlanBroken, pos)
-		}
-		if !p.need[pos] {
+		err := error(nil)
+		switch {
+		case int64(pkt.pts) != p.rankPTS[p.rankOf[pos]]:
+			err = fmt.Errorf("%w: packet %d has another pts than when counted", errPlanBroken, pos)
+		case !p.need[pos]:
 			f.packetsSkipped++
-			C.av_packet_unref(f.pkt)
-			continue
+		default:
+			if err = f.dec.send(pkt); err != nil {
+				err = fmt.Errorf("%w: %w", errPlanBroken, err)
+			}
 		}
-		err := f.dec.send(f.pkt)
-		C.av_packet_unref(f.pkt)
+		if !cached {
+			C.av_packet_unref(f.pkt)
+		}
 		if err != nil {
-			return next, fmt.Errorf("%w: %w", errPlanBroken, err)
+			return next, err
 		}
 	}
 }

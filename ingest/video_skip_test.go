@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -135,8 +136,8 @@ func TestVideoFileDecodeSkipFallsBack(t *testing.T) {
 		name  string
 		tweak func(f *VideoFile)
 	}{
-		// Frame 25's packet said to come after frame 42's: the decoder
-		// puts out frame 25 where the plan expects another.
+		// Frame 25's packet counted with frame 42's pts and the other
+		// way round.
 		{"pts order", func(f *VideoFile) {
 			p := planSkips(f.index, want)
 			a, b := slices.Index(p.rankOf, 25), slices.Index(p.rankOf, 42)
@@ -157,6 +158,28 @@ func TestVideoFileDecodeSkipFallsBack(t *testing.T) {
 				t.Errorf("the last pass skipped %d packets, want the plain pass", f.PacketsSkipped())
 			}
 		})
+	}
+}
+
+// The plan is checked against what the decoder puts out: a packet that
+// makes no frame (here: the plan expects one frame fewer) breaks it before
+// any frame is handed on under a wrong index.
+func TestVideoFileDecodePlannedChecksOutput(t *testing.T) {
+	f, err := OpenVideoFile(sharedClip(t, "arm_wrestling.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.CountFrames(); err != nil {
+		t.Fatal(err)
+	}
+	want := []int{8, 25}
+	p := planSkips(f.index, want)
+	p.sent = p.sent[1:]
+	calls := 0
+	done, err := f.decodePlanned(p, want, func(int, time.Duration, *Image) error { calls++; return nil })
+	if !errors.Is(err, errPlanBroken) || done != 0 || calls != 0 {
+		t.Errorf("decodePlanned = %d, %v after %d frames handed on; want 0, errPlanBroken, none", done, err, calls)
 	}
 }
 
