@@ -224,14 +224,33 @@ func horizontalPass(dst []uint8, src *Image, row0, rows int, offs []int, taps []
 func horizontalRow(d, line []uint8, offs []int, taps [][]int32) {
 	d = d[:len(taps)*3]
 	for x, k := range taps {
-		p := line[offs[x]:]
+		o := offs[x]
+		p := line[o : o+3*len(k)]
 		acc0, acc1, acc2 := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
-		for _, kj := range k {
-			_ = p[2] // one bounds check for the pixel
-			acc0 += int32(p[0]) * kj
-			acc1 += int32(p[1]) * kj
-			acc2 += int32(p[2]) * kj
-			p = p[3:]
+		// Four taps a step, then two, then one: a quarter of the loop
+		// overhead and one bounds check per step. The integer sums are
+		// exact, so their order does not change the result.
+		j := 0
+		for ; j+3 < len(k); j += 4 {
+			q := p[3*j : 3*j+12 : 3*j+12]
+			k0, k1, k2, k3 := k[j], k[j+1], k[j+2], k[j+3]
+			acc0 += int32(q[0])*k0 + int32(q[3])*k1 + int32(q[6])*k2 + int32(q[9])*k3
+			acc1 += int32(q[1])*k0 + int32(q[4])*k1 + int32(q[7])*k2 + int32(q[10])*k3
+			acc2 += int32(q[2])*k0 + int32(q[5])*k1 + int32(q[8])*k2 + int32(q[11])*k3
+		}
+		for ; j+1 < len(k); j += 2 {
+			q := p[3*j : 3*j+6 : 3*j+6]
+			k0, k1 := k[j], k[j+1]
+			acc0 += int32(q[0])*k0 + int32(q[3])*k1
+			acc1 += int32(q[1])*k0 + int32(q[4])*k1
+			acc2 += int32(q[2])*k0 + int32(q[5])*k1
+		}
+		if j < len(k) {
+			q := p[3*j : 3*j+3 : 3*j+3]
+			kj := k[j]
+			acc0 += int32(q[0]) * kj
+			acc1 += int32(q[1]) * kj
+			acc2 += int32(q[2]) * kj
 		}
 		px := d[x*3 : x*3+3]
 		px[0], px[1], px[2] = clip8(acc0), clip8(acc1), clip8(acc2)
