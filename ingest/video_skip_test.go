@@ -239,17 +239,9 @@ func TestH264PacketInfo(t *testing.T) {
 // precede a wanted one within its IDR period.
 func TestPlanSkips(t *testing.T) {
 	// Decoding order: I0 P3 b1 b2 P6 b4 b5 | IDR7 P9 b8, pts = display index.
-	type pic struct {
-		pts      int64
-		ref, idr bool
-	}
-	pics := []pic{{0, true, true}, {3, true, false}, {1, false, false}, {2, false, false},
+	index := []packetInfo{{0, true, true}, {3, true, false}, {1, false, false}, {2, false, false},
 		{6, true, false}, {4, false, false}, {5, false, false},
 		{7, true, true}, {9, true, false}, {8, false, false}}
-	index := make([]packetInfo, len(pics))
-	for i, p := range pics {
-		index[i] = packetInfo{pts: p.pts, ref: p.ref, idr: p.idr}
-	}
 	tests := []struct {
 		want []int
 		need []int // packets, in decoding order
