@@ -372,13 +372,7 @@ func (f *VideoFile) Decode(want []int, fn func(index int, pts time.Duration, img
 				C.av_frame_unref(f.dec.frame)
 				continue
 			}
-			pts := f.framePTS(idx)
-			img, err := f.conv.convert(f.dec.frame)
-			C.av_frame_unref(f.dec.frame)
-			if err != nil {
-				return fmt.Errorf("decode %q: frame %d: %w", f.path, idx, err)
-			}
-			if err := fn(idx, pts, img); err != nil {
+			if err := f.handOn(idx, fn); err != nil {
 				return err
 			}
 			if next++; next == len(want) {
@@ -424,6 +418,18 @@ func (f *VideoFile) Decode(want []int, fn func(index int, pts time.Duration, img
 			f.path, ErrCorrupt, f.packetsRead, f.decodeErrors, detail)
 	}
 	return fmt.Errorf("decode %q: frame %d wanted, but the video ends after %d frames", f.path, want[next], decoded)
+}
+
+// handOn converts the decoder's current frame, index idx, and hands it to
+// fn; it returns fn's error as is.
+func (f *VideoFile) handOn(idx int, fn func(int, time.Duration, *Image) error) error {
+	pts := f.framePTS(idx)
+	img, err := f.conv.convert(f.dec.frame)
+	C.av_frame_unref(f.dec.frame)
+	if err != nil {
+		return fmt.Errorf("decode %q: frame %d: %w", f.path, idx, err)
+	}
+	return fn(idx, pts, img)
 }
 
 // framePTS returns the presentation time of the decoder's current frame,

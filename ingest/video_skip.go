@@ -308,13 +308,7 @@ func (f *VideoFile) decodePlanned(p *skipPlan, want []int, fn func(int, time.Dur
 				C.av_frame_unref(f.dec.frame)
 				continue
 			}
-			ts := f.framePTS(idx)
-			img, err := f.conv.convert(f.dec.frame)
-			C.av_frame_unref(f.dec.frame)
-			if err != nil {
-				return next, fmt.Errorf("decode %q: frame %d: %w", f.path, idx, err)
-			}
-			if err := fn(idx, ts, img); err != nil {
+			if err := f.handOn(idx, fn); err != nil {
 				return next, err
 			}
 			if next++; next == len(want) {
