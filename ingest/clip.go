@@ -17,6 +17,10 @@ type Clip struct {
 	// Tensor is [segments,3,crop,crop] float32, the model input without the
 	// batch axis.
 	Tensor []float32
+	// FramesDecoded is how many frames (packets) went through the decoder:
+	// fewer than FramesTotal when frames that no sampled frame depends on
+	// were skipped, or decoding stopped after the last sampled frame.
+	FramesDecoded int
 	// Decode is the time spent demuxing, decoding and converting to RGB;
 	// Preprocess the time spent scaling, cropping and normalising.
 	Decode, Preprocess time.Duration
@@ -72,5 +76,6 @@ func LoadClip(path string, pre Preprocessor, segments int) (*Clip, error) {
 	}
 	clip.Preprocess = prep
 	clip.Decode = time.Since(start) - prep
+	clip.FramesDecoded = f.PacketsRead() - f.PacketsSkipped()
 	return clip, nil
 }

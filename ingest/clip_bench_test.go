@@ -3,6 +3,7 @@ package ingest
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/actiond/actiond/models"
 )
@@ -21,4 +22,25 @@ func BenchmarkLoadClip(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkLoadClipHD is the same on the 1920×1080 25 fps 10 s scene that
+// `make bench` generates (skipped until it has).
+func BenchmarkLoadClipHD(b *testing.B) {
+	const path = "../.cache/bench/scene-1920x1080-25fps-10s.mp4"
+	if _, err := os.Stat(path); err != nil {
+		b.Skipf("no 1080p clip (make bench writes it): %v", err)
+	}
+	pre := Preprocessor{ShortSide: 256, CropSize: 224, Mean: models.ImageNetMean, Std: models.ImageNetStd}
+	var dec, prep time.Duration
+	for b.Loop() {
+		clip, err := LoadClip(path, pre, 16)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dec += clip.Decode
+		prep += clip.Preprocess
+	}
+	b.ReportMetric(float64(dec.Milliseconds())/float64(b.N), "decode-ms/op")
+	b.ReportMetric(float64(prep.Milliseconds())/float64(b.N), "prep-ms/op")
 }

@@ -43,6 +43,7 @@ type decoder struct {
 	pkt   *C.AVPacket
 	conv  *rgbConverter // converts the pictures; owned by the caller
 	buf   []byte        // Annex-B staging of the access unit
+	pics  *picturePool  // pictures handed out and back, reused
 
 	// pending remembers the metadata of access units the decoder still
 	// holds (frame threads and reordering delay output), by pts.
@@ -82,7 +83,7 @@ func newDecoder(codec Codec, conv *rgbConverter) (*decoder, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open %s decoder: %w", codec, err)
 	}
-	d := &decoder{codec: codec, dec: dec, conv: conv, pkt: C.av_packet_alloc()}
+	d := &decoder{codec: codec, dec: dec, conv: conv, pkt: C.av_packet_alloc(), pics: &picturePool{}}
 	if d.pkt == nil {
 		d.close()
 		return nil, fmt.Errorf("open %s decoder: %w", codec, avError(avErrENOMEM))
@@ -132,8 +133,8 @@ func (d *decoder) decode(au accessUnit, fn func(frameMeta, picture) error) error
 			return nil
 		}
 		d.frames++
-		pic := &avPicture{f: C.av_frame_alloc(), conv: d.conv}
-		if pic.f == nil {
+		pic := d.pics.get(d.conv)
+		if pic == nil {
 			C.av_frame_unref(d.dec.frame)
 			d.fail(avError(avErrENOMEM))
 			continue
@@ -189,6 +190,9 @@ func (d *decoder) close() {
 	if d.pkt != nil {
 		C.av_packet_free(&d.pkt)
 	}
+	if d.pics != nil {
+		d.pics.close()
+	}
 }
 
 // avPicture is a decoded frame that holds a reference to the decoder's
@@ -196,19 +200,69 @@ func (d *decoder) close() {
 type avPicture struct {
 	f    *C.AVFrame
 	conv *rgbConverter
+	pool *picturePool // takes it back on release
+}
+
+// picturePool keeps released pictures (and their AVFrames) for the next
+// frames: a live stream decodes frame after frame, and the window holds at
+// most two pictures at a time, so a couple of them serve the whole stream
+// without an allocation, Go or C, per frame. The stream's goroutine uses
+// it, as it does the decoder; not safe for concurrent use.
+type picturePool struct {
+	free   []*avPicture
+	closed bool // the decoder is gone: released pictures are freed
+}
+
+// get returns an empty picture; nil when out of memory.
+func (pp *picturePool) get(conv *rgbConverter) *avPicture {
+	if n := len(pp.free); n > 0 {
+		p := pp.free[n-1]
+		pp.free = pp.free[:n-1]
+		p.conv = conv
+		return p
+	}
+	f := C.av_frame_alloc()
+	if f == nil {
+		return nil
+	}
+	return &avPicture{f: f, conv: conv, pool: pp}
+}
+
+// close frees the pooled pictures; pictures still out are freed when
+// released.
+func (pp *picturePool) close() {
+	pp.closed = true
+	for _, p := range pp.free {
+		C.av_frame_free(&p.f)
+	}
+	pp.free = nil
 }
 
 func (p *avPicture) image() (*Image, error) {
-	if p.f == nil {
+	if p.f == nil || p.f.buf[0] == nil {
 		return nil, errors.New("convert frame: picture already released")
 	}
 	return p.conv.convert(p.f)
 }
 
-func (p *avPicture) release() {
-	if p.f != nil {
-		C.av_frame_free(&p.f)
+// imageInto converts the picture into dst, reusing dst's pixels.
+func (p *avPicture) imageInto(dst *Image) error {
+	if p.f == nil || p.f.buf[0] == nil {
+		return errors.New("convert frame: picture already released")
 	}
+	return p.conv.convertInto(p.f, dst)
+}
+
+func (p *avPicture) release() {
+	if p.f == nil || p.f.buf[0] == nil {
+		return
+	}
+	C.av_frame_unref(p.f)
+	if p.pool == nil || p.pool.closed {
+		C.av_frame_free(&p.f)
+		return
+	}
+	p.pool.free = append(p.pool.free, p)
 }
 
 // cHeapInUse returns the bytes that C code (libav) holds from malloc, for

@@ -201,6 +201,7 @@ type videoDecoder struct {
 	ctx   *C.AVCodecContext
 	frame *C.AVFrame
 	watch *logWatch // last error libav logged about ctx
+	sent  bool      // it has been given input: no longer fresh
 }
 
 // errNoDecoder is returned by newVideoDecoder when this FFmpeg build has no
@@ -236,6 +237,7 @@ func newVideoDecoder(par *C.AVCodecParameters) (*videoDecoder, error) {
 
 // send gives the decoder one packet; a nil packet starts draining.
 func (d *videoDecoder) send(pkt *C.AVPacket) error {
+	d.sent = true
 	return avErr(C.avcodec_send_packet(d.ctx, pkt))
 }
 
@@ -279,36 +281,47 @@ type rgbConverter struct {
 
 // convert returns a copy of src as an RGB24 Image.
 func (c *rgbConverter) convert(src *C.AVFrame) (*Image, error) {
+	img := new(Image)
+	if err := c.convertInto(src, img); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// convertInto converts src into dst, reusing dst's pixels when they are
+// large enough: a caller that converts frame after frame allocates
+// nothing.
+func (c *rgbConverter) convertInto(src *C.AVFrame, dst *Image) error {
 	key := [5]C.int{src.width, src.height, C.int(src.format), C.int(src.colorspace), C.int(src.color_range)}
 	if src.width <= 0 || src.height <= 0 {
-		return nil, fmt.Errorf("convert to rgb24: frame is %dx%d", int(src.width), int(src.height))
+		return fmt.Errorf("convert to rgb24: frame is %dx%d", int(src.width), int(src.height))
 	}
 	if c.sws == nil || key != c.key {
 		c.close()
 		c.sws = C.actiond_sws_to_rgb24(key[0], key[1], key[2], key[3], key[4])
 		if c.sws == nil {
 			name := C.av_get_pix_fmt_name(C.enum_AVPixelFormat(src.format))
-			return nil, fmt.Errorf("convert %dx%d %s to rgb24: unsupported by swscale",
+			return fmt.Errorf("convert %dx%d %s to rgb24: unsupported by swscale",
 				int(src.width), int(src.height), C.GoString(name))
 		}
 		c.dst = C.actiond_frame_alloc_buffer(src.width, src.height, C.AV_PIX_FMT_RGB24)
 		if c.dst == nil {
 			c.close()
-			return nil, avError(avErrENOMEM)
+			return avError(avErrENOMEM)
 		}
 		c.key = key
 	}
 	if err := avErr(C.sws_scale_frame(c.sws, c.dst, src)); err != nil {
-		return nil, fmt.Errorf("convert to rgb24: %w", err)
+		return fmt.Errorf("convert to rgb24: %w", err)
 	}
 	w, h := int(src.width), int(src.height)
-	img := NewImage(w, h)
+	dst.W, dst.H, dst.Pix = w, h, grow(dst.Pix, w*h*3)
 	stride := int(c.dst.linesize[0])
 	data := unsafe.Slice((*byte)(unsafe.Pointer(c.dst.data[0])), stride*(h-1)+w*3)
 	for y := range h {
-		copy(img.Pix[y*w*3:(y+1)*w*3], data[y*stride:y*stride+w*3])
+		copy(dst.Pix[y*w*3:(y+1)*w*3], data[y*stride:y*stride+w*3])
 	}
-	return img, nil
+	return nil
 }
 
 // close frees the scaler and its buffer; it is safe to call more than once.

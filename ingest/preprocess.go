@@ -56,6 +56,12 @@ func (p Preprocessor) FrameSize() int { return 3 * p.CropSize * p.CropSize }
 // cropped part of the scaled frame is computed; it is byte-identical to
 // scaling the whole frame first.
 func (p Preprocessor) Frame(img *Image, dst []float32) error {
+	return p.frame(img, dst, new(resizeScratch))
+}
+
+// frame is Frame with the resizing's buffers in s, which a caller that
+// preprocesses frame after frame keeps, so that it allocates nothing.
+func (p Preprocessor) frame(img *Image, dst []float32, s *resizeScratch) error {
 	if p.ShortSide <= 0 || p.CropSize <= 0 {
 		return fmt.Errorf("preprocess frame: short side %d and crop size %d must be positive", p.ShortSide, p.CropSize)
 	}
@@ -77,7 +83,7 @@ func (p Preprocessor) Frame(img *Image, dst []float32) error {
 		return fmt.Errorf("preprocess frame: %v scales to %dx%d, smaller than the %dx%d crop", img, sw, sh, p.CropSize, p.CropSize)
 	}
 	x, y := CenterCropOffset(sw, sh, p.CropSize)
-	crop := resizeBilinearRect(img, sw, sh, x, y, p.CropSize, p.CropSize)
+	crop := s.resize(img, sw, sh, x, y, p.CropSize, p.CropSize)
 
 	// numpy computes v/255.0 - mean, then / std, each step rounded to
 	// float32 (the Python float 255.0 becomes float32 255). The same three

@@ -201,6 +201,9 @@ func TestResizeBilinearRect(t *testing.T) {
 		{40, 30, 40, 30, 9, 8, 10, 12}, // plain crop
 		{13, 11, 6, 5, 0, 0, 6, 5},     // whole image
 	}
+	// One scratch for all cases, each twice: what a live stream's window
+	// does, through changes of size and of passes.
+	var scratch resizeScratch
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%dx%d to %dx%d at %d,%d", tt.sw, tt.sh, tt.w, tt.h, tt.x0, tt.y0), func(t *testing.T) {
 			src := randomImage(rng, tt.sw, tt.sh)
@@ -216,6 +219,12 @@ func TestResizeBilinearRect(t *testing.T) {
 					if r != wr || g != wg || b != wb {
 						t.Fatalf("pixel (%d,%d) = %d,%d,%d, want %d,%d,%d", x, y, r, g, b, wr, wg, wb)
 					}
+				}
+			}
+			for range 2 {
+				again := scratch.resize(src, tt.w, tt.h, tt.x0, tt.y0, tt.cw, tt.ch)
+				if again.W != got.W || again.H != got.H || !bytes.Equal(again.Pix, got.Pix) {
+					t.Fatalf("with a reused scratch: %v, %d bytes differ", again, len(got.Pix))
 				}
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"time"
 	"unsafe"
@@ -60,8 +61,21 @@ type VideoFile struct {
 	used   bool
 	closed bool
 
-	packetsRead  int
-	decodeErrors int
+	packetsRead    int
+	packetsSkipped int
+	decodeErrors   int
+
+	// index describes every video packet, in decoding order, as the last
+	// CountFrames found them; nil when the codec's picture types are not
+	// read (see video_skip.go). nalLengthSize is the H.264 NAL length
+	// prefix size, 0 for Annex B.
+	index         []packetInfo
+	nalLengthSize int
+	// packets are the video packets themselves (references, in decoding
+	// order) when index is set and they fit; nil otherwise.
+	packets     []*C.AVPacket
+	cachedBytes int
+	caching     bool // CountFrames is still keeping packets
 }
 
 // OpenVideoFile opens path, picks its best video stream and opens a decoder
@@ -244,6 +258,10 @@ func (f *VideoFile) Info() VideoInfo { return f.info }
 // or CountFrames read from the container. It shows that Decode stops early.
 func (f *VideoFile) PacketsRead() int { return f.packetsRead }
 
+// PacketsSkipped returns how many of the packets the last Decode read it
+// did not decode, because no wanted frame depends on them.
+func (f *VideoFile) PacketsSkipped() int { return f.packetsSkipped }
+
 // DecodeErrors returns how many packets or frames the last Decode could not
 // decode. Such errors are skipped (the decoder conceals what it can); only a
 // video with no decodable frame at all fails.
@@ -267,18 +285,22 @@ func (f *VideoFile) CountFrames() (int, error) {
 		return 0, err
 	}
 	f.used = true
-	f.packetsRead, f.decodeErrors = 0, 0
+	f.packetsRead, f.decodeErrors, f.packetsSkipped = 0, 0, 0
+	f.startIndex()
 	for {
 		ret := C.av_read_frame(f.fmtCtx, f.pkt)
 		if ret == avErrEOF {
 			return f.packetsRead, nil
 		}
 		if ret < 0 {
+			f.index = nil
+			f.freePackets()
 			return 0, fmt.Errorf("count frames of %q: read after %d packets: %s",
 				f.path, f.packetsRead, f.detail(avError(ret)))
 		}
 		if f.pkt.stream_index == f.stream {
 			f.packetsRead++
+			f.recordPacket()
 		}
 		C.av_packet_unref(f.pkt)
 	}
@@ -290,7 +312,9 @@ func (f *VideoFile) CountFrames() (int, error) {
 // reference's frame numbering. want must be ascending without duplicates.
 //
 // Decoding stops right after the last wanted frame. Frames that are not
-// wanted are decoded (later frames reference them) but not converted. An
+// wanted are decoded (later frames reference them) but not converted;
+// after CountFrames, pictures that no wanted frame depends on are not even
+// decoded (see video_skip.go), which gives the same frames faster. An
 // error from fn stops decoding and is returned as is. Decode fails if the
 // video ends before a wanted index, or if no frame can be decoded at all.
 func (f *VideoFile) Decode(want []int, fn func(index int, pts time.Duration, img *Image) error) error {
@@ -302,11 +326,21 @@ func (f *VideoFile) Decode(want []int, fn func(index int, pts time.Duration, img
 	if len(want) == 0 {
 		return nil
 	}
+	if p := planSkips(f.index, want); p != nil {
+		done, err := f.decodePlanned(p, want, fn)
+		if !errors.Is(err, errPlanBroken) {
+			return err
+		}
+		// Decode everything from the start, handing on only the
+		// frames not handed on yet.
+		slog.Debug("decoding every frame", "file", f.path, "reason", err)
+		want = want[done:]
+	}
 	if err := f.rewind(); err != nil {
 		return err
 	}
 	f.used = true
-	f.packetsRead, f.decodeErrors = 0, 0
+	f.packetsRead, f.decodeErrors, f.packetsSkipped = 0, 0, 0
 
 	var (
 		next     int   // position in want
@@ -338,13 +372,7 @@ func (f *VideoFile) Decode(want []int, fn func(index int, pts time.Duration, img
 				C.av_frame_unref(f.dec.frame)
 				continue
 			}
-			pts := f.framePTS(idx)
-			img, err := f.conv.convert(f.dec.frame)
-			C.av_frame_unref(f.dec.frame)
-			if err != nil {
-				return fmt.Errorf("decode %q: frame %d: %w", f.path, idx, err)
-			}
-			if err := fn(idx, pts, img); err != nil {
+			if err := f.handOn(idx, fn); err != nil {
 				return err
 			}
 			if next++; next == len(want) {
@@ -392,6 +420,18 @@ func (f *VideoFile) Decode(want []int, fn func(index int, pts time.Duration, img
 	return fmt.Errorf("decode %q: frame %d wanted, but the video ends after %d frames", f.path, want[next], decoded)
 }
 
+// handOn converts the decoder's current frame, index idx, and hands it to
+// fn; it returns fn's error as is.
+func (f *VideoFile) handOn(idx int, fn func(int, time.Duration, *Image) error) error {
+	pts := f.framePTS(idx)
+	img, err := f.conv.convert(f.dec.frame)
+	C.av_frame_unref(f.dec.frame)
+	if err != nil {
+		return fmt.Errorf("decode %q: frame %d: %w", f.path, idx, err)
+	}
+	return fn(idx, pts, img)
+}
+
 // framePTS returns the presentation time of the decoder's current frame,
 // counted from the stream's start; frame index over frame rate when the
 // container gives no timestamp.
@@ -413,6 +453,7 @@ func (f *VideoFile) framePTS(idx int) time.Duration {
 // Close frees the file's C resources. It is safe to call more than once.
 func (f *VideoFile) Close() error {
 	f.closed = true
+	f.freePackets()
 	f.closeStreams()
 	f.conv.close()
 	if f.pkt != nil {

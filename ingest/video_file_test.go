@@ -574,6 +574,16 @@ func TestVideoFileNoLeak(t *testing.T) {
 		if err := f.Decode([]int{0}, func(int, time.Duration, *Image) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
+		// The packets CountFrames keeps, and the decoder Decode opens
+		// anew for a second pass over them.
+		if _, err := f.CountFrames(); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := f.Decode([]int{100}, func(int, time.Duration, *Image) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
 		f.Close()
 		if _, err := OpenVideoFile(bad); err == nil {
 			t.Fatal("opened a text file")

@@ -84,6 +84,12 @@ type picture interface {
 	release()
 }
 
+// pictureInto is a picture that can convert into a caller's Image,
+// reusing its pixels (the decoder's pictures can).
+type pictureInto interface {
+	imageInto(dst *Image) error
+}
+
 // epochChange tells that a new epoch started, and why.
 type epochChange struct {
 	epoch  uint64
@@ -140,6 +146,13 @@ type window struct {
 	last    frameMeta     // the last frame pushed
 	serial  uint64        // frames in the epoch so far
 	held    *heldFrame    // the last frame, until the next one decides it
+	// heldBuf holds the two heldFrames in use (the held one and the one
+	// that settles it), reused frame after frame; rgb and scratch are the
+	// kept frames' conversion and resizing buffers. The hot path then
+	// allocates nothing per frame.
+	heldBuf [2]heldFrame
+	rgb     Image
+	scratch resizeScratch
 	// endReason says why the last epoch ended, for the next one's start.
 	endReason string
 	nextEnd   int64 // slot at which the next window ends (exclusive)
@@ -203,6 +216,7 @@ func (w *window) close() {
 		w.ring[i] = nil
 	}
 	w.pixels = nil
+	w.rgb, w.scratch = Image{}, resizeScratch{}
 }
 
 // footprint is the memory the window holds for frames, in bytes; it depends
@@ -256,7 +270,8 @@ func (w *window) push(m frameMeta, pic picture) (wins []Window, change *epochCha
 
 	rel := m.pts - w.t0
 	w.count(rel)
-	cur := &heldFrame{meta: m, rel: rel, serial: w.serial, pic: pic}
+	cur := w.spare()
+	cur.meta, cur.rel, cur.serial, cur.pic = m, rel, w.serial, pic
 	w.serial++
 	prev := w.held
 	// Centres in (prev, cur]: each goes to the nearer of the two; a tie to
@@ -312,7 +327,20 @@ func (w *window) startEpoch(m frameMeta, pic picture, media0 time.Duration) {
 	w.count(0)
 	// The first frame is at the start of slot 0, before its centre: it
 	// may be nearest to it, which the next frame decides.
-	w.held = &heldFrame{meta: m, pic: pic}
+	h := w.spare()
+	h.meta, h.pic = m, pic
+	w.held = h
+}
+
+// spare returns the heldFrame of heldBuf that is not held, emptied (its
+// picks keep their array).
+func (w *window) spare() *heldFrame {
+	h := &w.heldBuf[0]
+	if w.held == h {
+		h = &w.heldBuf[1]
+	}
+	*h = heldFrame{picks: h.picks[:0]}
+	return h
 }
 
 // endEpoch settles what the held frame is known to be nearest to (the
@@ -362,7 +390,7 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 		}
 		i := k % seg
 		if buf == nil {
-			img, err := h.pic.image()
+			img, err := w.image(h.pic)
 			if err != nil {
 				return wins, fmt.Errorf("convert frame at %v: %w", h.meta.pts, err)
 			}
@@ -388,18 +416,29 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 // keep preprocesses img into dst, through the encoder when there is one.
 func (w *window) keep(img *Image, dst []float32) error {
 	if w.grid.enc == nil {
-		return w.grid.pre.Frame(img, dst)
+		return w.grid.pre.frame(img, dst, &w.scratch)
 	}
 	if w.pixels == nil {
 		w.pixels = make([]float32, w.grid.pre.FrameSize())
 	}
-	if err := w.grid.pre.Frame(img, w.pixels); err != nil {
+	if err := w.grid.pre.frame(img, w.pixels, &w.scratch); err != nil {
 		return err
 	}
 	if err := w.grid.enc.Encode(w.pixels, dst); err != nil {
 		return fmt.Errorf("encode frame: %w", err)
 	}
 	return nil
+}
+
+// image converts pic, into the window's own buffer when pic can.
+func (w *window) image(pic picture) (*Image, error) {
+	if p, ok := pic.(pictureInto); ok {
+		if err := p.imageInto(&w.rgb); err != nil {
+			return nil, err
+		}
+		return &w.rgb, nil
+	}
+	return pic.image()
 }
 
 // flush emits the windows that are complete: every slot settled, and a

@@ -124,6 +124,7 @@ func (r *report) markdown(c config) string {
 		}
 		p("\nactiond's split: decode %s ms, preprocessing %s ms. ", cr.OursDecode, cr.OursPrep)
 		p("Against the best peer (%s): **%.2f×**, goal ≤ 0.5×: %s.\n\n", peerModes[cr.best()].Mode, cr.ratio(), goal(cr.ratio() <= 0.5))
+		frontEndFloor(p, cr)
 		for _, mm := range cr.Mismatch {
 			p("Note: %s.\n\n", mm)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -23,6 +24,8 @@ func runServe(args []string) error {
 	demo := fs.Bool("demo", false, "the first-run demo: the motion model and a demo camera (stream \"demo\")")
 	pprofListen := fs.String("pprof-listen", "", "serve Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (default: none)")
 	cameraListen := fs.String("camera-listen", server.DefaultDemoCameraListen, "with --demo: the demo camera's RTSP address")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file on exit")
 	var streams multiFlag
 	fs.Var(&streams, "stream", "watch a camera: NAME=rtsp://... (repeatable)")
 	if rest, err := parse(fs, args); err != nil {
@@ -95,5 +98,10 @@ func runServe(args []string) error {
 			}
 		}
 	}
-	return server.Run(context.Background(), cfg, opts)
+	stop, err := startProfiles(*cpuProfile, *memProfile)
+	if err != nil {
+		return err
+	}
+	err = server.Run(context.Background(), cfg, opts)
+	return errors.Join(err, stop())
 }
