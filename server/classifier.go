@@ -73,7 +73,7 @@ func OpenClassifier(path string, threads int) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	sess, err := engine.Open(path, engine.Options{Threads: threads})
+	sess, err := engine.Open(path, engine.Options{Threads: threads, NoSpin: true})
 	if err != nil {
 		return nil, err
 	}

@@ -44,11 +44,11 @@ func openFeatureCache(path string, man models.Manifest, threads int) (*featureCa
 			return nil, err
 		}
 	}
-	front, err := engine.Open(frontPath, engine.Options{Threads: threads})
+	front, err := engine.Open(frontPath, engine.Options{Threads: threads, NoSpin: true})
 	if err != nil {
 		return nil, err
 	}
-	back, err := engine.Open(backPath, engine.Options{Threads: threads})
+	back, err := engine.Open(backPath, engine.Options{Threads: threads, NoSpin: true})
 	if err != nil {
 		front.Close()
 		return nil, err
