@@ -48,9 +48,9 @@ type rtspClient interface {
 	play() error
 	// transport says how packets arrive ("UDP", "TCP"), once playing.
 	transport() string
-	// received counts the bytes of the video track (RTP and RTCP) that
-	// have arrived, as they arrive: before the client holds packets back
-	// to put them in order.
+	// received counts the video track's packets that have arrived: RTP
+	// as the client hands them on, and RTCP, which keeps coming while the
+	// client holds RTP packets back to put them in order.
 	received() uint64
 	// done is closed when the connection has ended, err says why.
 	done() <-chan struct{}
@@ -240,9 +240,9 @@ func (s *source) sinceLast() time.Duration {
 
 // silence tells whether the camera has gone quiet, called every few
 // hundred milliseconds on the pipeline's goroutine: it is lost when no
-// access unit has come for readTimeout and no bytes either (a stall, a
-// dead link), or when bytes come but no access unit for four times that
-// (nothing it sends makes a picture). Over UDP, gortsplib holds every
+// access unit has come for readTimeout and no packet either (RTP or RTCP:
+// a stall, a dead link), or when packets come but no access unit for four
+// times that (nothing it sends makes a picture). Over UDP, gortsplib holds every
 // packet after a lost one until the lost one or 64 later ones arrive: at
 // the tens of packets per second of a small or slow stream, 5% loss alone
 // withholds whole seconds of video that is on its way.

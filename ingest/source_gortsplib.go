@@ -24,6 +24,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v4/pkg/headers"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -38,6 +39,12 @@ type gortsplibClient struct {
 	forma format.Format
 
 	transportName atomic.Pointer[string]
+	// arrived counts the track's RTP packets as gortsplib hands them on
+	// and its RTCP packets (sender reports come every few seconds whatever
+	// the RTP reordering holds back): signs of life for source.silence.
+	// Client.Stats would count bytes before the reordering, but it races
+	// with the client's own shutdown.
+	arrived atomic.Uint64
 	doneCh        chan struct{}
 	waitErr       error
 	closeOnce     sync.Once
@@ -167,7 +174,9 @@ func (g *gortsplibClient) play() error {
 		return err
 	}
 	medi, clock := g.media, int64(g.forma.ClockRate())
+	g.c.OnPacketRTCP(medi, func(rtcp.Packet) { g.arrived.Add(1) })
 	g.c.OnPacketRTP(medi, g.forma, func(pkt *rtp.Packet) {
+		g.arrived.Add(1)
 		// Packets before the first one the timestamp decoder can anchor
 		// (a key frame) have no presentation time yet.
 		ticks, ok := g.c.PacketPTS2(medi, pkt)
@@ -267,9 +276,7 @@ func (g *gortsplibClient) transport() string {
 	return ""
 }
 
-func (g *gortsplibClient) received() uint64 {
-	return g.c.Stats().Session.BytesReceived
-}
+func (g *gortsplibClient) received() uint64 { return g.arrived.Load() }
 
 func (g *gortsplibClient) done() <-chan struct{} { return g.doneCh }
 
