@@ -44,10 +44,10 @@ type gortsplibClient struct {
 	// the RTP reordering holds back): signs of life for source.silence.
 	// Client.Stats would count bytes before the reordering, but it races
 	// with the client's own shutdown.
-	arrived atomic.Uint64
-	doneCh        chan struct{}
-	waitErr       error
-	closeOnce     sync.Once
+	arrived   atomic.Uint64
+	doneCh    chan struct{}
+	waitErr   error
+	closeOnce sync.Once
 }
 
 // newRTSPClient makes the client for one connection; it does not connect
