@@ -58,6 +58,7 @@ func liveMarkdown(p func(string, ...any), c config, r *liveResult) {
 		p("![Latency and CPU against the number of cameras](%s)\n\n", filepath.ToSlash(rel))
 	}
 	p("%s\n\n", liveReading(r))
+	p("%s\n\n", liveTried)
 	liveProfileMarkdown(p, c, r)
 	p("The server's configuration for N = %d (every other key at its default, so this is what `actiond serve` does out of the box):\n\n```yaml\n%s```\n\n", r.Points[len(r.Points)-1].N, r.Config)
 	if r.LoadedLine != "" {
@@ -242,3 +243,14 @@ func cpuShares(top []string) string {
 	return fmt.Sprintf("H.264 decoding about %.0f%%, inference about %.0f%%, preprocessing about %.0f%% (from the rows above; a part whose rows are not among them counts as 0)",
 		100*dec/total, 100*inf/total, 100*pre/total)
 }
+
+// liveTried says what was done about capacity so far; its figures come from
+// the runs named in it, not from this one.
+const liveTried = "What was tried (2026-12-03, this machine, `-live-only` runs): " +
+	"(1) the feature cache (on by default): a window costs 2 per-frame fronts and one back, 1.43× the windows per core at 1 thread (section above); " +
+	"(2) `inference.max_batch` 1: batching buys no throughput here (Batching section) and every window in a batch waits for the whole batch; " +
+	"(3) ONNX Runtime's intra-op threads no longer spin between runs in the server (`engine.Options.NoSpin`): at N = 4 actiond went from 1.83 to 1.00 cores and p99 from 0.91 s to 0.35 s, because spinning threads took the cores the decoders needed; " +
+	"(4) `ACTIOND_INFERENCE_THREADS=1`: worse, the model is busy 99% of the time already at N = 6 (p99 2.8 s). " +
+	"What limits it: every camera costs its share of one PP-TSMv2 back run per stride (about 120 ms on both cores, 0.8 windows/s per camera) plus decoding 25 frames/s of 720p H.264 (about 0.1 core): about 0.25 cores per camera, so 2 cores hold 6–7 cameras at best and the goal of 8 is missed by 1–2 cameras at the default stride. " +
+	"A stride of 2.5 s halves the model's share; int8 weights (ONNX Runtime's quantised convolutions) or a faster CPU are the next steps. " +
+	"RSS: each finished window is a fresh 12.3 MiB feature tensor (`window.emit`, 85% of allocated bytes in the profile below), and once the model falls behind, every stream's queue holds such windows, so RSS per stream is far above the 40 MiB goal at N = 8; reusing window tensors from a pool returned by the scheduler is the fix not yet made."

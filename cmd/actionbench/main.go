@@ -121,6 +121,9 @@ func run(c config) error {
 	if r.live, err = runLive(c); err != nil {
 		return fmt.Errorf("live: %w", err)
 	}
+	if r.hotPath, err = benchHotPath(); err != nil {
+		return fmt.Errorf("live hot path: %w", err)
+	}
 	r.took = time.Since(start)
 	if err := os.WriteFile(c.out, []byte(r.markdown(c)), 0o644); err != nil {
 		return err

@@ -15,6 +15,7 @@ type report struct {
 	cache    []cacheResult
 	frontEnd []clipResult
 	live     *liveResult
+	hotPath  []string
 	took     time.Duration
 }
 
@@ -135,6 +136,7 @@ func (r *report) markdown(c config) string {
 		p("```\n\n")
 	}
 	liveMarkdown(p, c, r.live)
+	hotPathMarkdown(p, r.hotPath)
 	p("## Reproduce\n\n```\nmake bench          # make bench-peers (apt-get python3-opencv python3-av if missing; npm onnxruntime-node@1.29.0 into .cache/bench-node) and bin/actiond first\ngo run ./cmd/actionbench -h\n```\n")
 	return b.String()
 }
