@@ -10,9 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
+	"github.com/actiond/actiond/cmd/internal/plot"
 )
 
 // The live plot: two panels against the number of cameras, latency (p50,
@@ -54,7 +52,7 @@ func writeLivePlot(path string, pts []livePoint) error {
 	const W, H = 1000, 460
 	img := image.NewRGBA(image.Rect(0, 0, W, H))
 	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
-	text(img, W/2, 18, "actiond live capacity: 720p25 H.264 cameras, window 10 s, stride 1.25 s, untrained PP-TSMv2", colBlack, true)
+	plot.Text(img, W/2, 18, "actiond live capacity: 720p25 H.264 cameras, window 10 s, stride 1.25 s, untrained PP-TSMv2", colBlack, true)
 
 	var ns, p50, p99, cpu, bench, mach []float64
 	maxN, maxLat, maxCPU := 1.0, 1.2, 2.2
@@ -144,20 +142,20 @@ func fmtTick(v float64) string {
 func (p panel) axes(xticks []float64, xlabel, ylabel string) {
 	for _, t := range ticks(p.ymax) {
 		_, y := p.px(0, t)
-		hline(p.img, p.x0, p.x0+p.w, y, colGrid)
-		hline(p.img, p.x0-5, p.x0, y, colBlack)
-		textRight(p.img, p.x0-8, y+4, fmtTick(t), colBlack)
+		plot.HLine(p.img, p.x0, p.x0+p.w, y, colGrid)
+		plot.HLine(p.img, p.x0-5, p.x0, y, colBlack)
+		plot.Text(p.img, p.x0-8-plot.TextWidth(fmtTick(t)), y+4, fmtTick(t), colBlack, false)
 	}
 	for _, t := range append([]float64{0}, xticks...) {
 		x, _ := p.px(t, 0)
-		vline(p.img, x, p.y0, p.y0+p.h, colGrid)
-		vline(p.img, x, p.y0+p.h, p.y0+p.h+5, colBlack)
-		text(p.img, x, p.y0+p.h+18, fmtTick(t), colBlack, true)
+		plot.VLine(p.img, x, p.y0, p.y0+p.h, colGrid)
+		plot.VLine(p.img, x, p.y0+p.h, p.y0+p.h+5, colBlack)
+		plot.Text(p.img, x, p.y0+p.h+18, fmtTick(t), colBlack, true)
 	}
-	hline(p.img, p.x0, p.x0+p.w, p.y0+p.h, colBlack)
-	vline(p.img, p.x0, p.y0, p.y0+p.h, colBlack)
-	text(p.img, p.x0+p.w/2, p.y0+p.h+36, xlabel, colBlack, true)
-	text(p.img, p.x0-50, p.y0-10, ylabel, colBlack, false)
+	plot.HLine(p.img, p.x0, p.x0+p.w, p.y0+p.h, colBlack)
+	plot.VLine(p.img, p.x0, p.y0, p.y0+p.h, colBlack)
+	plot.Text(p.img, p.x0+p.w/2, p.y0+p.h+36, xlabel, colBlack, true)
+	plot.Text(p.img, p.x0-50, p.y0-10, ylabel, colBlack, false)
 }
 
 // draw plots the series (lines, with a dot per point) and a legend in the
@@ -167,7 +165,7 @@ func (p panel) draw(ss []series) {
 		for i := 1; i < len(s.xs); i++ {
 			x0, y0 := p.px(s.xs[i-1], s.ys[i-1])
 			x1, y1 := p.px(s.xs[i], s.ys[i])
-			line(p.img, x0, y0, x1, y1, s.col, s.dashed)
+			plot.Line(p.img, x0, y0, x1, y1, s.col, s.dashed)
 		}
 		if !s.dashed {
 			for i := range s.xs {
@@ -179,38 +177,8 @@ func (p panel) draw(ss []series) {
 	lx, ly := p.x0+12, p.y0+14
 	for i, s := range ss {
 		y := ly + i*16
-		line(p.img, lx, y-4, lx+24, y-4, s.col, s.dashed)
-		text(p.img, lx+30, y, s.name, colBlack, false)
-	}
-}
-
-func hline(img *image.RGBA, x0, x1, y int, c color.RGBA) {
-	for x := x0; x <= x1; x++ {
-		img.SetRGBA(x, y, c)
-	}
-}
-
-func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA) {
-	for y := y0; y <= y1; y++ {
-		img.SetRGBA(x, y, c)
-	}
-}
-
-// line draws a 2-pixel line, dashed in 8-pixel steps if asked, clipped to
-// the image.
-func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA, dashed bool) {
-	n := max(abs(x1-x0), abs(y1-y0), 1)
-	for i := 0; i <= n; i++ {
-		if dashed && (i/8)%2 == 1 {
-			continue
-		}
-		x := x0 + (x1-x0)*i/n
-		y := y0 + (y1-y0)*i/n
-		for _, d := range [][2]int{{0, 0}, {1, 0}, {0, 1}, {1, 1}} {
-			if (image.Point{x + d[0], y + d[1]}).In(img.Rect) {
-				img.SetRGBA(x+d[0], y+d[1], c)
-			}
-		}
+		plot.Line(p.img, lx, y-4, lx+24, y-4, s.col, s.dashed)
+		plot.Text(p.img, lx+30, y, s.name, colBlack, false)
 	}
 }
 
@@ -222,26 +190,4 @@ func dot(img *image.RGBA, x, y int, c color.RGBA) {
 			}
 		}
 	}
-}
-
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-// text draws s with its baseline at y, starting at x or centred on it.
-func text(img *image.RGBA, x, y int, s string, c color.RGBA, centred bool) {
-	d := &font.Drawer{Dst: img, Src: image.NewUniform(c), Face: basicfont.Face7x13}
-	if centred {
-		x -= d.MeasureString(s).Round() / 2
-	}
-	d.Dot = fixed.P(x, y)
-	d.DrawString(s)
-}
-
-func textRight(img *image.RGBA, x, y int, s string, c color.RGBA) {
-	d := &font.Drawer{Face: basicfont.Face7x13}
-	text(img, x-d.MeasureString(s).Round(), y, s, c, false)
 }

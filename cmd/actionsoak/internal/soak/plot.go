@@ -11,9 +11,7 @@ import (
 	"slices"
 	"time"
 
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
+	"github.com/actiond/actiond/cmd/internal/plot"
 )
 
 // The plot: two panels over the run's time, actiond's RSS above, window
@@ -66,7 +64,7 @@ func writePlot(path string, r *Result) error {
 	lo, hi := span(rssV, 0.1)
 	fillRect(img, x0, panel1Top, min(xOf(r.Start.Add(r.WarmUp)), x1), panel1Top+panelH, colWarmUp)
 	yRSS := panelAxes(img, panel1Top, x0, x1, lo, hi, total)
-	label(img, x0, panel1Top-22, colText, "actiond RSS (MiB); grey: warm-up, left out of the drift; orange ticks: faults")
+	plot.Text(img, x0, panel1Top-22, "actiond RSS (MiB); grey: warm-up, left out of the drift; orange ticks: faults", colText, false)
 	polyline(img, rssT, rssV, xOf, yRSS, colRSS)
 
 	// Latency p50 and p99 per bucket, ms.
@@ -94,20 +92,20 @@ func writePlot(path string, r *Result) error {
 	flush(next.Add(-latBucket / 2))
 	_, lhi := span(append(slices.Clone(p99), p50...), 0.1)
 	yLat := panelAxes(img, panel2Top, x0, x1, 0, lhi, total)
-	label(img, x0, panel2Top-22, colText, "window latency per 10 s (ms): ")
-	label(img, x0+30*7, panel2Top-22, colP50, "p50")
-	label(img, x0+34*7, panel2Top-22, colP99, "p99")
+	plot.Text(img, x0, panel2Top-22, "window latency per 10 s (ms): ", colText, false)
+	plot.Text(img, x0+30*7, panel2Top-22, "p50", colP50, false)
+	plot.Text(img, x0+34*7, panel2Top-22, "p99", colP99, false)
 	polyline(img, bt, p50, xOf, yLat, colP50)
 	polyline(img, bt, p99, xOf, yLat, colP99)
 
 	for _, f := range r.Faults {
 		x := xOf(f.Start)
 		for _, top := range []int{panel1Top, panel2Top} {
-			vline(img, x, top+panelH-faultTickH, top+panelH, colFault)
-			vline(img, x, top, top+faultTickH/2, colFault)
+			plot.VLine(img, x, top+panelH-faultTickH, top+panelH, colFault)
+			plot.VLine(img, x, top, top+faultTickH/2, colFault)
 		}
 	}
-	label(img, x0, plotH-8, colText, fmt.Sprintf("time since the start of the measured run (min); %d faults", len(r.Faults)))
+	plot.Text(img, x0, plotH-8, fmt.Sprintf("time since the start of the measured run (min); %d faults", len(r.Faults)), colText, false)
 
 	f, err := os.Create(path)
 	if err != nil {
@@ -140,20 +138,20 @@ func panelAxes(img *image.RGBA, top, x0, x1 int, lo, hi float64, total time.Dura
 	y := func(v float64) int { return bottom - int(float64(panelH)*(v-lo)/(hi-lo)) }
 	step := niceStep((hi - lo) / 5)
 	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
-		hline(img, x0, x1, y(v), colGrid)
-		label(img, 4, y(v)+4, colText, fmt.Sprintf("%7.4g", v))
+		plot.HLine(img, x0, x1, y(v), colGrid)
+		plot.Text(img, 4, y(v)+4, fmt.Sprintf("%7.4g", v), colText, false)
 	}
 	minutes := total.Minutes()
 	tstep := niceStep(minutes / 10)
 	for m := 0.0; m <= minutes+1e-9; m += tstep {
 		x := x0 + int(float64(x1-x0)*m/minutes)
-		vline(img, x, top, bottom, colGrid)
-		label(img, x-10, bottom+14, colText, fmt.Sprintf("%g", math.Round(m*100)/100))
+		plot.VLine(img, x, top, bottom, colGrid)
+		plot.Text(img, x-10, bottom+14, fmt.Sprintf("%g", math.Round(m*100)/100), colText, false)
 	}
-	hline(img, x0, x1, bottom, colAxis)
-	hline(img, x0, x1, top, colAxis)
-	vline(img, x0, top, bottom, colAxis)
-	vline(img, x1, top, bottom, colAxis)
+	plot.HLine(img, x0, x1, bottom, colAxis)
+	plot.HLine(img, x0, x1, top, colAxis)
+	plot.VLine(img, x0, top, bottom, colAxis)
+	plot.VLine(img, x1, top, bottom, colAxis)
 	return y
 }
 
@@ -173,70 +171,13 @@ func niceStep(s float64) float64 {
 
 func polyline(img *image.RGBA, ts []time.Time, vs []float64, xOf func(time.Time) int, yOf func(float64) int, c color.Color) {
 	for i := 1; i < len(ts); i++ {
-		line(img, xOf(ts[i-1]), yOf(vs[i-1]), xOf(ts[i]), yOf(vs[i]), c)
+		plot.Line(img, xOf(ts[i-1]), yOf(vs[i-1]), xOf(ts[i]), yOf(vs[i]), c, false)
 	}
 	if len(ts) == 1 {
 		fillRect(img, xOf(ts[0])-1, yOf(vs[0])-1, xOf(ts[0])+2, yOf(vs[0])+2, c)
 	}
 }
 
-// line draws a 2-pixel-thick segment (Bresenham).
-func line(img *image.RGBA, xa, ya, xb, yb int, c color.Color) {
-	dx, dy := abs(xb-xa), -abs(yb-ya)
-	sx, sy := sign(xb-xa), sign(yb-ya)
-	e := dx + dy
-	for {
-		img.Set(xa, ya, c)
-		img.Set(xa, ya+1, c)
-		if xa == xb && ya == yb {
-			return
-		}
-		e2 := 2 * e
-		if e2 >= dy {
-			e += dy
-			xa += sx
-		}
-		if e2 <= dx {
-			e += dx
-			ya += sy
-		}
-	}
-}
-
-func hline(img *image.RGBA, xa, xb, y int, c color.Color) {
-	for x := xa; x <= xb; x++ {
-		img.Set(x, y, c)
-	}
-}
-
-func vline(img *image.RGBA, x, ya, yb int, c color.Color) {
-	for y := ya; y <= yb; y++ {
-		img.Set(x, y, c)
-	}
-}
-
 func fillRect(img *image.RGBA, xa, ya, xb, yb int, c color.Color) {
 	draw.Draw(img, image.Rect(xa, ya, xb, yb), &image.Uniform{c}, image.Point{}, draw.Src)
-}
-
-func label(img *image.RGBA, x, y int, c color.Color, s string) {
-	d := font.Drawer{Dst: img, Src: &image.Uniform{c}, Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
-	d.DrawString(s)
-}
-
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-func sign(v int) int {
-	switch {
-	case v < 0:
-		return -1
-	case v > 0:
-		return 1
-	}
-	return 0
 }
