@@ -27,7 +27,7 @@ run: build
 
 ## demo-files: classify the synthetic scenes and the shared clips, then exit.
 demo-files: build
-	$(BIN)/actiond demo --files $(wildcard ../shared/testdata/*.mp4 ../shared/testdata/*.avi)
+	$(BIN)/actiond demo --files $(wildcard testdata/*.mp4 testdata/*.avi)
 
 demo: run
 

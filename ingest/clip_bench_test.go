@@ -12,7 +12,7 @@ import (
 // sampling of 16 frames, Scale(256)/CenterCrop(224)/normalise) on the shared
 // arm_wrestling clip. `make bench` compares it with OpenCV and PyAV.
 func BenchmarkLoadClip(b *testing.B) {
-	const path = "../../shared/testdata/arm_wrestling.mp4"
+	const path = "../testdata/arm_wrestling.mp4"
 	if _, err := os.Stat(path); err != nil {
 		b.Skipf("no test clip: %v", err)
 	}

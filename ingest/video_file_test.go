@@ -18,13 +18,12 @@ import (
 	"time"
 )
 
-// sharedClip returns the path of a file in ../shared/testdata, the test
-// media that live beside the checkout.
+// sharedClip returns the path of a clip in the repository's testdata/.
 func sharedClip(t testing.TB, name string) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "shared", "testdata", name)
+	p := filepath.Join("..", "testdata", name)
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("test media missing (shared/ must sit beside the checkout): %v", err)
+		t.Fatalf("test media missing: %v", err)
 	}
 	return p
 }
@@ -259,7 +258,7 @@ func TestVideoFileDecodeErrors(t *testing.T) {
 		wantMsg string // in the error
 		wantErr error  // errors.Is
 	}{
-		{"past the end", []int{279, 280, 300}, nil, 1, `decode "../../shared/testdata/arm_wrestling.mp4": frame 280 wanted, but the video ends after 280 frames`, nil},
+		{"past the end", []int{279, 280, 300}, nil, 1, `decode "../testdata/arm_wrestling.mp4": frame 280 wanted, but the video ends after 280 frames`, nil},
 		{"descending", []int{3, 1}, nil, 0, "frame indices must be ascending, unique and >= 0, got [3 1]", nil},
 		{"duplicate", []int{1, 1}, nil, 0, "ascending, unique", nil},
 		{"negative", []int{-1}, nil, 0, "ascending, unique", nil},

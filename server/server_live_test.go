@@ -484,7 +484,7 @@ func listAll(t *testing.T, ctx context.Context, ts *testServer) []*actiondv1.Str
 	return r.GetStreams()
 }
 
-const archery = "../../shared/testdata/archery.avi"
+const archery = "../testdata/archery.avi"
 
 // Classify answers what `actiond classify --json` prints: the same frames
 // for an upload as for the file; too large an upload, a uri outside the
@@ -496,7 +496,7 @@ func TestClassify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := absDir(t, "../../shared/testdata")
+	dir := absDir(t, "../testdata")
 	ts := startServer(t, Config{Classify: ClassifyConfig{MaxContentSize: ByteSize(len(clip)), AllowedDirs: []string{dir}}})
 	closed := startServer(t, Config{})
 	ctx := ctxT(t, 60*time.Second)

@@ -50,7 +50,7 @@ func main() {
 	flag.StringVar(&c.work, "work", ".cache/bench", "folder for models, clips and peer scripts")
 	flag.StringVar(&c.nodeModules, "node-modules", ".cache/bench-node/node_modules", "where onnxruntime-node@1.29.0 is installed")
 	flag.StringVar(&c.python, "python", "/usr/bin/python3", "Debian's python3 with python3-opencv and python3-av")
-	flag.StringVar(&c.clip, "clip", "../shared/testdata/arm_wrestling.mp4", "real clip for the front-end benchmark")
+	flag.StringVar(&c.clip, "clip", "testdata/arm_wrestling.mp4", "real clip for the front-end benchmark")
 	flag.IntVar(&c.repeats, "repeats", 5, "repeated runs per figure (min/median/max are over these)")
 	flag.IntVar(&c.iterations, "iterations", 10, "timed model runs per repeat (each repeat reports its p50)")
 	flag.IntVar(&c.clipRepeats, "clip-repeats", 5, "timed clip loads per figure")

@@ -30,7 +30,7 @@ var (
 	motion    string
 )
 
-const testdata = "../../../shared/testdata"
+const testdata = "../../testdata"
 
 func TestMain(m *testing.M) {
 	code, err := setup(m)

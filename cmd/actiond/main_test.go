@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const testdata = "../../../shared/testdata"
+const testdata = "../../testdata"
 
 type result struct {
 	stdout, stderr string

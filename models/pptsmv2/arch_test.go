@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// specDir holds PPTSMV2.md and its machine-readable key lists.
-var specDir = filepath.Join("..", "..", "..", "shared", "spec")
+// specDir holds the spec's machine-readable key lists (docs/PPTSMV2.md).
+var specDir = filepath.Join("..", "..", "testdata", "spec")
 
 // readKeyList reads one of the spec's TSV key lists: index, key, shape
 // ("[32, 3, 3, 3]"), numel.

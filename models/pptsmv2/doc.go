@@ -1,6 +1,6 @@
 // Package pptsmv2 builds PP-TSMv2 (PaddleVideo's PP-LCNetV2 backbone with a
 // temporal shift, 16 frames, Kinetics-400) as a standard ONNX graph, from the
-// architecture written down in Go (shared/spec/PPTSMV2.md) and the weights of
+// architecture written down in Go (docs/PPTSMV2.md) and the weights of
 // a Paddle training checkpoint (.pdparams) in any of its three layouts: the
 // plain recognizer ("backbone."), the distillation save with its teacher
 // ("Student.0." beside "Teacher."), and the extracted student ("0.").

@@ -153,6 +153,10 @@ const (
 	ActionEndReason_ACTION_END_REASON_STREAM_LOST ActionEndReason = 2
 	// The stream was removed or disabled, or the server is shutting down.
 	ActionEndReason_ACTION_END_REASON_STREAM_REMOVED ActionEndReason = 3
+	// The server stopped without ending the action (it was killed or lost
+	// power); the action is ended when the server starts again, at the last
+	// time known for it.
+	ActionEndReason_ACTION_END_REASON_SERVER_RESTARTED ActionEndReason = 4
 )
 
 // Enum value maps for ActionEndReason.
@@ -162,12 +166,14 @@ var (
 		1: "ACTION_END_REASON_SCORE_DROPPED",
 		2: "ACTION_END_REASON_STREAM_LOST",
 		3: "ACTION_END_REASON_STREAM_REMOVED",
+		4: "ACTION_END_REASON_SERVER_RESTARTED",
 	}
 	ActionEndReason_value = map[string]int32{
-		"ACTION_END_REASON_UNSPECIFIED":    0,
-		"ACTION_END_REASON_SCORE_DROPPED":  1,
-		"ACTION_END_REASON_STREAM_LOST":    2,
-		"ACTION_END_REASON_STREAM_REMOVED": 3,
+		"ACTION_END_REASON_UNSPECIFIED":      0,
+		"ACTION_END_REASON_SCORE_DROPPED":    1,
+		"ACTION_END_REASON_STREAM_LOST":      2,
+		"ACTION_END_REASON_STREAM_REMOVED":   3,
+		"ACTION_END_REASON_SERVER_RESTARTED": 4,
 	}
 )
 
@@ -223,7 +229,19 @@ type Event struct {
 	//	*Event_ActionEnded
 	//	*Event_StreamStatus
 	//	*Event_Dropped
-	Kind          isEvent_Kind `protobuf_oneof:"kind"`
+	Kind isEvent_Kind `protobuf_oneof:"kind"`
+	// The event's position in the event log: one sequence over all streams
+	// that only increases, across restarts too. Subscribe's resume_after
+	// takes it. 0 for Dropped, and for an event the log could not store
+	// (then logged is false).
+	Position uint64 `protobuf:"varint,8,opt,name=position,proto3" json:"position,omitempty"`
+	// True when the event is stored in the event log (and position is set).
+	// False when the log was unavailable: the event still reached live
+	// subscribers but cannot be replayed, and history lacks it.
+	Logged bool `protobuf:"varint,9,opt,name=logged,proto3" json:"logged,omitempty"`
+	// The owner's lease revision for the stream when the event was made (the
+	// fleet's fencing token); 0 on a server that is not part of a fleet.
+	Fence         uint64 `protobuf:"varint,10,opt,name=fence,proto3" json:"fence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -324,6 +342,27 @@ func (x *Event) GetDropped() *Dropped {
 	return nil
 }
 
+func (x *Event) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *Event) GetLogged() bool {
+	if x != nil {
+		return x.Logged
+	}
+	return false
+}
+
+func (x *Event) GetFence() uint64 {
+	if x != nil {
+		return x.Fence
+	}
+	return 0
+}
+
 type isEvent_Kind interface {
 	isEvent_Kind()
 }
@@ -398,6 +437,10 @@ type WindowResult struct {
 	// receiving this event is the latency of the whole chain (decode, wait for
 	// a batch, inference, delivery).
 	CompletedTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=completed_time,json=completedTime,proto3" json:"completed_time,omitempty"`
+	// True when the model did not run for this window: the stream's
+	// skip_static option is on and the frames it added differ too little
+	// from those before them, so the previous window's top is repeated.
+	Reused        bool `protobuf:"varint,12,opt,name=reused,proto3" json:"reused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -507,6 +550,13 @@ func (x *WindowResult) GetCompletedTime() *timestamppb.Timestamp {
 		return x.CompletedTime
 	}
 	return nil
+}
+
+func (x *WindowResult) GetReused() bool {
+	if x != nil {
+		return x.Reused
+	}
+	return false
 }
 
 // ActionStarted says that a label has been on top of min_consecutive_windows
@@ -793,7 +843,7 @@ var File_actiond_v1_event_proto protoreflect.FileDescriptor
 const file_actiond_v1_event_proto_rawDesc = "" +
 	"\n" +
 	"\x16actiond/v1/event.proto\x12\n" +
-	"actiond.v1\x1a\x16actiond/v1/model.proto\x1a\x17actiond/v1/stream.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x02\n" +
+	"actiond.v1\x1a\x16actiond/v1/model.proto\x1a\x17actiond/v1/stream.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x03\n" +
 	"\x05Event\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12?\n" +
@@ -801,8 +851,12 @@ const file_actiond_v1_event_proto_rawDesc = "" +
 	"\x0eaction_started\x18\x04 \x01(\v2\x19.actiond.v1.ActionStartedH\x00R\ractionStarted\x12<\n" +
 	"\faction_ended\x18\x05 \x01(\v2\x17.actiond.v1.ActionEndedH\x00R\vactionEnded\x12?\n" +
 	"\rstream_status\x18\x06 \x01(\v2\x18.actiond.v1.StreamStatusH\x00R\fstreamStatus\x12/\n" +
-	"\adropped\x18\a \x01(\v2\x13.actiond.v1.DroppedH\x00R\adroppedB\x06\n" +
-	"\x04kind\"\x9c\x04\n" +
+	"\adropped\x18\a \x01(\v2\x13.actiond.v1.DroppedH\x00R\adropped\x12\x1a\n" +
+	"\bposition\x18\b \x01(\x04R\bposition\x12\x16\n" +
+	"\x06logged\x18\t \x01(\bR\x06logged\x12\x14\n" +
+	"\x05fence\x18\n" +
+	" \x01(\x04R\x05fenceB\x06\n" +
+	"\x04kind\"\xb4\x04\n" +
 	"\fWindowResult\x12:\n" +
 	"\vmedia_start\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"mediaStart\x126\n" +
@@ -817,7 +871,8 @@ const file_actiond_v1_event_proto_rawDesc = "" +
 	"\tuntrained\x18\t \x01(\bR\tuntrained\x12\x14\n" +
 	"\x05model\x18\n" +
 	" \x01(\tR\x05model\x12A\n" +
-	"\x0ecompleted_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rcompletedTime\"\x97\x02\n" +
+	"\x0ecompleted_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rcompletedTime\x12\x16\n" +
+	"\x06reused\x18\f \x01(\bR\x06reused\"\x97\x02\n" +
 	"\rActionStarted\x12\x1b\n" +
 	"\taction_id\x18\x01 \x01(\tR\bactionId\x12\x14\n" +
 	"\x05label\x18\x02 \x01(\tR\x05label\x12\x14\n" +
@@ -856,12 +911,13 @@ const file_actiond_v1_event_proto_rawDesc = "" +
 	"\x11CLOCK_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"CLOCK_RTCP\x10\x01\x12\x11\n" +
-	"\rCLOCK_RECEIVE\x10\x02*\xa2\x01\n" +
+	"\rCLOCK_RECEIVE\x10\x02*\xca\x01\n" +
 	"\x0fActionEndReason\x12!\n" +
 	"\x1dACTION_END_REASON_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fACTION_END_REASON_SCORE_DROPPED\x10\x01\x12!\n" +
 	"\x1dACTION_END_REASON_STREAM_LOST\x10\x02\x12$\n" +
-	" ACTION_END_REASON_STREAM_REMOVED\x10\x03B7Z5github.com/actiond/actiond/proto/actiond/v1;actiondv1b\x06proto3"
+	" ACTION_END_REASON_STREAM_REMOVED\x10\x03\x12&\n" +
+	"\"ACTION_END_REASON_SERVER_RESTARTED\x10\x04B7Z5github.com/actiond/actiond/proto/actiond/v1;actiondv1b\x06proto3"
 
 var (
 	file_actiond_v1_event_proto_rawDescOnce sync.Once

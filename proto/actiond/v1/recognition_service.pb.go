@@ -39,7 +39,13 @@ type SubscribeRequest struct {
 	// stream's on_threshold and off_threshold).
 	MinScore float32 `protobuf:"fixed32,3,opt,name=min_score,json=minScore,proto3" json:"min_score,omitempty"`
 	// Event kinds. Empty: all kinds. Dropped is always sent.
-	Kinds         []EventKind `protobuf:"varint,4,rep,packed,name=kinds,proto3,enum=actiond.v1.EventKind" json:"kinds,omitempty"`
+	Kinds []EventKind `protobuf:"varint,4,rep,packed,name=kinds,proto3,enum=actiond.v1.EventKind" json:"kinds,omitempty"`
+	// A position in the event log (Event.position). When set, the call
+	// first replays, in order, every logged event after it that passes the
+	// filters, then goes on live, with no gap and no duplicate between the
+	// two; 0 replays everything the log still keeps. A position older than
+	// the log keeps fails with OUT_OF_RANGE naming the oldest position kept.
+	ResumeAfter   *uint64 `protobuf:"varint,5,opt,name=resume_after,json=resumeAfter,proto3,oneof" json:"resume_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -100,6 +106,13 @@ func (x *SubscribeRequest) GetKinds() []EventKind {
 		return x.Kinds
 	}
 	return nil
+}
+
+func (x *SubscribeRequest) GetResumeAfter() uint64 {
+	if x != nil && x.ResumeAfter != nil {
+		return *x.ResumeAfter
+	}
+	return 0
 }
 
 // SubscribeResponse carries one event.
@@ -524,12 +537,14 @@ var File_actiond_v1_recognition_service_proto protoreflect.FileDescriptor
 const file_actiond_v1_recognition_service_proto_rawDesc = "" +
 	"\n" +
 	"$actiond/v1/recognition_service.proto\x12\n" +
-	"actiond.v1\x1a\x16actiond/v1/event.proto\x1a\x16actiond/v1/model.proto\"\x8e\x01\n" +
+	"actiond.v1\x1a\x16actiond/v1/event.proto\x1a\x16actiond/v1/model.proto\"\xc7\x01\n" +
 	"\x10SubscribeRequest\x12\x18\n" +
 	"\astreams\x18\x01 \x03(\tR\astreams\x12\x16\n" +
 	"\x06labels\x18\x02 \x03(\tR\x06labels\x12\x1b\n" +
 	"\tmin_score\x18\x03 \x01(\x02R\bminScore\x12+\n" +
-	"\x05kinds\x18\x04 \x03(\x0e2\x15.actiond.v1.EventKindR\x05kinds\"<\n" +
+	"\x05kinds\x18\x04 \x03(\x0e2\x15.actiond.v1.EventKindR\x05kinds\x12&\n" +
+	"\fresume_after\x18\x05 \x01(\x04H\x00R\vresumeAfter\x88\x01\x01B\x0f\n" +
+	"\r_resume_after\"<\n" +
 	"\x11SubscribeResponse\x12'\n" +
 	"\x05event\x18\x01 \x01(\v2\x11.actiond.v1.EventR\x05event\"{\n" +
 	"\x0fClassifyRequest\x12\x1a\n" +
@@ -613,6 +628,7 @@ func file_actiond_v1_recognition_service_proto_init() {
 	}
 	file_actiond_v1_event_proto_init()
 	file_actiond_v1_model_proto_init()
+	file_actiond_v1_recognition_service_proto_msgTypes[0].OneofWrappers = []any{}
 	file_actiond_v1_recognition_service_proto_msgTypes[2].OneofWrappers = []any{
 		(*ClassifyRequest_Content)(nil),
 		(*ClassifyRequest_Uri)(nil),

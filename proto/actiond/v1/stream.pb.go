@@ -271,7 +271,12 @@ type StreamOptions struct {
 	Transport Transport `protobuf:"varint,8,opt,name=transport,proto3,enum=actiond.v1.Transport" json:"transport,omitempty"`
 	// Whether the server connects to the camera. A disabled stream keeps its
 	// configuration and shows state DISABLED. It defaults to true.
-	Enabled       *bool `protobuf:"varint,9,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	Enabled *bool `protobuf:"varint,9,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	// Whether windows whose new frames barely differ from the frames before
+	// them reuse the previous result instead of running the model (see
+	// WindowResult.reused): for cameras that watch a mostly empty scene.
+	// It defaults to false.
+	SkipStatic    *bool `protobuf:"varint,10,opt,name=skip_static,json=skipStatic,proto3,oneof" json:"skip_static,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -365,6 +370,13 @@ func (x *StreamOptions) GetTransport() Transport {
 func (x *StreamOptions) GetEnabled() bool {
 	if x != nil && x.Enabled != nil {
 		return *x.Enabled
+	}
+	return false
+}
+
+func (x *StreamOptions) GetSkipStatic() bool {
+	if x != nil && x.SkipStatic != nil {
+		return *x.SkipStatic
 	}
 	return false
 }
@@ -471,7 +483,19 @@ type StreamStatus struct {
 	LastWindowEnd *durationpb.Duration `protobuf:"bytes,20,opt,name=last_window_end,json=lastWindowEnd,proto3" json:"last_window_end,omitempty"`
 	// The name of the model the stream's windows are run through, e.g.
 	// "pptsmv2".
-	Model         string `protobuf:"bytes,21,opt,name=model,proto3" json:"model,omitempty"`
+	Model string `protobuf:"bytes,21,opt,name=model,proto3" json:"model,omitempty"`
+	// Windows not run because the model was busy: a newer window replaced
+	// this stream's waiting one (latest wins). Not counted in
+	// dropped_windows.
+	SkippedWindows uint64 `protobuf:"varint,22,opt,name=skipped_windows,json=skippedWindows,proto3" json:"skipped_windows,omitempty"`
+	// The stride actually served over the last minute: the time between the
+	// ends of the windows that the model ran (or reused). Equal to the
+	// stream's stride when the model keeps up, longer under overload. Unset
+	// until two windows were served.
+	EffectiveStride *durationpb.Duration `protobuf:"bytes,23,opt,name=effective_stride,json=effectiveStride,proto3" json:"effective_stride,omitempty"`
+	// The fleet node that owns the stream (runs its camera); empty on a
+	// server that is not part of a fleet.
+	Node          string `protobuf:"bytes,24,opt,name=node,proto3" json:"node,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -653,6 +677,27 @@ func (x *StreamStatus) GetModel() string {
 	return ""
 }
 
+func (x *StreamStatus) GetSkippedWindows() uint64 {
+	if x != nil {
+		return x.SkippedWindows
+	}
+	return 0
+}
+
+func (x *StreamStatus) GetEffectiveStride() *durationpb.Duration {
+	if x != nil {
+		return x.EffectiveStride
+	}
+	return nil
+}
+
+func (x *StreamStatus) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
 var File_actiond_v1_stream_proto protoreflect.FileDescriptor
 
 const file_actiond_v1_stream_proto_rawDesc = "" +
@@ -663,7 +708,7 @@ const file_actiond_v1_stream_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x123\n" +
 	"\aoptions\x18\x03 \x01(\v2\x19.actiond.v1.StreamOptionsR\aoptions\x120\n" +
-	"\x06status\x18\x04 \x01(\v2\x18.actiond.v1.StreamStatusR\x06status\"\x8c\x04\n" +
+	"\x06status\x18\x04 \x01(\v2\x18.actiond.v1.StreamStatusR\x06status\"\xc2\x04\n" +
 	"\rStreamOptions\x121\n" +
 	"\x06window\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06window\x121\n" +
 	"\x06stride\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x06stride\x12\x18\n" +
@@ -673,15 +718,19 @@ const file_actiond_v1_stream_proto_rawDesc = "" +
 	"\x17min_consecutive_windows\x18\x06 \x01(\rH\x03R\x15minConsecutiveWindows\x88\x01\x01\x12C\n" +
 	"\x0flabel_allowlist\x18\a \x01(\v2\x1a.actiond.v1.LabelAllowlistR\x0elabelAllowlist\x123\n" +
 	"\ttransport\x18\b \x01(\x0e2\x15.actiond.v1.TransportR\ttransport\x12\x1d\n" +
-	"\aenabled\x18\t \x01(\bH\x04R\aenabled\x88\x01\x01B\b\n" +
+	"\aenabled\x18\t \x01(\bH\x04R\aenabled\x88\x01\x01\x12$\n" +
+	"\vskip_static\x18\n" +
+	" \x01(\bH\x05R\n" +
+	"skipStatic\x88\x01\x01B\b\n" +
 	"\x06_top_kB\x0f\n" +
 	"\r_on_thresholdB\x10\n" +
 	"\x0e_off_thresholdB\x1a\n" +
 	"\x18_min_consecutive_windowsB\n" +
 	"\n" +
-	"\b_enabled\"(\n" +
+	"\b_enabledB\x0e\n" +
+	"\f_skip_static\"(\n" +
 	"\x0eLabelAllowlist\x12\x16\n" +
-	"\x06labels\x18\x01 \x03(\tR\x06labels\"\xc4\x06\n" +
+	"\x06labels\x18\x01 \x03(\tR\x06labels\"\xc7\a\n" +
 	"\fStreamStatus\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.actiond.v1.StreamStateR\x05state\x120\n" +
 	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1d\n" +
@@ -705,7 +754,10 @@ const file_actiond_v1_stream_proto_rawDesc = "" +
 	"\fwindow_count\x18\x12 \x01(\x04R\vwindowCount\x12'\n" +
 	"\x0fdropped_windows\x18\x13 \x01(\x04R\x0edroppedWindows\x12A\n" +
 	"\x0flast_window_end\x18\x14 \x01(\v2\x19.google.protobuf.DurationR\rlastWindowEnd\x12\x14\n" +
-	"\x05model\x18\x15 \x01(\tR\x05model*\xb2\x01\n" +
+	"\x05model\x18\x15 \x01(\tR\x05model\x12'\n" +
+	"\x0fskipped_windows\x18\x16 \x01(\x04R\x0eskippedWindows\x12D\n" +
+	"\x10effective_stride\x18\x17 \x01(\v2\x19.google.protobuf.DurationR\x0feffectiveStride\x12\x12\n" +
+	"\x04node\x18\x18 \x01(\tR\x04node*\xb2\x01\n" +
 	"\vStreamState\x12\x1c\n" +
 	"\x18STREAM_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17STREAM_STATE_CONNECTING\x10\x01\x12\x18\n" +
@@ -756,11 +808,12 @@ var file_actiond_v1_stream_proto_depIdxs = []int32{
 	7,  // 9: actiond.v1.StreamStatus.next_attempt:type_name -> google.protobuf.Timestamp
 	1,  // 10: actiond.v1.StreamStatus.transport:type_name -> actiond.v1.Transport
 	6,  // 11: actiond.v1.StreamStatus.last_window_end:type_name -> google.protobuf.Duration
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	6,  // 12: actiond.v1.StreamStatus.effective_stride:type_name -> google.protobuf.Duration
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_actiond_v1_stream_proto_init() }
