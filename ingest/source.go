@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
 // Errors of live sources that callers test with errors.Is.
@@ -22,6 +24,10 @@ var (
 	// ErrUnauthorized: the camera refused the credentials (or their
 	// absence).
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrNoDecodableVideo: video arrived for the read timeout but none of
+	// it decoded: no key frame or recovery point to start at, or nothing
+	// the decoder could use.
+	ErrNoDecodableVideo = errors.New("no decodable video")
 )
 
 // Transport is how RTP packets travel from the camera.
@@ -282,14 +288,18 @@ func dropEmpty(nalus [][]byte) [][]byte {
 // NAL unit types that the source looks at.
 const (
 	h264NALIDR = 5
+	h264NALSEI = 6
 	h264NALSPS = 7
 	h264NALPPS = 8
 
-	h265NALBLA    = 16 // BLA_W_LP; 16..21 are IRAP pictures
-	h265NALIRAPHi = 21 // CRA_NUT
-	h265NALVPS    = 32
-	h265NALSPS    = 33
-	h265NALPPS    = 34
+	h265NALBLA       = 16 // BLA_W_LP; 16..21 are IRAP pictures
+	h265NALIRAPHi    = 21 // CRA_NUT
+	h265NALVPS       = 32
+	h265NALSPS       = 33
+	h265NALPPS       = 34
+	h265NALPrefixSEI = 39
+
+	seiRecoveryPoint = 6 // SEI payload type, the same in H.264 and H.265
 )
 
 func nalType(codec Codec, nalu []byte) int {
@@ -300,13 +310,57 @@ func nalType(codec Codec, nalu []byte) int {
 }
 
 // isRandomAccess reports whether a decoder can start at the access unit:
-// an IDR picture (H.264) or an IRAP picture (H.265: IDR, CRA, BLA).
+// an IDR picture (H.264), an IRAP picture (H.265: IDR, CRA, BLA), or a
+// picture with a recovery point SEI (both), which cameras with periodic
+// intra refresh send in place of IDRs: a reader that joins after the one
+// IDR at the start would otherwise never find a place to start.
 func isRandomAccess(codec Codec, nalus [][]byte) bool {
 	for _, n := range nalus {
-		t := nalType(codec, n)
-		if codec == CodecH265 && t >= h265NALBLA && t <= h265NALIRAPHi || codec == CodecH264 && t == h264NALIDR {
+		switch t := nalType(codec, n); {
+		case codec == CodecH264 && t == h264NALIDR, codec == CodecH265 && t >= h265NALBLA && t <= h265NALIRAPHi:
+			return true
+		case codec == CodecH264 && t == h264NALSEI:
+			if hasRecoveryPoint(n[1:]) {
+				return true
+			}
+		case codec == CodecH265 && t == h265NALPrefixSEI && len(n) > 2:
+			if hasRecoveryPoint(n[2:]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hasRecoveryPoint reports whether an SEI NAL unit's payload (after its
+// header) holds a recovery point message.
+func hasRecoveryPoint(payload []byte) bool {
+	b := h264.EmulationPreventionRemove(payload)
+	// sei_message()s until the RBSP trailing bits: type and size are
+	// each a run of 0xff bytes plus one more.
+	for len(b) > 0 && b[0] != 0x80 {
+		var typ, size int
+		for len(b) > 0 && b[0] == 0xff {
+			typ, b = typ+255, b[1:]
+		}
+		if len(b) == 0 {
+			return false
+		}
+		typ, b = typ+int(b[0]), b[1:]
+		for len(b) > 0 && b[0] == 0xff {
+			size, b = size+255, b[1:]
+		}
+		if len(b) == 0 {
+			return false
+		}
+		size, b = size+int(b[0]), b[1:]
+		if typ == seiRecoveryPoint {
 			return true
 		}
+		if size > len(b) {
+			return false
+		}
+		b = b[size:]
 	}
 	return false
 }

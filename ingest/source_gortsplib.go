@@ -174,15 +174,11 @@ func (g *gortsplibClient) play() error {
 		return err
 	}
 	medi, clock := g.media, int64(g.forma.ClockRate())
+	var timeline rtpTimeline
 	g.c.OnPacketRTCP(medi, func(rtcp.Packet) { g.arrived.Add(1) })
 	g.c.OnPacketRTP(medi, g.forma, func(pkt *rtp.Packet) {
 		g.arrived.Add(1)
-		// Packets before the first one the timestamp decoder can anchor
-		// (a key frame) have no presentation time yet.
-		ticks, ok := g.c.PacketPTS2(medi, pkt)
-		if !ok {
-			return
-		}
+		ticks := timeline.decode(pkt.Timestamp)
 		nalus, err := depacketize(pkt)
 		if err != nil {
 			if !waitingForPackets(err) {
@@ -232,6 +228,29 @@ func newDepacketizer(forma format.Format) (func(*rtp.Packet) ([][]byte, error), 
 func waitingForPackets(err error) bool {
 	return errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) ||
 		errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious)
+}
+
+// rtpTimeline unwraps a track's 32-bit RTP timestamps into ticks since its
+// first packet. gortsplib's own decoder (PacketPTS2) gives no time until a
+// packet that it takes for a key frame or a parameter set: from a camera
+// with intra refresh that sends its parameter sets only in the SDP, no
+// packet would ever have one. Within a connection only differences
+// matter; the window anchors each epoch at its first frame.
+type rtpTimeline struct {
+	mu      sync.Mutex // packets of one track come one at a time; this only makes it certain
+	started bool
+	prev    uint32
+	ticks   int64
+}
+
+func (t *rtpTimeline) decode(ts uint32) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.started {
+		t.ticks += int64(int32(ts - t.prev))
+	}
+	t.started, t.prev = true, ts
+	return t.ticks
 }
 
 // ticksToDuration converts RTP clock ticks without overflowing for days.

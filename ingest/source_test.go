@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
@@ -74,9 +75,34 @@ func TestRandomAccessAndParameterSets(t *testing.T) {
 		t.Errorf("complete access unit grew to %d NAL units", len(got))
 	}
 
+	// Recovery point SEIs (intra refresh): alone, after another message
+	// (pic timing, 2 bytes), after one whose type and size take 0xff
+	// runs, and with an emulation prevention byte; not user data alone.
+	for _, sei := range [][]byte{
+		{0x06, 6, 1, 0x84, 0x80},
+		{0x06, 1, 2, 0xaa, 0xbb, 6, 1, 0x84, 0x80},
+	} {
+		if !isRandomAccess(CodecH264, [][]byte{sei, p}) {
+			t.Errorf("H.264 access unit with SEI %x is a recovery point", sei)
+		}
+	}
+	userData := append([]byte{0x06, 5, 20}, bytes.Repeat([]byte{6}, 20)...)
+	long := append(append([]byte{0x06, 0xff, 1, 0xff, 1}, bytes.Repeat([]byte{6}, 256)...), 6, 1, 0x84, 0x80)
+	escaped := []byte{0x06, 5, 4, 0, 0, 3, 1, 9, 6, 1, 0x84, 0x80} // payload 00 00 01 09 once unescaped
+	if isRandomAccess(CodecH264, [][]byte{userData, p}) || isRandomAccess(CodecH264, [][]byte{{0x06, 6}}) {
+		t.Error("H.264 SEI without a recovery point taken for one")
+	}
+	if !isRandomAccess(CodecH264, [][]byte{long, p}) || !isRandomAccess(CodecH264, [][]byte{escaped, p}) {
+		t.Error("H.264 recovery point after a long or escaped SEI message missed")
+	}
+	if !isRandomAccess(CodecH265, [][]byte{{39 << 1, 1, 6, 1, 0x84, 0x80}, {1 << 1, 1}}) ||
+		isRandomAccess(CodecH265, [][]byte{{40 << 1, 1, 6, 1, 0x84, 0x80}}) {
+		t.Error("H.265 recovery point in a prefix SEI (not a suffix one)")
+	}
+
 	vps, hsps, hpps := []byte{32 << 1, 1}, []byte{33 << 1, 1}, []byte{34 << 1, 1}
-	cra, idrN, trail := []byte{21 << 1, 1}, []byte{20 << 1, 1}, []byte{1 << 1, 1}
-	for _, nal := range [][]byte{cra, idrN} {
+	cra, idrN, bla, trail := []byte{21 << 1, 1}, []byte{20 << 1, 1}, []byte{16 << 1, 1}, []byte{1 << 1, 1}
+	for _, nal := range [][]byte{cra, idrN, bla} {
 		if !isRandomAccess(CodecH265, [][]byte{nal}) {
 			t.Errorf("H.265 NAL type %d is a random access point", nal[0]>>1)
 		}

@@ -247,7 +247,11 @@ type pipeline struct {
 	troubleAt   time.Time
 	troubleLast [6]uint64
 	failedAt    time.Time // when a failed frame was last logged
-	lost        uint64    // the window's lost windows, counted so far
+	// When the last frame decoded, and the source's counters then.
+	lastFrame                       time.Time
+	decodedInConn                   bool // a frame has decoded on this connection
+	skippedAtFrame, receivedAtFrame uint64
+	lost                            uint64 // the window's lost windows, counted so far
 
 	// Hooks, called on the pipeline's goroutine.
 	onPlaying func(codec Codec, transport string)
@@ -304,6 +308,7 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 		p.onPlaying(src.track.codec, src.client.transport())
 	}
 
+	p.frameSeen(playing, false)
 	check := min(max(p.set.ReadTimeout/4, 10*time.Millisecond), time.Second)
 	tick := time.NewTicker(check)
 	defer tick.Stop()
@@ -335,6 +340,9 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 			if _, err := src.silence(p.set.ReadTimeout); err != nil {
 				return playing, fmt.Errorf("read %s: %w", p.redacted, err)
 			}
+			if err := p.undecodable(dec); err != nil {
+				return playing, fmt.Errorf("read %s: %w", p.redacted, err)
+			}
 		}
 	}
 }
@@ -364,6 +372,44 @@ func (p *pipeline) decode(dec *decoder, au accessUnit) {
 	})
 	p.ctr.decodeErrors.Add(dec.errors - errs0)
 	p.ctr.frames.Add(dec.frames - frames0)
+	if dec.frames > frames0 {
+		p.frameSeen(time.Now(), true)
+	}
+}
+
+// frameSeen notes that a frame decoded at now (decoded), or that the
+// connection starts, with the source's counters then, for undecodable.
+func (p *pipeline) frameSeen(now time.Time, decoded bool) {
+	p.lastFrame, p.decodedInConn = now, decoded
+	p.skippedAtFrame, p.receivedAtFrame = p.srcCtr.skipped.Load(), p.srcCtr.received.Load()
+}
+
+// undecodable tells whether video arrives that makes no picture: access
+// units have come since the connection started, for the read timeout,
+// and none of them decoded. A camera that never sends a key frame or a
+// recovery point (or sent its only IDR before this reader joined) would
+// stay connected and silent otherwise; reconnecting is worth a try, and
+// the status says why. Once frames have decoded on the connection, the
+// wait for the next key frame after a loss is allowed four times as long,
+// as silence allows packets without video: over UDP a loss can hold back
+// whole seconds of what follows it.
+func (p *pipeline) undecodable(dec *decoder) error {
+	limit := p.set.ReadTimeout
+	if p.decodedInConn {
+		limit *= 4
+	}
+	received := p.srcCtr.received.Load() - p.receivedAtFrame
+	if time.Since(p.lastFrame) < limit || received == 0 {
+		return nil
+	}
+	if p.srcCtr.skipped.Load() > p.skippedAtFrame {
+		return fmt.Errorf("%w: no key frame or recovery point in %v", ErrNoDecodableVideo, limit)
+	}
+	msg := fmt.Sprintf("%d access units in %v made no picture", received, limit)
+	if dec.lastErr != nil {
+		msg += fmt.Sprintf(" (last decode error: %v)", dec.lastErr)
+	}
+	return fmt.Errorf("%w: %s", ErrNoDecodableVideo, msg)
 }
 
 // logTrouble logs what went wrong since it last did, if it has not in the

@@ -296,10 +296,12 @@ func TestStreamReconnectsAfterDrop(t *testing.T) {
 func TestStreamStallReadTimeout(t *testing.T) {
 	t.Parallel()
 	sim := liveSim(t, SimulatorConfig{})
+	// The read timeout is longer than the camera's key frame interval
+	// (1s), which a reader joining mid-way waits for.
 	s := startStream(t, StreamConfig{URL: sim.URL("cam"), Transport: TransportTCP, Window: 2 * time.Second,
-		ReadTimeout: 500 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond}, nil)
+		ReadTimeout: 1200 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond}, nil)
 	waitStatus(t, s, 20*time.Second, "decoding", func(st Status) bool { return st.FramesDecoded > 10 })
-	if err := sim.Stall("cam", 1500*time.Millisecond); err != nil {
+	if err := sim.Stall("cam", 2500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	var seen []string

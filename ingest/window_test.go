@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -588,8 +589,8 @@ func FuzzWindow(f *testing.F) {
 	f.Add(byte(119), byte(23), []byte{0x9e, 0xa0, 0xc4, 0xe0, 0xff, 0x00, 0x01, 0x41, 0x81, 0x9f})
 	f.Add(byte(29), byte(3), []byte{0x0a, 0xbe, 0xbe, 0xbe, 0xbe, 0x11, 0x13, 0xc1, 0xdf, 0x03})
 	f.Fuzz(func(t *testing.T, rate, stride byte, ops []byte) {
-		if len(ops) > 2000 {
-			ops = ops[:2000]
+		if len(ops) > 1000 {
+			ops = ops[:1000]
 		}
 		fps := 1 + int(rate)%120
 		strideSlots := 1 + int(stride)%24
@@ -615,6 +616,7 @@ func FuzzWindow(f *testing.F) {
 			lastPTS            time.Duration
 			lastRecv           time.Time
 			epochs             = map[uint64]time.Duration{} // media0 by epoch
+			epochStart         = map[uint64]int{}           // first frame by epoch
 			wantSeq, epoch     uint64
 			lastStart, prevEnd time.Duration // last window's start, previous epoch's last end
 			anyFailed          bool
@@ -646,20 +648,17 @@ func FuzzWindow(f *testing.F) {
 				if win.Duration() != 16*testSlot || win.MediaStart < m0 || (win.MediaStart-m0)%testSlot != 0 {
 					t.Fatalf("%v is not 16 slots of its epoch's grid (from %v)", &win, m0)
 				}
-				// The window's end has been seen: the last frame of its
-				// epoch pushed so far is at or past it.
-				var end time.Duration = -1
-				for i := latest; i >= 0; i-- {
-					if epochOf[i] == win.Epoch {
-						end = m0 + rels[i]
-						break
-					}
-				}
-				if win.MediaEnd > end {
-					t.Fatalf("%v ends after its epoch's last frame (%v)", &win, end)
-				}
 				got := slotFrames(t, win)
 				first := int((win.MediaStart - m0) / testSlot)
+				a, b := epochStart[win.Epoch], latest // the epoch's frames so far
+				if next, ok := epochStart[win.Epoch+1]; ok {
+					b = next - 1
+				}
+				// The window's end has been seen: the last frame of its
+				// epoch pushed so far is at or past it.
+				if end := m0 + rels[b]; win.MediaEnd > end {
+					t.Fatalf("%v ends after its epoch's last frame (%v)", &win, end)
+				}
 				for s, id := range got {
 					if id < 0 || id > latest || epochOf[id] != win.Epoch || unusable(id) {
 						t.Fatalf("%v slot %d holds frame %d, not a usable frame of its epoch", &win, s, id)
@@ -667,7 +666,7 @@ func FuzzWindow(f *testing.F) {
 					if s > 0 && id < got[s-1] {
 						t.Fatalf("%v holds frames out of order: %v", &win, got)
 					}
-					if want := nearestInEpoch(rels, epochOf, unusable, win.Epoch, first+s, latest); id != want {
+					if want := nearestInEpoch(rels, unusable, a, b, first+s, latest); id != want {
 						t.Fatalf("%v slot %d (centre %v) holds frame %d, want %d; slots %v", &win, s,
 							time.Duration(first+s)*testSlot+testSlot/2, id, want, got)
 					}
@@ -716,6 +715,7 @@ func FuzzWindow(f *testing.F) {
 					media0 += lastPTS - t0 + max(recv.Sub(lastRecv), time.Millisecond)
 				}
 				epochs[change.epoch] = media0
+				epochStart[change.epoch] = i
 				t0 = pts
 			}
 			rels, epochOf = append(rels, pts-t0), append(epochOf, w.epoch)
@@ -745,32 +745,28 @@ func maxKey(m map[uint64]time.Duration) uint64 {
 	return k
 }
 
-// nearestInEpoch returns the frame (index up to latest) of epoch e whose
-// time is nearest the centre of slot k, by the window's rule: a tie goes
-// to the earlier time; of frames with the same time, a centre at or before
-// it goes to the first of them and one after it to the last (the one held
-// when the next time arrives). A frame that failed passes the slot on to
-// the frame pushed after it.
-func nearestInEpoch(rels []time.Duration, epochs []uint64, failed func(int) bool, e uint64, k, latest int) int {
+// nearestInEpoch returns the frame of the epoch of frames a..b whose time is nearest the centre of slot k, by the
+// window's rule: a tie goes to the earlier time; of frames with the same
+// time, a centre at or before it goes to the first of them and one after it
+// to the last (the one held when the next time arrives). A frame that failed
+// passes the slot on to the frame pushed after it. Within an epoch, times
+// never go back.
+func nearestInEpoch(rels []time.Duration, failed func(int) bool, a, b, k, latest int) int {
 	c := time.Duration(k)*testSlot + testSlot/2
-	best := -1
-	for i := 0; i <= latest; i++ {
-		if epochs[i] != e {
-			continue
-		}
-		if best < 0 {
-			best = i
-			continue
-		}
-		d, bd := (rels[i] - c).Abs(), (rels[best] - c).Abs()
-		switch {
-		case d < bd:
-			best = i
-		case rels[i] == rels[best] && c > rels[i]:
-			best = i
-		}
+	// The first frame at or after the centre.
+	j := a + sort.Search(b-a+1, func(i int) bool { return rels[a+i] >= c })
+	var best int
+	switch {
+	case j > b:
+		best = b
+	case j == a:
+		best = a
+	case c-rels[j-1] <= rels[j]-c:
+		best = j - 1
+	default:
+		best = j
 	}
-	for best >= 0 && best < latest && failed(best) {
+	for best < latest && failed(best) {
 		best++
 	}
 	return best
