@@ -287,13 +287,11 @@ func FuzzSDPParameterSets(f *testing.F) {
 		if track.codec == CodecH264 && len(s.aus) == 1 {
 			au := <-s.aus
 			want := 0
-			for _, ps := range [][]byte{s.params.sps, s.params.pps} {
-				if ps != nil {
-					if want >= len(au.nalus) || !slices.Equal(au.nalus[want], ps) {
-						t.Fatalf("parameter set %x not prepended: %x", ps, au.nalus)
-					}
-					want++
+			for _, ps := range s.params.all() {
+				if want >= len(au.nalus) || !slices.Equal(au.nalus[want], ps) {
+					t.Fatalf("parameter set %x not prepended: %x", ps, au.nalus)
 				}
+				want++
 			}
 			s.aus <- au
 		}
