@@ -110,7 +110,7 @@ func (f *VideoFile) open() error {
 	if f.fmtCtx == nil {
 		return fmt.Errorf("open video %q: %w", f.path, avError(avErrENOMEM))
 	}
-	f.watch = watchLog(unsafe.Pointer(f.fmtCtx))
+	f.watch = watchFormat(f.fmtCtx)
 	if ret := C.avformat_open_input(&f.fmtCtx, cpath, nil, nil); ret < 0 {
 		// avformat_open_input frees a user-supplied context on failure.
 		f.fmtCtx = nil
