@@ -362,8 +362,8 @@ func playRTP(t *testing.T, url string, transport gortsplib.Transport) *rtpReader
 		Scheme:        u.Scheme,
 		Host:          u.Host,
 		Transport:     &transport,
-		ReadTimeout:   5 * time.Second,
-		OnPacketsLost: func(uint64) {}, // counted below; gortsplib would log
+		ReadTimeout:   10 * time.Second, // longer than the stalls the tests make
+		OnPacketsLost: func(uint64) {},  // counted below; gortsplib would log
 		OnDecodeError: func(err error) { t.Logf("client: %v", err) },
 	}
 	if err := r.c.Start2(); err != nil {
