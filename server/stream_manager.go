@@ -111,12 +111,6 @@ func (sm *StreamManager) restore(spec StreamSpec) string {
 	return ""
 }
 
-func (sm *StreamManager) has(name string) bool {
-	sm.mu.Lock()
-	defer sm.mu.Unlock()
-	return sm.streams[name] != nil
-}
-
 // Add starts watching a new stream (AddStream).
 func (sm *StreamManager) Add(spec StreamSpec) (*actiondv1.Stream, error) {
 	return sm.add(spec, originAPI)
