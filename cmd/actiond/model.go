@@ -176,8 +176,10 @@ func benchFeatureCache(model string, threads, newFrames, iterations int, asJSON 
 		return json.NewEncoder(os.Stdout).Encode(b)
 	}
 	fmt.Printf("%s: %d threads, %d runs, a window with %d new frames: whole model p50 %.2f ms (%.2f windows/s per core); "+
-		"feature cache p50 %.2f ms = %d × front %.2f ms + back %.2f ms (%.2f windows/s per core): %.2f× faster\n",
+		"feature cache p50 %.2f ms = %d × front %.2f ms + back %.2f ms (%.2f windows/s per core): %.2f× faster; "+
+		"the halves' logits within %.2g of the whole model's (largest logit %.3g), top 5 %s\n",
 		b.Model, b.Threads, b.Iterations, b.NewFrames, b.WholeP50ms, b.WholeWindowsPerCoreS,
-		b.CachedP50ms, b.NewFrames, b.FrontP50ms, b.BackP50ms, b.CachedWindowsPerCoreS, b.Speedup)
+		b.CachedP50ms, b.NewFrames, b.FrontP50ms, b.BackP50ms, b.CachedWindowsPerCoreS, b.Speedup,
+		b.MaxLogitDiff, b.MaxAbsLogit, map[bool]string{true: "the same", false: "DIFFERENT"}[b.Top5Same])
 	return nil
 }
