@@ -151,6 +151,15 @@ func writeFile(w *Weights, opts BuildOptions, path string, transform func(*onnx.
 				return err
 			}
 		}
+		// The manifest says what the graph became (model info shows it).
+		man, err := models.ManifestFromModel(m)
+		if err != nil {
+			return err
+		}
+		man.Description = m.DocString
+		if err := models.EmbedManifest(m, man); err != nil {
+			return err
+		}
 	}
 	front.SetMetadata(models.BuildKey, fc.Build)
 	back.SetMetadata(models.BuildKey, fc.Build)

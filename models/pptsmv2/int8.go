@@ -175,7 +175,7 @@ func QuantizeQDQ(m *onnx.Model, ranges map[string]Range) (*onnx.Model, error) {
 	}
 	b.prune()
 	q.Graph = b.g
-	q.DocString = m.DocString + " int8 (QDQ: per-channel int8 weights, uint8 activations calibrated on clips)."
+	q.DocString = m.DocString + " int8: QDQ, per-channel int8 weights, uint8 activations calibrated on clips."
 	return &q, nil
 }
 
