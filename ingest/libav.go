@@ -208,8 +208,10 @@ type videoDecoder struct {
 // decoder for the codec.
 var errNoDecoder = errors.New("no decoder")
 
-// newVideoDecoder opens a decoder for par with automatic threading.
-func newVideoDecoder(par *C.AVCodecParameters) (*videoDecoder, error) {
+// newVideoDecoder opens a decoder for par with automatic threading. It
+// allocates no frame larger than maxPixels (width times height): such a
+// frame is a decode error.
+func newVideoDecoder(par *C.AVCodecParameters, maxPixels int) (*videoDecoder, error) {
 	codec := C.avcodec_find_decoder(par.codec_id)
 	if codec == nil {
 		return nil, errNoDecoder
@@ -228,6 +230,7 @@ func newVideoDecoder(par *C.AVCodecParameters) (*videoDecoder, error) {
 		return nil, err
 	}
 	d.ctx.thread_count = 0 // auto: libav sizes it from the core count
+	d.ctx.max_pixels = C.int64_t(maxPixels)
 	if err := avErr(C.avcodec_open2(d.ctx, codec, nil)); err != nil {
 		d.close()
 		return nil, err

@@ -170,6 +170,8 @@ func describeType(t reflect.Type) string {
 		return `a duration such as "10s", "1.5s" or "250ms"`
 	case t == reflect.TypeFor[ByteSize]():
 		return `a size such as "64MiB" or 1048576`
+	case t == reflect.TypeFor[Pixels]():
+		return `a pixel count such as 35389440 or "8192x4320"`
 	case t.Kind() == reflect.Pointer:
 		return describeType(t.Elem())
 	case t.Kind() == reflect.Bool:

@@ -86,7 +86,7 @@ func (svc *recognitionService) classify(ctx context.Context, req *actiondv1.Clas
 	if topK > labels {
 		return nil, FieldError{Field: "top_k", Problem: fmt.Sprintf("must be at most %d (the model's label count), got %d", labels, topK)}
 	}
-	var path, file string
+	var uri *string
 	switch clip := req.GetClip().(type) {
 	case *actiondv1.ClassifyRequest_Content:
 		if n := len(clip.Content); int64(n) > int64(cfg.MaxContentSize) {
@@ -96,7 +96,25 @@ func (svc *recognitionService) classify(ctx context.Context, req *actiondv1.Clas
 		if len(clip.Content) == 0 {
 			return nil, FieldError{Field: "content", Problem: "empty: send the clip's bytes"}
 		}
-		tmp, err := writeUpload(cfg.TempDir, req.GetFileName(), clip.Content)
+	case *actiondv1.ClassifyRequest_Uri:
+		uri = &clip.Uri
+	default:
+		return nil, FieldError{Field: "clip", Problem: "set content (the clip's bytes) or uri (file:///path on the server)"}
+	}
+	// Decoding takes memory and cores, an upload disk: a few at a time,
+	// and nothing written before the call's turn.
+	if err := c.classifyGate.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer c.classifyGate.leave()
+	var path, file string
+	if uri != nil {
+		if path, err = allowedPath(*uri, cfg.AllowedDirs); err != nil {
+			return nil, err
+		}
+		file = path
+	} else {
+		tmp, err := writeUpload(cfg.TempDir, req.GetFileName(), req.GetContent())
 		if err != nil {
 			return nil, err
 		}
@@ -105,22 +123,8 @@ func (svc *recognitionService) classify(ctx context.Context, req *actiondv1.Clas
 		if file == "" {
 			file = "upload"
 		}
-	case *actiondv1.ClassifyRequest_Uri:
-		if path, err = allowedPath(clip.Uri, cfg.AllowedDirs); err != nil {
-			return nil, err
-		}
-		file = path
-	default:
-		return nil, FieldError{Field: "clip", Problem: "set content (the clip's bytes) or uri (file:///path on the server)"}
 	}
-	// Decoding takes memory and cores: a few at a time.
-	select {
-	case c.classifySlots <- struct{}{}:
-		defer func() { <-c.classifySlots }()
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	r, err := c.classifier.ClassifyFile(path, ClassifyOptions{TopK: topK})
+	r, err := c.classifier.ClassifyFile(ctx, path, ClassifyOptions{TopK: topK, MaxFramePixels: int(svc.srv.cfg.Ingest.MaxFramePixels)})
 	if err != nil {
 		if errors.Is(err, ErrUnreadableClip) {
 			// The temporary file's name means nothing to the client.
