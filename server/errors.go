@@ -60,9 +60,10 @@ func (es FieldErrors) Error() string {
 	return strings.Join(parts, "; ")
 }
 
-// add records a problem with field.
+// add records a problem with field. Credentials in URLs that the problem
+// quotes are taken out.
 func (es *FieldErrors) add(field, problem string) {
-	*es = append(*es, FieldError{Field: field, Problem: problem})
+	*es = append(*es, FieldError{Field: field, Problem: redactSecrets(problem)})
 }
 
 // prefixed returns es with prefix put before every field name.

@@ -86,7 +86,7 @@ func (svc *recognitionService) classify(ctx context.Context, req *actiondv1.Clas
 	if topK > labels {
 		return nil, FieldError{Field: "top_k", Problem: fmt.Sprintf("must be at most %d (the model's label count), got %d", labels, topK)}
 	}
-	var uri *string
+	var path, file string
 	switch clip := req.GetClip().(type) {
 	case *actiondv1.ClassifyRequest_Content:
 		if n := len(clip.Content); int64(n) > int64(cfg.MaxContentSize) {
@@ -97,7 +97,10 @@ func (svc *recognitionService) classify(ctx context.Context, req *actiondv1.Clas
 			return nil, FieldError{Field: "content", Problem: "empty: send the clip's bytes"}
 		}
 	case *actiondv1.ClassifyRequest_Uri:
-		uri = &clip.Uri
+		if path, err = allowedPath(clip.Uri, cfg.AllowedDirs); err != nil {
+			return nil, err
+		}
+		file = path
 	default:
 		return nil, FieldError{Field: "clip", Problem: "set content (the clip's bytes) or uri (file:///path on the server)"}
 	}
@@ -107,14 +110,8 @@ func (svc *recognitionService) classify(ctx context.Context, req *actiondv1.Clas
 		return nil, err
 	}
 	defer c.classifyGate.leave()
-	var path, file string
-	if uri != nil {
-		if path, err = allowedPath(*uri, cfg.AllowedDirs); err != nil {
-			return nil, err
-		}
-		file = path
-	} else {
-		tmp, err := writeUpload(cfg.TempDir, req.GetFileName(), req.GetContent())
+	if content := req.GetContent(); content != nil {
+		tmp, err := writeUpload(cfg.TempDir, req.GetFileName(), content)
 		if err != nil {
 			return nil, err
 		}
