@@ -75,13 +75,13 @@ type Server struct {
 
 // core is what exists once the model is loaded.
 type core struct {
-	classifier    *Classifier
-	features      *featureCache // nil: windows run the whole model
-	model         *actiondv1.Model
-	hub           *Hub
-	sched         *Scheduler
-	streams       *StreamManager
-	classifyGate  *classifyGate
+	classifier   *Classifier
+	features     *featureCache // nil: windows run the whole model
+	model        *actiondv1.Model
+	hub          *Hub
+	sched        *Scheduler
+	streams      *StreamManager
+	classifyGate *classifyGate
 }
 
 // Services that health reports on: "" is the whole server.
@@ -293,9 +293,9 @@ func (s *Server) loadCore() (*core, error) {
 		params = info.Params
 	}
 	c := &core{
-		classifier:    cl,
-		model:         modelProto(man, params),
-		classifyGate:  newClassifyGate(s.cfg.Classify.MaxConcurrent),
+		classifier:   cl,
+		model:        modelProto(man, params),
+		classifyGate: newClassifyGate(s.cfg.Classify.MaxConcurrent),
 	}
 	sess, enc := cl.sess, ingest.FrameEncoder(nil)
 	if man.FeatureCache != nil && *s.cfg.Inference.FeatureCache {
