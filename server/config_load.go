@@ -132,7 +132,9 @@ func decodeNode(n *yaml.Node, v reflect.Value, key string, errs *FieldErrors) {
 			msg := fmt.Sprintf("want %s, got %s", describeType(t), got)
 			if _, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok && n.Kind == yaml.ScalarNode {
 				msg = strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
-				msg = msg[strings.Index(msg, ":")+1:]
+				if strings.HasPrefix(msg, "line ") {
+					msg = msg[strings.Index(msg, ":")+1:]
+				}
 				msg = redactSecrets(strings.TrimSpace(msg))
 			}
 			if n.Line > 0 {
