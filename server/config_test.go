@@ -212,7 +212,8 @@ func TestConfigEnvironment(t *testing.T) {
 		t.Errorf("error %v, want it to name the variable and the key", err)
 	}
 	names := EnvNames()
-	for _, want := range []string{"ACTIOND_LISTEN", "ACTIOND_MODEL", "ACTIOND_AUTH_TOKENS", "ACTIOND_TLS_CERT_FILE", "ACTIOND_CLASSIFY_ALLOWED_DIRS", "ACTIOND_INGEST_BACKOFF_MAX"} {
+	for _, want := range []string{"ACTIOND_LISTEN", "ACTIOND_MODEL", "ACTIOND_AUTH_TOKENS", "ACTIOND_TLS_CERT_FILE", "ACTIOND_CLASSIFY_ALLOWED_DIRS", "ACTIOND_INGEST_BACKOFF_MAX",
+		"ACTIOND_MAX_CONCURRENT_STREAMS", "ACTIOND_INGEST_MAX_FRAME_PIXELS", "ACTIOND_INGEST_ALLOWED_HOSTS"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("EnvNames lacks %s: %v", want, names)
 		}
