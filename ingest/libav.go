@@ -209,8 +209,9 @@ type videoDecoder struct {
 var errNoDecoder = errors.New("no decoder")
 
 // newVideoDecoder opens a decoder for par with automatic threading. It
-// allocates no frame larger than maxPixels (width times height): such a
-// frame is a decode error.
+// allocates no frame much larger than maxPixels (width times height): such
+// a frame is a decode error. Callers check the exact size themselves;
+// libav's own check counts the width padded for SIMD, hence the margin.
 func newVideoDecoder(par *C.AVCodecParameters, maxPixels int) (*videoDecoder, error) {
 	codec := C.avcodec_find_decoder(par.codec_id)
 	if codec == nil {
@@ -230,7 +231,7 @@ func newVideoDecoder(par *C.AVCodecParameters, maxPixels int) (*videoDecoder, er
 		return nil, err
 	}
 	d.ctx.thread_count = 0 // auto: libav sizes it from the core count
-	d.ctx.max_pixels = C.int64_t(maxPixels)
+	d.ctx.max_pixels = 2 * C.int64_t(maxPixels)
 	if err := avErr(C.avcodec_open2(d.ctx, codec, nil)); err != nil {
 		d.close()
 		return nil, err

@@ -134,7 +134,10 @@ func TestVideoFileFrameTooLarge(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a 340x256 clip with a limit of exactly its size: %v", err)
 	}
-	f.Close()
+	defer f.Close()
+	if err := f.Decode([]int{0, 279}, func(int, time.Duration, *Image) error { return nil }); err != nil {
+		t.Errorf("decoding a 340x256 clip with a limit of exactly its size: %v", err)
+	}
 }
 
 // A cancelled context stops decoding: Decode returns its error at once,
