@@ -81,6 +81,7 @@ func libavInit() {
 	libavOnce.Do(func() {
 		// Warnings and worse: libav's info level is meant for the CLI.
 		C.actiond_log_init(C.AV_LOG_WARNING)
+		C.actiond_io_init()
 	})
 }
 

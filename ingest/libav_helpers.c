@@ -114,12 +114,21 @@ static int only_own_url(AVFormatContext *s, AVIOContext **pb, const char *url,
 	return default_io_open(s, pb, url, flags, options);
 }
 
-AVFormatContext *actiond_alloc_single_file_context(void) {
+void actiond_io_init(void) {
 	AVFormatContext *s = avformat_alloc_context();
 	if (!s)
-		return NULL;
+		return;
+	default_io_open = s->io_open;
+	avformat_free_context(s);
+}
+
+AVFormatContext *actiond_alloc_single_file_context(void) {
+	AVFormatContext *s;
 	if (!default_io_open)
-		default_io_open = s->io_open;
+		return NULL;
+	s = avformat_alloc_context();
+	if (!s)
+		return NULL;
 	s->io_open = only_own_url;
 	return s;
 }

@@ -29,7 +29,7 @@ var (
 	// ErrCorrupt: not a single frame of the video could be decoded.
 	ErrCorrupt = errors.New("corrupt or unsupported data")
 	// ErrContainerNotAllowed: the file is in a container that actiond does
-	// not open (see Containers), such as a playlist that refers to other
+	// not open (see containers), such as a playlist that refers to other
 	// files.
 	ErrContainerNotAllowed = errors.New("container not allowed")
 	// ErrFrameTooLarge: a frame is larger than the configured most pixels
@@ -46,12 +46,12 @@ func frameTooLarge(w, h, max int) error {
 	return fmt.Errorf("%w: %dx%d is %d pixels, over ingest.max_frame_pixels (%d)", ErrFrameTooLarge, w, h, w*h, max)
 }
 
-// Containers are the file formats a VideoFile opens, as FFmpeg's demuxers
+// containers are the file formats a VideoFile opens, as FFmpeg's demuxers
 // name them, with what a user calls them. Each holds its video in the one
 // file: a demuxer that follows references to other files (HLS and DASH
 // playlists, concat lists, image sequences, MOV data references) would let
 // a file uploaded to the server read others on it, so none is allowed.
-var Containers = []struct{ Demuxer, Name string }{
+var containers = []struct{ Demuxer, Name string }{
 	{"mov,mp4,m4a,3gp,3g2,mj2", "MP4/MOV"},
 	{"matroska,webm", "Matroska/WebM"},
 	{"avi", "AVI"},
@@ -61,9 +61,9 @@ var Containers = []struct{ Demuxer, Name string }{
 	{"hevc", "raw H.265"},
 }
 
-// containerAllowed reports whether the demuxer named name is in Containers.
+// containerAllowed reports whether the demuxer named name is in containers.
 func containerAllowed(name string) bool {
-	for _, c := range Containers {
+	for _, c := range containers {
 		if c.Demuxer == name {
 			return true
 		}
@@ -71,19 +71,19 @@ func containerAllowed(name string) bool {
 	return false
 }
 
-// containerList is Containers for messages: "MP4/MOV, Matroska/WebM, ...".
+// containerList is containers for messages: "MP4/MOV, Matroska/WebM, ...".
 func containerList() string {
-	names := make([]string, len(Containers))
-	for i, c := range Containers {
+	names := make([]string, len(containers))
+	for i, c := range containers {
 		names[i] = c.Name
 	}
 	return strings.Join(names, ", ")
 }
 
-// demuxerList is Containers as libav's format_whitelist spells it.
+// demuxerList is containers as libav's format_whitelist spells it.
 func demuxerList() string {
-	names := make([]string, len(Containers))
-	for i, c := range Containers {
+	names := make([]string, len(containers))
+	for i, c := range containers {
 		names[i] = c.Demuxer
 	}
 	return strings.Join(names, ",")
@@ -153,8 +153,8 @@ type VideoFile struct {
 
 // OpenVideoFile opens path, picks its best video stream and opens a decoder
 // for it (threads: as many as libav picks for the core count). Its errors name the file and say what is
-// wrong in terms a user can act on. Only the containers in Containers are
-// opened, and nothing but path itself is read.
+// wrong in terms a user can act on. Only single-file containers are
+// opened (see containers), and nothing but path itself is read.
 func OpenVideoFile(path string) (*VideoFile, error) {
 	return OpenVideoFileWith(path, FileOptions{})
 }
@@ -262,7 +262,7 @@ func (f *VideoFile) open() error {
 }
 
 // probe finds the container of the file at url (libav's own probe, on the
-// file alone) and refuses those not in Containers.
+// file alone) and refuses those not in containers.
 func (f *VideoFile) probe(url *C.char) (*C.AVInputFormat, error) {
 	var pb *C.AVIOContext
 	if ret := C.avio_open2(&pb, url, C.AVIO_FLAG_READ, nil, nil); ret < 0 {

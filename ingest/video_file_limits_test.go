@@ -86,7 +86,7 @@ func TestVideoFileRefusesContainersThatReferToFiles(t *testing.T) {
 	}
 }
 
-// Every container that Containers lists opens, and reads the same frames.
+// Every container that containers lists opens, and reads the same frames.
 func TestVideoFileOpensEveryListedContainer(t *testing.T) {
 	src := sharedClip(t, "arm_wrestling.mp4")
 	dir := t.TempDir()
@@ -100,7 +100,7 @@ func TestVideoFileOpensEveryListedContainer(t *testing.T) {
 		"hevc": ffmpegFile(t, "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10:duration=1", "-c:v", "libx265",
 			"-x265-params", "log-level=error", "-f", "hevc", filepath.Join(dir, "clip.hevc")),
 	}
-	for _, c := range Containers {
+	for _, c := range containers {
 		t.Run(c.Name, func(t *testing.T) {
 			f, err := OpenVideoFile(files[c.Demuxer])
 			if err != nil {
