@@ -95,6 +95,19 @@ func TestClassifyQueueIsBounded(t *testing.T) {
 	gate.slots <- struct{}{}
 	gate.slots <- struct{}{}
 	ctx := ctxT(t, 60*time.Second)
+	// A call waits for a place until its deadline, then gives up its
+	// place in the queue.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = ts.recog.Classify(short, &actiondv1.ClassifyRequest{Clip: &actiondv1.ClassifyRequest_Content{Content: clip}, FileName: "archery.avi"})
+	cancel()
+	wantCode(t, "a call that waits past its deadline", err, codes.DeadlineExceeded)
+	for gate.waiting.Load() != 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d calls still wait after their deadline", gate.waiting.Load())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	answers := make(chan error, 6)
 	for range 6 {
 		go func() {
