@@ -87,6 +87,7 @@ func newRTSPClient(cfg clientConfig, cb clientCallbacks) (rtspClient, error) {
 		OnPacketsLost: cb.onLost,
 		OnDecodeError: cb.onError,
 		OnResponse:    g.onResponse,
+		DialContext:   cfg.hosts.dialContext(u.Hostname()),
 	}
 	switch cfg.transport {
 	case TransportUDP:

@@ -289,6 +289,7 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 		readTimeout:    p.set.ReadTimeout,
 		queueSize:      p.set.QueueSize,
 		tlsFingerprint: p.set.TLSFingerprint,
+		hosts:          p.set.hosts,
 		conn:           p.conns,
 	}, p.srcCtr, p.log)
 	if err != nil {
@@ -296,7 +297,7 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 	}
 	defer src.close()
 	playing = time.Now()
-	dec, err := newDecoder(src.track.codec, &p.conv)
+	dec, err := newDecoderMax(src.track.codec, &p.conv, p.set.MaxFramePixels)
 	if err != nil {
 		return playing, fmt.Errorf("play %s: %w", p.redacted, err)
 	}
@@ -324,7 +325,9 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 			}
 			return playing, fmt.Errorf("read %s: %w", p.redacted, redactErr(err, p.set.url))
 		case au := <-src.aus:
-			p.decode(dec, au)
+			if err := p.decode(dec, au); err != nil {
+				return playing, fmt.Errorf("play %s: %w", p.redacted, err)
+			}
 		case <-tick.C:
 			p.logTrouble()
 			now := time.Now()
@@ -347,10 +350,11 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 	}
 }
 
-// decode runs one access unit through the decoder and the window.
-func (p *pipeline) decode(dec *decoder, au accessUnit) {
+// decode runs one access unit through the decoder and the window. Its
+// error (frames over the size limit) ends the connection.
+func (p *pipeline) decode(dec *decoder, au accessUnit) error {
 	errs0, frames0 := dec.errors, dec.frames
-	_ = dec.decode(au, func(m frameMeta, pic picture) error {
+	err := dec.decode(au, func(m frameMeta, pic picture) error {
 		if p.onFrame != nil {
 			p.onFrame(m)
 		}
@@ -375,6 +379,7 @@ func (p *pipeline) decode(dec *decoder, au accessUnit) {
 	if dec.frames > frames0 {
 		p.frameSeen(time.Now(), true)
 	}
+	return err
 }
 
 // frameSeen notes that a frame decoded at now (decoded), or that the

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/auth"
+
+	"github.com/actiond/actiond/internal/testenv"
 )
 
 // capture runs CaptureWindow with a 1s window and a bounded context.
@@ -200,9 +202,7 @@ func publish(t *testing.T, url string, codecArgs ...string) {
 // H.265 from a real encoder (ffmpeg with libx265, publishing to the
 // simulator) plays like H.264.
 func TestStreamH265(t *testing.T) {
-	if out, _ := exec.Command(needTool(t, "ffmpeg"), "-hide_banner", "-encoders").Output(); !strings.Contains(string(out), "libx265") {
-		t.Skip("ffmpeg has no libx265")
-	}
+	testenv.FFmpegEncoder(t, "libx265")
 	t.Parallel()
 	sim := liveSim(t, SimulatorConfig{})
 	publish(t, sim.URL("h265"), "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error:keyint=15:bframes=0")
@@ -216,26 +216,13 @@ func TestStreamH265(t *testing.T) {
 	}
 }
 
-// needLibx265 returns the path of an ffmpeg that encodes H.265.
-func needLibx265(t *testing.T) string {
-	t.Helper()
-	ffmpeg := needTool(t, "ffmpeg")
-	if out, _ := exec.Command(ffmpeg, "-hide_banner", "-encoders").Output(); !strings.Contains(string(out), "libx265") {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ffmpeg has no libx265")
-		}
-		t.Skip("ffmpeg has no libx265")
-	}
-	return ffmpeg
-}
-
 // A camera whose SDP carries H.265 parameter sets that the RTSP library
 // refuses (several values in one sprop attribute, as RFC 7798 allows; one
 // that is not base64; an SPS it cannot parse) still plays: the attribute
 // is ignored, with a warning naming it, the values that decode go to the
 // decoder, and the parameter sets in band do the rest.
 func TestStreamH265UnusableSpropFallsBack(t *testing.T) {
-	ffmpeg := needLibx265(t)
+	ffmpeg := testenv.FFmpegEncoder(t, "libx265")
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "cam.h265")
 	cmd := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=16", "-t", "2",
