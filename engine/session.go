@@ -130,6 +130,9 @@ func (s *Session) Output() Tensor { return s.output }
 // Threads is the number of intra-op threads the session uses.
 func (s *Session) Threads() int { return s.threads }
 
+// Path is the model file the session was opened from.
+func (s *Session) Path() string { return s.path }
+
 // Name is the model file's base name, used in errors.
 func (s *Session) Name() string { return filepath.Base(s.path) }
 
