@@ -415,10 +415,10 @@ func (s *Scheduler) runBatch(sess *engine.Session, buf []float32, batch []infere
 		s.pool.Put(j.tensor)
 		batch[i].tensor = nil
 	}
+	s.metrics.runsInFlight.Inc()
 	if s.beforeRun != nil {
 		s.beforeRun(batch)
 	}
-	s.metrics.runsInFlight.Inc()
 	start := time.Now()
 	out, err := sess.RunContext(s.ctx, input, n)
 	latency := time.Since(start)
