@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +159,7 @@ func TestControlCallsAnswerWithTheModelBlocked(t *testing.T) {
 
 // skip_static: the windows of a still scene reuse the last result (reused:
 // true, the model does not run for them); those of a moving scene all run.
+// Two engine sessions (inference.sessions) serve the two streams.
 func TestSkipStaticReusesTheLastResult(t *testing.T) {
 	t.Parallel()
 	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
@@ -171,7 +173,10 @@ func TestSkipStaticReusesTheLastResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	ts := startServer(t, Config{})
+	ts := startServer(t, Config{Inference: InferenceConfig{Threads: 2, Sessions: 2}})
+	if !strings.Contains(ts.logs.String(), "sessions=2 threads_per_session=1") {
+		t.Errorf("the log does not say 2 sessions of 1 thread")
+	}
 	ctx := ctxT(t, 120*time.Second)
 	results := subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{Kinds: []actiondv1.EventKind{actiondv1.EventKind_EVENT_KIND_WINDOW_RESULT}})
 	for name, path := range map[string]string{"quiet": "still", "busy": "bounce"} {
