@@ -113,7 +113,7 @@ var (
 	descDecodeErrors    = prometheus.NewDesc("actiond_stream_decode_errors_total", "Packets or frames the decoder rejected.", streamLabels, nil)
 	descReconnects      = prometheus.NewDesc("actiond_stream_reconnects_total", "Connection attempts after the first.", streamLabels, nil)
 	descWindows         = prometheus.NewDesc("actiond_stream_windows_total", "Windows made.", streamLabels, nil)
-	descDroppedWindows  = prometheus.NewDesc("actiond_stream_dropped_windows_total", "Windows dropped because inference fell behind.", streamLabels, nil)
+	descDroppedWindows  = prometheus.NewDesc("actiond_stream_dropped_windows_total", "Windows dropped before the scheduler took them (the stream's own queue overflowed); those the model had no time for are skipped_windows.", streamLabels, nil)
 	descSkippedWindows  = prometheus.NewDesc("actiond_stream_skipped_windows_total", "Windows not run because the model was busy: a newer window of the stream replaced them (latest wins).", streamLabels, nil)
 	descEffectiveStride = prometheus.NewDesc("actiond_stream_effective_stride_seconds", "The stride actually served over the last minute: the mean time between the ends of the windows the model ran or reused (0 until two were).", streamLabels, nil)
 	descDroppedFrames   = prometheus.NewDesc("actiond_stream_dropped_frames_total", "Frames dropped before decoding because the decoder fell behind.", streamLabels, nil)
