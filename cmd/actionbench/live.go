@@ -915,7 +915,7 @@ func runLive(c config) (*liveResult, error) {
 		return nil, err
 	}
 	if c.livePlot != "" && len(r.Points) > 0 {
-		if err := writeLivePlot(c.livePlot, r.Points); err != nil {
+		if err := writeLivePlot(c.livePlot, r.Points, r.BaseRSS); err != nil {
 			return nil, err
 		}
 		r.Plot = c.livePlot
