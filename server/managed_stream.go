@@ -271,7 +271,11 @@ func (m *managedStream) forward(w ingest.Window) {
 	}
 	m.hadWindow, m.lastEnd, m.lastEndAbs = true, span.mediaEnd, w.AbsEnd
 	job := inferenceJob{stream: m.name, gen: m.gen, epoch: m.epochBase + w.Epoch, span: span, tensor: w.Tensor, made: time.Now()}
-	skipStatic, strideSlots := m.opts.skipStatic, int(m.opts.stride/(m.opts.window/time.Duration(m.deps.model.Segments)))
+	skipStatic, slot := m.opts.skipStatic, m.opts.window/time.Duration(max(m.deps.model.Segments, 1))
+	strideSlots := 0
+	if slot > 0 {
+		strideSlots = int(m.opts.stride / slot)
+	}
 	m.mu.Unlock()
 	if skipStatic {
 		job.static = staticWindow(w.Tensor, m.deps.model.Segments, strideSlots, m.deps.encoder != nil)
