@@ -245,7 +245,7 @@ func TestConfigErrorsRedactPasswords(t *testing.T) {
 		want       string
 	}{
 		{"stream as a bare URL", "streams: [\"rtsp://user:" + secret + "@cam-1/x\"]\n", nil,
-			`streams[0]: line 1: want a mapping of keys (name, url, window, stride, top_k, on_threshold, off_threshold, min_consecutive_windows, label_allowlist, transport, enabled), got "rtsp://***@cam-1/x"`},
+			`streams[0]: line 1: want a mapping of keys (name, url, window, stride, top_k, on_threshold, off_threshold, min_consecutive_windows, label_allowlist, transport, enabled, skip_static), got "rtsp://***@cam-1/x"`},
 		{"URL where a number goes", "max_streams: rtsp://user:" + secret + "@cam-1/x\n", nil, `max_streams: line 1: want a whole number, got "rtsp://***@cam-1/x"`},
 		{"password in the query", "max_streams: rtsp://cam-1/x?password=" + secret + "\n", nil, `got "rtsp://cam-1/x?password=***"`},
 		{"password with a slash", "streams:\n  - rtsp://user:" + secret + "/x@cam-1/x\n", nil, `got "rtsp://***@cam-1/x"`},
