@@ -43,6 +43,7 @@ type config struct {
 	liveStatic  bool
 	peer        string
 	cache       string
+	sessions    int
 }
 
 func main() {
@@ -67,6 +68,7 @@ func main() {
 	flag.BoolVar(&c.liveStatic, "live-static-half", true, "Live: run the camera counts again with half the cameras showing a still picture and skip_static on for them")
 	flag.StringVar(&c.peer, "peer-actiond", "", "Live: another actiond binary (e.g. one built from an older commit) run through the same camera counts side by side; empty for none")
 	flag.StringVar(&c.cache, "feature-cache", "1:5,2:3", "Feature cache section: threads:repeats[,…], in the order to run; empty to skip")
+	flag.IntVar(&c.sessions, "sessions", 3, "Sessions section: repeats of each split of the cores into sessions × threads; 0 to skip")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintf(os.Stderr, "actionbench: %v\n", err)
@@ -118,6 +120,11 @@ func run(c config) error {
 			return fmt.Errorf("feature cache: %w", err)
 		}
 		r.cache = append(r.cache, fc)
+	}
+	if c.sessions > 0 {
+		if r.sessions, err = benchSessions(c, r.engine.Model, r.machine.Cores, c.sessions); err != nil {
+			return fmt.Errorf("sessions: %w", err)
+		}
 	}
 	if r.frontEnd, err = benchFrontEnd(c); err != nil {
 		return fmt.Errorf("front end: %w", err)
