@@ -102,6 +102,25 @@ type schedStream struct {
 	hasLast   bool
 	skipped   uint64
 	served    []servedWindow // over the last minute, oldest first
+	// loggedSkips is skipped when the last "model busy" line was logged,
+	// at loggedAt.
+	loggedSkips uint64
+	loggedAt    time.Time
+}
+
+// skipLogEvery is how often a stream's skipped windows are summarised in
+// the log, at most.
+const skipLogEvery = 10 * time.Second
+
+// skipLogLocked returns how many windows the stream skipped since the last
+// summary, when one is due; 0 otherwise.
+func (st *schedStream) skipLogLocked() uint64 {
+	if st.skipped == st.loggedSkips || time.Since(st.loggedAt) < skipLogEvery {
+		return 0
+	}
+	n := st.skipped - st.loggedSkips
+	st.loggedSkips, st.loggedAt = st.skipped, time.Now()
+	return n
 }
 
 // servedWindow is a window the model ran or reused, for effective_stride.
@@ -230,7 +249,9 @@ func (s *Scheduler) Submit(job inferenceJob) bool {
 				st.skipped++
 			}
 			st.follow, st.followAfter = &job, ahead
+			skips := st.skipLogLocked()
 			s.mu.Unlock()
+			s.logSkips(job.stream, skips)
 			return true
 		}
 	}
@@ -248,9 +269,19 @@ func (s *Scheduler) Submit(job inferenceJob) bool {
 		st.waiting, st.since = &job, time.Now()
 		s.line = append(s.line, st)
 	}
+	skips := st.skipLogLocked()
 	s.mu.Unlock()
 	s.signal()
+	s.logSkips(job.stream, skips)
 	return true
+}
+
+// logSkips says that a stream skipped n windows, if it did.
+func (s *Scheduler) logSkips(stream string, n uint64) {
+	if n > 0 {
+		s.log.Warn("windows skipped: model busy; the stream's newest window replaced its waiting one (latest wins)",
+			"stream", stream, "skipped_since_last_said", n)
+	}
 }
 
 // reuseLocked returns the result of a static window with nothing of its

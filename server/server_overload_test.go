@@ -117,6 +117,10 @@ func TestControlCallsAnswerWithTheModelBlocked(t *testing.T) {
 		t.Errorf("the pool made %d window tensors for 4 streams, want at most 12: memory must not grow with the windows waiting", pool.Allocated)
 	}
 
+	if !strings.Contains(ts.logs.String(), "windows skipped: model busy") {
+		t.Errorf("the log does not say that windows were skipped because the model was busy")
+	}
+
 	// The skipped windows are in the metrics.
 	resp, err := http.Get("http://" + ts.MetricsAddr() + "/metrics")
 	if err != nil {
