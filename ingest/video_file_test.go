@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/actiond/actiond/internal/testenv"
 )
 
 // sharedClip returns the path of a clip in the repository's testdata/.
@@ -32,11 +34,7 @@ func sharedClip(t testing.TB, name string) string {
 // that decoding is checked against.
 func needTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
+	return testenv.Tool(t, name)
 }
 
 // ffmpegRGBFrames returns the RGB24 frames with the given indices (in
@@ -565,7 +563,7 @@ func rssBytes(t *testing.T) int64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
-		t.Skipf("no /proc/self/statm: %v", err)
+		testenv.Missing(t, "no /proc/self/statm: %v", err)
 	}
 	fields := strings.Fields(string(b))
 	pages, err := strconv.ParseInt(fields[1], 10, 64)
