@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -48,7 +49,6 @@ type Fleet struct {
 	hbRev     uint64
 	tokens    float64
 	tokensAt  time.Time
-	roundAt   time.Time
 	settleSet bool
 }
 
@@ -120,7 +120,7 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		f.cancel()
 		return nil, fmt.Errorf("fleet %q: listen for drain requests: %w", cfg.Fleet, err)
 	}
-	if err := cfg.Conn.FlushWithContext(ctx); err != nil {
+	if err := cfg.Conn.FlushTimeout(cfg.Lease); err != nil {
 		sub.Unsubscribe()
 		f.cancel()
 		return nil, fmt.Errorf("fleet %q: listen for drain requests: %w", cfg.Fleet, err)
@@ -227,7 +227,8 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 	defer nodesW.Stop()
 	defer leasesW.Stop()
 	nodesC, leasesC := nodesW.Updates(), leasesW.Updates()
-	renew := time.NewTicker(f.cfg.Lease / 3)
+	// Nodes that start together would renew together: spread them.
+	renew := time.NewTimer(time.Duration(mrand.Int64N(int64(f.cfg.Lease / 3))))
 	defer renew.Stop()
 	check := time.NewTicker(f.cfg.Lease / 12)
 	defer check.Stop()
@@ -241,8 +242,18 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 			settle.Reset(20 * time.Millisecond)
 		}
 	}
-	f.roundAt = time.Now()
 	for {
+		// Renewals go first: a burst of watch updates or claims must not
+		// delay them towards the give-up point.
+		select {
+		case <-renew.C:
+			renew.Reset(f.cfg.Lease / 3)
+			if f.heartbeat() {
+				return
+			}
+			f.renew()
+		default:
+		}
 		select {
 		case <-f.ctx.Done():
 			return
@@ -277,7 +288,7 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 			close(ch)
 			poke()
 		case <-renew.C:
-			f.roundAt = time.Now()
+			renew.Reset(f.cfg.Lease / 3)
 			if f.heartbeat() {
 				return
 			}
@@ -397,52 +408,91 @@ func (f *Fleet) heartbeat() (fatal bool) {
 	return false
 }
 
-// renew renews every lease held, compare-and-set on its revision.
+// renewers is how many renewals a node has in flight at once.
+const renewers = 16
+
+// renew renews every lease held, compare-and-set on its revision, several
+// at a time, all within a sixth of a lease.
 func (f *Fleet) renew() {
+	type renewal struct {
+		stream     string
+		fence, rev uint64
+		start      time.Time
+		err        error
+	}
+	rs := make([]renewal, 0, len(f.owned))
 	for _, s := range slices.Sorted(maps.Keys(f.owned)) {
-		o := f.owned[s]
-		if o == nil || f.ctx.Err() != nil {
+		rs = append(rs, renewal{stream: s, fence: f.owned[s].fence, rev: f.owned[s].rev})
+	}
+	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.Lease/6)
+	defer cancel()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, renewers)
+	for i := range rs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(r *renewal) {
+			defer func() { <-sem; wg.Done() }()
+			r.start = time.Now()
+			r.rev, r.err = f.renewOne(ctx, r.stream, r.fence, r.rev, r.start)
+		}(&rs[i])
+	}
+	wg.Wait()
+	failed, lastErr := 0, error(nil)
+	for _, r := range rs {
+		o := f.owned[r.stream]
+		if o == nil {
 			continue
 		}
-		start := time.Now()
-		b, _ := json.Marshal(lease{Version: FormatVersion, Node: f.cfg.Node, Instance: f.instance, Fence: o.fence, Time: start.UTC()})
-		ctx, cancel := context.WithTimeout(f.ctx, f.cfg.Lease/6)
+		switch {
+		case r.err == nil:
+			o.rev, o.renewed = r.rev, r.start
+		case errors.Is(r.err, jetstream.ErrKeyRevisionMismatch) || errors.Is(r.err, jetstream.ErrKeyNotFound):
+			f.lose(r.stream, "lease lost")
+		default:
+			failed, lastErr = failed+1, r.err
+		}
+	}
+	if failed > 0 && f.ctx.Err() == nil {
+		f.log.Warn("lease renewals failed", "failed", failed, "error", lastErr)
+	}
+	f.giveUp()
+}
+
+// renewOne renews one lease. It runs beside others and touches no state.
+func (f *Fleet) renewOne(ctx context.Context, stream string, fence, rev uint64, start time.Time) (uint64, error) {
+	key := streamKey(stream)
+	b, _ := json.Marshal(lease{Version: FormatVersion, Node: f.cfg.Node, Instance: f.instance, Fence: fence, Time: start.UTC()})
+	f.ops.Add(1)
+	next, err := f.leases.Update(ctx, key, b, rev)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound) {
+		// An update that timed out may have gone through: if the lease
+		// is still this ownership's, carry on from it.
 		f.ops.Add(1)
-		rev, err := f.leases.Update(ctx, streamKey(s), b, o.rev)
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound) {
-			// An update that timed out may have gone through: if the
-			// lease is still this ownership's, carry on from it.
-			f.ops.Add(1)
-			if e, gerr := f.leases.Get(ctx, streamKey(s)); gerr == nil {
-				if l, derr := decodeLease(e.Value()); derr == nil && l.Instance == f.instance &&
-					(l.Fence == o.fence || (l.Fence == 0 && e.Revision() == o.fence)) {
-					f.ops.Add(1)
-					rev, err = f.leases.Update(ctx, streamKey(s), b, e.Revision())
-				}
+		if e, gerr := f.leases.Get(ctx, key); gerr == nil {
+			if l, derr := decodeLease(e.Value()); derr == nil && l.Instance == f.instance &&
+				(l.Fence == fence || (l.Fence == 0 && e.Revision() == fence)) {
+				f.ops.Add(1)
+				next, err = f.leases.Update(ctx, key, b, e.Revision())
 			}
 		}
-		cancel()
-		switch {
-		case err == nil:
-			o.rev, o.renewed = rev, start
-		case errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound):
-			f.lose(s, "lease lost")
-		default:
-			f.log.Warn("lease renewal failed", "stream", s, "error", err)
-		}
-		f.giveUp()
 	}
+	return next, err
 }
 
 // giveUp stops every stream whose lease could not be renewed for two
 // thirds of a lease, so that it has stopped before the lease can expire
 // and another node claim it.
 func (f *Fleet) giveUp() {
+	var gone []string
 	for _, s := range slices.Sorted(maps.Keys(f.owned)) {
 		if since := time.Since(f.owned[s].renewed); since >= f.cfg.Lease*2/3 {
-			f.log.Warn("cannot renew lease: stopping stream before the lease expires", "stream", s, "since", since.Round(time.Millisecond))
+			gone = append(gone, s)
 			f.lose(s, "")
 		}
+	}
+	if len(gone) > 0 {
+		f.log.Warn("cannot renew leases: stopped the streams before their leases expire", "streams", len(gone), "first", gone[0])
 	}
 }
 
@@ -486,8 +536,8 @@ func (f *Fleet) reconcile() (more bool) {
 		f.release(s)
 	}
 	for _, s := range p.claim {
-		if time.Since(f.roundAt) >= f.cfg.Lease/3 {
-			return true // let the renewals run first
+		if time.Since(now) >= f.cfg.Lease/6 {
+			return true // let renewals and watch updates in, then go on
 		}
 		f.claim(s)
 	}
@@ -514,7 +564,7 @@ func (f *Fleet) claim(s string) {
 	f.ops.Add(1)
 	rev, err := f.leases.Create(ctx, streamKey(s), b)
 	if err != nil {
-		if !errors.Is(err, jetstream.ErrKeyExists) {
+		if !errors.Is(err, jetstream.ErrKeyExists) && f.ctx.Err() == nil {
 			f.log.Warn("claim failed", "stream", s, "error", err)
 		}
 		return
