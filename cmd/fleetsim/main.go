@@ -32,7 +32,7 @@ func main() {
 			defer stop()
 			err = fleetsim.Report(ctx, fleetsim.ReportConfig{
 				Nodes: ns, Streams: ss, Lease: *lease, Steady: *steady,
-				Out: *out, PNG: *png, Command: strings.Join(os.Args, " "), Progress: os.Stderr,
+				Out: *out, PNG: *png, Command: strings.Join(append([]string{"go run ./cmd/fleetsim"}, os.Args[1:]...), " "), Progress: os.Stderr,
 			})
 		}
 	}

@@ -46,6 +46,7 @@ type Fleet struct {
 	// Owned by the run goroutine (and by Close after it has ended).
 	streams   []string
 	owned     map[string]*ownership
+	gone      map[string]uint64 // the last revision of each lease let go
 	hbRev     uint64
 	tokens    float64
 	tokensAt  time.Time
@@ -92,6 +93,7 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		view:      make(map[string]nodeEntry),
 		leaseView: make(map[string]leaseEntry),
 		owned:     make(map[string]*ownership),
+		gone:      make(map[string]uint64),
 		tokens:    float64(cfg.MovesPerMinute),
 		tokensAt:  time.Now(),
 	}
@@ -510,9 +512,13 @@ func (f *Fleet) reconcile() (more bool) {
 		}
 	}
 	owners := make(map[string]string, len(f.leaseView))
+	var strays []string
 	for s, l := range f.leaseView {
 		if now.Sub(l.at) >= f.cfg.Lease {
 			continue // expired; the marker is on its way
+		}
+		if l.rec.Instance == f.instance && f.owned[s] == nil && l.rev > f.gone[s] {
+			strays = append(strays, s)
 		}
 		o := l.rec.Node
 		if o == me {
@@ -521,6 +527,11 @@ func (f *Fleet) reconcile() (more bool) {
 		owners[s] = o
 	}
 	f.mu.Unlock()
+	for _, s := range strays {
+		if f.adopt(s) {
+			owners[s] = me
+		}
+	}
 	live = append(live, nodeView{name: me, cap: f.cfg.MaxStreams, draining: draining})
 	for s := range f.owned {
 		owners[s] = me
@@ -534,6 +545,9 @@ func (f *Fleet) reconcile() (more bool) {
 			return false // the next round, a third of a lease away, goes on
 		}
 		f.release(s)
+	}
+	if !f.cfg.Conn.IsConnected() {
+		return false // a claim would only time out
 	}
 	for _, s := range p.claim {
 		if time.Since(now) >= f.cfg.Lease/6 {
@@ -554,6 +568,33 @@ func (f *Fleet) token(now time.Time) bool {
 	}
 	f.tokens--
 	return true
+}
+
+// adopt takes on a lease of this process that it does not know it holds:
+// a claim or renewal that timed out here but went through (compare-and-
+// set made it exclusive). A fresh one is owned from then on; an old one
+// is handed back.
+func (f *Fleet) adopt(s string) bool {
+	f.mu.Lock()
+	l := f.leaseView[s]
+	f.mu.Unlock()
+	fence := l.rec.Fence
+	if fence == 0 {
+		fence = l.rev
+	}
+	if time.Since(l.rec.Time) < f.cfg.Lease/3 {
+		f.owned[s] = &ownership{rev: l.rev, fence: fence, renewed: l.rec.Time}
+		f.publishOwned()
+		f.log.Info("adopted a lease whose write had timed out", "stream", s, "fence", fence)
+		f.cfg.Handler.Acquire(s, fence)
+		return true
+	}
+	f.gone[s] = l.rev
+	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.Lease/6)
+	defer cancel()
+	f.ops.Add(1)
+	f.leases.Delete(ctx, streamKey(s), jetstream.LastRevision(l.rev))
+	return false
 }
 
 func (f *Fleet) claim(s string) {
@@ -583,6 +624,7 @@ func (f *Fleet) release(s string) {
 		return
 	}
 	delete(f.owned, s)
+	f.gone[s] = o.rev
 	f.publishOwned()
 	f.cfg.Handler.Release(s)
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Lease/6)
@@ -596,10 +638,12 @@ func (f *Fleet) release(s string) {
 
 // lose stops a stream whose lease is no longer (or soon no longer) ours.
 func (f *Fleet) lose(s, why string) {
-	if f.owned[s] == nil {
+	o := f.owned[s]
+	if o == nil {
 		return
 	}
 	delete(f.owned, s)
+	f.gone[s] = o.rev
 	f.publishOwned()
 	if why != "" {
 		f.log.Warn("stopping stream", "stream", s, "reason", why)

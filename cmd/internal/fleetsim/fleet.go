@@ -113,6 +113,9 @@ func (l *ledger) waitAll(ctx context.Context, streams int, dead string) error {
 		if n == streams {
 			return nil
 		}
+		if os.Getenv("FLEETSIM_DEBUG") != "" {
+			fmt.Fprintf(os.Stderr, "%s placed %d\n", time.Now().Format("05.000"), n)
+		}
 		select {
 		case <-l.changed:
 		case <-time.After(100 * time.Millisecond):
