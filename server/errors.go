@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/actiond/actiond/server/fleet"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -33,6 +34,8 @@ var (
 	ErrClipNotFound = errors.New("no such file")
 	// ErrUnreadableClip: a clip that cannot be opened or decoded.
 	ErrUnreadableClip = errors.New("clip cannot be decoded")
+	// ErrNotInFleet: a fleet call to a node outside a fleet.
+	ErrNotInFleet = errors.New("this node is not part of a fleet (set nats.url)")
 )
 
 // FieldError is a problem with one field of a request or one key of the
@@ -103,15 +106,17 @@ func grpcError(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrStreamExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound):
+	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound), errors.Is(err, fleet.ErrUnknownNode):
 		code = codes.NotFound
+	case errors.Is(err, ErrNotInFleet):
+		code = codes.FailedPrecondition
 	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrContentTooLarge):
 		code = codes.ResourceExhausted
 	case errors.Is(err, ErrURIForbidden):
 		code = codes.PermissionDenied
 	case errors.Is(err, ErrUnreadableClip):
 		code = codes.InvalidArgument
-	case errors.Is(err, ErrNotReady), errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, ErrNotReady), errors.Is(err, ErrShuttingDown), errors.Is(err, fleet.ErrClosed):
 		code = codes.Unavailable
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled

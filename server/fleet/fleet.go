@@ -857,3 +857,6 @@ func (f *Fleet) Close() error {
 	})
 	return f.Err()
 }
+
+// FleetName is the fleet's name (fleet.name).
+func (f *Fleet) FleetName() string { return f.cfg.Fleet }
