@@ -47,6 +47,7 @@ type Fleet struct {
 	streams   []string
 	owned     map[string]*ownership
 	gone      map[string]uint64 // the last revision of each lease let go
+	unplaced  bool              // the last plan left registered streams without an owner
 	hbRev     uint64
 	tokens    float64
 	tokensAt  time.Time
@@ -298,6 +299,11 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 			f.reconcile()
 		case <-check.C:
 			f.giveUp()
+			if f.unplaced {
+				// Views that disagreed at the last update can leave a
+				// stream that everyone thinks another will claim.
+				f.reconcile()
+			}
 		case <-settle.C:
 			f.settleSet = false
 			if f.reconcile() {
@@ -537,6 +543,13 @@ func (f *Fleet) reconcile() (more bool) {
 		owners[s] = me
 	}
 	p := place(me, f.streams, live, owners)
+	f.unplaced = false
+	for _, s := range f.streams {
+		if _, ok := owners[s]; !ok {
+			f.unplaced = true
+			break
+		}
+	}
 	for _, s := range p.drop {
 		f.release(s)
 	}
