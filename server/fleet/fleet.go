@@ -44,14 +44,18 @@ type Fleet struct {
 	err       error
 
 	// Owned by the run goroutine (and by Close after it has ended).
-	streams   []string
-	owned     map[string]*ownership
-	gone      map[string]uint64 // the last revision of each lease let go
-	unplaced  bool              // the last plan left registered streams without an owner
-	hbRev     uint64
-	tokens    float64
-	tokensAt  time.Time
-	settleSet bool
+	streams  []string
+	owned    map[string]*ownership
+	gone     map[string]uint64 // the last revision of each lease let go
+	unplaced bool              // the last plan left registered streams without an owner
+	// The watches: when each last delivered, and whether each has
+	// delivered the bucket's contents since it started.
+	nodesAt, leasesAt         time.Time
+	nodesSynced, leasesSynced bool
+	hbRev                     uint64
+	tokens                    float64
+	tokensAt                  time.Time
+	settleSet                 bool
 }
 
 type nodeEntry struct {
@@ -227,9 +231,38 @@ func (f *Fleet) record(streams []string, draining bool) Node {
 func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription) {
 	defer close(f.done)
 	defer sub.Unsubscribe()
-	defer nodesW.Stop()
-	defer leasesW.Stop()
+	defer func() { nodesW.Stop(); leasesW.Stop() }()
 	nodesC, leasesC := nodesW.Updates(), leasesW.Updates()
+	f.nodesAt, f.leasesAt = time.Now(), time.Now()
+	// restartWatchers starts both watches afresh: a watch whose consumer
+	// was lost with a NATS server can stay silent for long, and this
+	// node's own heartbeat (and renewals) must come back every third of a
+	// lease. Until the new watches have delivered what is there, the node
+	// does not plan.
+	restartWatchers := func() {
+		nw, err := f.nodes.WatchAll(f.ctx)
+		if err != nil {
+			f.log.Warn("restart heartbeat watch", "error", err)
+			return
+		}
+		lw, err := f.leases.WatchAll(f.ctx)
+		if err != nil {
+			nw.Stop()
+			f.log.Warn("restart lease watch", "error", err)
+			return
+		}
+		f.log.Warn("watches silent for a lease: restarted them")
+		nodesW.Stop()
+		leasesW.Stop()
+		nodesW, leasesW = nw, lw
+		nodesC, leasesC = nw.Updates(), lw.Updates()
+		f.nodesSynced, f.leasesSynced = false, false
+		f.nodesAt, f.leasesAt = time.Now(), time.Now()
+		f.mu.Lock()
+		clear(f.view)
+		clear(f.leaseView)
+		f.mu.Unlock()
+	}
 	// Nodes that start together would renew together: spread them.
 	renew := time.NewTimer(time.Duration(mrand.Int64N(int64(f.cfg.Lease / 3))))
 	defer renew.Stop()
@@ -265,6 +298,7 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 				nodesC = nil
 				continue
 			}
+			f.nodesAt = time.Now()
 			if f.applyNode(e) {
 				return
 			}
@@ -274,6 +308,7 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 				leasesC = nil
 				continue
 			}
+			f.leasesAt = time.Now()
 			f.applyLease(e)
 			poke()
 		case s := <-f.streamsCh:
@@ -299,6 +334,10 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 			f.reconcile()
 		case <-check.C:
 			f.giveUp()
+			if f.cfg.Conn.IsConnected() && (time.Since(f.nodesAt) > f.cfg.Lease ||
+				len(f.owned) > 0 && time.Since(f.leasesAt) > f.cfg.Lease) {
+				restartWatchers()
+			}
 			if f.unplaced {
 				// Views that disagreed at the last update can leave a
 				// stream that everyone thinks another will claim.
@@ -317,7 +356,8 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 // took this node's name, which ends the membership.
 func (f *Fleet) applyNode(e jetstream.KeyValueEntry) (fatal bool) {
 	if e == nil {
-		return false // the end of the initial values
+		f.nodesSynced = true // the end of the initial values
+		return false
 	}
 	name := keyStream(e.Key())
 	if e.Operation() != jetstream.KeyValuePut {
@@ -344,6 +384,7 @@ func (f *Fleet) applyNode(e jetstream.KeyValueEntry) (fatal bool) {
 
 func (f *Fleet) applyLease(e jetstream.KeyValueEntry) {
 	if e == nil {
+		f.leasesSynced = true
 		return
 	}
 	stream := keyStream(e.Key())
@@ -507,6 +548,9 @@ func (f *Fleet) giveUp() {
 // reconcile claims and sheds what the placement says. It reports true if
 // it stopped early and must run again.
 func (f *Fleet) reconcile() (more bool) {
+	if !f.nodesSynced || !f.leasesSynced {
+		return false // a plan on half a view would claim what others hold
+	}
 	now := time.Now()
 	me := f.cfg.Node
 	f.mu.Lock()
