@@ -52,6 +52,8 @@ type Fleet struct {
 	// delivered the bucket's contents since it started.
 	nodesAt, leasesAt         time.Time
 	nodesSynced, leasesSynced bool
+	nodesC, leasesC           <-chan jetstream.KeyValueEntry
+	fatal                     bool // another process took the name
 	hbRev                     uint64
 	tokens                    float64
 	tokensAt                  time.Time
@@ -231,8 +233,8 @@ func (f *Fleet) record(streams []string, draining bool) Node {
 func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription) {
 	defer close(f.done)
 	defer sub.Unsubscribe()
-	defer func() { nodesW.Stop(); leasesW.Stop() }()
-	nodesC, leasesC := nodesW.Updates(), leasesW.Updates()
+	defer func() { stopWatch(nodesW); stopWatch(leasesW) }()
+	f.nodesC, f.leasesC = nodesW.Updates(), leasesW.Updates()
 	f.nodesAt, f.leasesAt = time.Now(), time.Now()
 	// restartWatchers starts both watches afresh: a watch whose consumer
 	// was lost with a NATS server can stay silent for long, and this
@@ -252,10 +254,10 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 			return
 		}
 		f.log.Warn("watches silent for a lease: restarted them")
-		nodesW.Stop()
-		leasesW.Stop()
+		stopWatch(nodesW)
+		stopWatch(leasesW)
 		nodesW, leasesW = nw, lw
-		nodesC, leasesC = nw.Updates(), lw.Updates()
+		f.nodesC, f.leasesC = nw.Updates(), lw.Updates()
 		f.nodesSynced, f.leasesSynced = false, false
 		f.nodesAt, f.leasesAt = time.Now(), time.Now()
 		f.mu.Lock()
@@ -279,6 +281,9 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 		}
 	}
 	for {
+		if f.fatal {
+			return
+		}
 		// Renewals go first: a burst of watch updates or claims must not
 		// delay them towards the give-up point.
 		select {
@@ -288,24 +293,23 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 				return
 			}
 			f.renew()
+			continue
 		default:
 		}
 		select {
 		case <-f.ctx.Done():
 			return
-		case e, ok := <-nodesC:
+		case e, ok := <-f.nodesC:
 			if !ok {
-				nodesC = nil
+				f.nodesC = nil
 				continue
 			}
 			f.nodesAt = time.Now()
-			if f.applyNode(e) {
-				return
-			}
+			f.applyNode(e)
 			poke()
-		case e, ok := <-leasesC:
+		case e, ok := <-f.leasesC:
 			if !ok {
-				leasesC = nil
+				f.leasesC = nil
 				continue
 			}
 			f.leasesAt = time.Now()
@@ -352,6 +356,50 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 	}
 }
 
+// catchUp applies the watch updates that are waiting, so that a plan is
+// made on the freshest view.
+func (f *Fleet) catchUp() {
+	for range 100000 {
+		select {
+		case e, ok := <-f.nodesC:
+			if !ok {
+				f.nodesC = nil
+				continue
+			}
+			f.nodesAt = time.Now()
+			if f.applyNode(e) {
+				return
+			}
+		case e, ok := <-f.leasesC:
+			if !ok {
+				f.leasesC = nil
+				continue
+			}
+			f.leasesAt = time.Now()
+			f.applyLease(e)
+		default:
+			return
+		}
+	}
+}
+
+// stopWatch stops a watch and takes what it was still delivering: its
+// goroutine may be blocked handing over an update, and would never end.
+func stopWatch(w jetstream.KeyWatcher) {
+	w.Stop()
+	timeout := time.After(time.Second)
+	for {
+		select {
+		case _, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
+
 // applyNode records a heartbeat. It reports true when another process
 // took this node's name, which ends the membership.
 func (f *Fleet) applyNode(e jetstream.KeyValueEntry) (fatal bool) {
@@ -374,6 +422,7 @@ func (f *Fleet) applyNode(e jetstream.KeyValueEntry) (fatal bool) {
 	if n.Name == f.cfg.Node && n.Instance != f.instance && e.Revision() > f.hbRev {
 		f.fail(fmt.Errorf("%w: another process (address %q) took 'node.name' %q in fleet %q; stopping this node's streams",
 			ErrDuplicateNode, n.Address, f.cfg.Node, f.cfg.Fleet))
+		f.fatal = true
 		return true
 	}
 	f.mu.Lock()
@@ -548,7 +597,8 @@ func (f *Fleet) giveUp() {
 // reconcile claims and sheds what the placement says. It reports true if
 // it stopped early and must run again.
 func (f *Fleet) reconcile() (more bool) {
-	if !f.nodesSynced || !f.leasesSynced {
+	f.catchUp()
+	if f.fatal || !f.nodesSynced || !f.leasesSynced {
 		return false // a plan on half a view would claim what others hold
 	}
 	now := time.Now()
@@ -608,9 +658,20 @@ func (f *Fleet) reconcile() (more bool) {
 	}
 	for _, s := range p.claim {
 		if time.Since(now) >= f.cfg.Lease/6 {
-			return true // let renewals and watch updates in, then go on
+			return true // let renewals in, then go on
 		}
-		f.claim(s)
+		// Claims take round trips: take in what others claimed meanwhile,
+		// so as not to try what is taken.
+		f.catchUp()
+		if f.fatal {
+			return false
+		}
+		f.mu.Lock()
+		_, taken := f.leaseView[s]
+		f.mu.Unlock()
+		if !taken {
+			f.claim(s)
+		}
 	}
 	return false
 }
