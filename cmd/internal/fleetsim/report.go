@@ -156,8 +156,8 @@ func writePlot(path string, rs []Result) error {
 		maxT = max(maxT, r.Converge.Seconds(), r.Place.Seconds(), 2*r.Lease.Seconds())
 		maxOps = max(maxOps, r.OpsPerNode)
 	}
-	left := axes{img: img, x0: 70, y0: 50, w: 380, h: 300, xmax: maxN * 1.05, ymax: niceMax(maxT)}
-	right := axes{img: img, x0: 570, y0: 50, w: 380, h: 300, xmax: maxN * 1.05, ymax: niceMax(maxOps)}
+	left := axes{img: img, x0: 70, y0: 50, w: 380, h: 300, xmax: niceMax(maxN * 1.1), ymax: niceMax(maxT * 1.1)}
+	right := axes{img: img, x0: 570, y0: 50, w: 380, h: 300, xmax: niceMax(maxN * 1.1), ymax: niceMax(maxOps * 1.1)}
 	left.frame("nodes", "seconds")
 	right.frame("nodes", "KV ops/s per node")
 	for i, s := range streams {
@@ -178,7 +178,7 @@ func writePlot(path string, rs []Result) error {
 		plot.Text(img, 640, 70+16*i, fmt.Sprintf("%d streams", s), c, false)
 	}
 	bound := 2 * rs[0].Lease.Seconds()
-	left.line([]float64{0, left.xmax}, []float64{bound, bound}, color.RGBA{0x88, 0x88, 0x88, 0xff}, true)
+	plot.Line(img, left.x(0), left.y(bound), left.x(left.xmax), left.y(bound), color.RGBA{0x88, 0x88, 0x88, 0xff}, true)
 	plot.Text(img, left.x0+left.w-4-plot.TextWidth("2 x lease"), left.y(bound)-4, "2 x lease", color.RGBA{0x88, 0x88, 0x88, 0xff}, false)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
@@ -239,7 +239,7 @@ func tick(v float64) string {
 }
 
 func niceMax(v float64) float64 {
-	for _, m := range []float64{1, 2, 4, 5, 8, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200, 300, 400, 500, 1000} {
+	for _, m := range []float64{1, 2, 4, 8, 12, 20, 24, 40, 60, 80, 100, 120, 200, 400, 600, 800, 1000} {
 		if v <= m {
 			return m
 		}
