@@ -124,6 +124,9 @@ func run(c config) error {
 	if r.hotPath, err = benchHotPath(); err != nil {
 		return fmt.Errorf("live hot path: %w", err)
 	}
+	if r.int8, err = benchInt8(); err != nil {
+		return fmt.Errorf("int8: %w", err)
+	}
 	r.took = time.Since(start)
 	md := r.markdown(c)
 	if old, err := os.ReadFile(c.out); err == nil {
