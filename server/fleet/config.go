@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -56,6 +57,10 @@ type Config struct {
 	Handler Handler
 	// Load, if set, reports the node's load for its heartbeat.
 	Load func() Load
+	// Status, if set, describes each stream this node owns (JSON, e.g. a
+	// protojson StreamStatus) for its heartbeat; other nodes read it with
+	// StreamStatus. It is called once per heartbeat with the owned streams.
+	Status func(streams []string) map[string]json.RawMessage
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }

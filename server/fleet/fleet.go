@@ -227,6 +227,9 @@ func (f *Fleet) record(streams []string, draining bool) Node {
 	if f.cfg.Load != nil {
 		n.Load = f.cfg.Load()
 	}
+	if f.cfg.Status != nil && len(streams) > 0 {
+		n.Status = f.cfg.Status(streams)
+	}
 	return n
 }
 
@@ -466,7 +469,13 @@ func (f *Fleet) heartbeat() (fatal bool) {
 	f.mu.Lock()
 	draining := f.draining
 	f.mu.Unlock()
-	b, _ := json.Marshal(f.record(slices.Sorted(maps.Keys(f.owned)), draining))
+	rec := f.record(slices.Sorted(maps.Keys(f.owned)), draining)
+	b, err := json.Marshal(rec)
+	if err != nil { // a Status that is not JSON must not hide the node
+		f.log.Warn("stream status left out of the heartbeat", "error", err)
+		rec.Status = nil
+		b, _ = json.Marshal(rec)
+	}
 	key := streamKey(f.cfg.Node)
 	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.Lease/6)
 	defer cancel()
@@ -899,6 +908,25 @@ func (f *Fleet) Owner(stream string) (node string, ok bool) {
 		return "", false
 	}
 	return l.rec.Node, true
+}
+
+// StreamStatus returns what the owner of stream said of it in its last
+// heartbeat (Config.Status) and when that was written; ok is false when no
+// live node reports the stream.
+func (f *Fleet) StreamStatus(stream string) (node string, status json.RawMessage, at time.Time, ok bool) {
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, leased := f.leaseView[stream]
+	if !leased {
+		return "", nil, time.Time{}, false
+	}
+	n, live := f.view[l.rec.Node]
+	if !live || now.Sub(n.at) >= f.cfg.Lease {
+		return l.rec.Node, nil, time.Time{}, false
+	}
+	st, ok := n.rec.Status[stream]
+	return l.rec.Node, st, n.rec.Time, ok
 }
 
 // Owned returns the streams this node owns, sorted.

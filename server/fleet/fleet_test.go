@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -164,7 +165,14 @@ func fleetOf(t *testing.T, l *ledger, n int, streams []string, tune func(*Config
 	var ms []*member
 	for i := 1; i <= n; i++ {
 		node := fmt.Sprintf("n%d", i)
-		cfg := Config{Fleet: name, Node: node, Address: "127.0.0.1:" + node, Handler: l.handler(node)}
+		cfg := Config{Fleet: name, Node: node, Address: "127.0.0.1:" + node, Handler: l.handler(node),
+			Status: func(streams []string) map[string]json.RawMessage {
+				out := map[string]json.RawMessage{}
+				for _, s := range streams {
+					out[s] = json.RawMessage(`{"state":"PLAYING","on":"` + node + `"}`)
+				}
+				return out
+			}}
 		if tune != nil {
 			tune(&cfg)
 		}
@@ -226,6 +234,16 @@ func TestFleetPlacesEachStreamOnce(t *testing.T) {
 				if o, _ := m.Owner(s); o != l.ownerOf(s) {
 					return false
 				}
+			}
+		}
+		return true
+	})
+	// Any node reads a remote stream's status from its owner's heartbeat.
+	eventually(t, "n1 reads every stream's status", func() bool {
+		for _, s := range streams {
+			node, st, at, ok := ms[0].StreamStatus(s)
+			if !ok || node != l.ownerOf(s) || string(st) != `{"state":"PLAYING","on":"`+node+`"}` || time.Since(at) > time.Minute {
+				return false
 			}
 		}
 		return true

@@ -40,6 +40,10 @@ type Node struct {
 	MaxStreams int  `json:"max_streams,omitempty"`
 	Load       Load `json:"load"`
 	Draining   bool `json:"draining,omitempty"`
+	// Status is each owned stream's status as the node's stream manager
+	// describes it (Config.Status), opaque here: any node answers
+	// GetStream for a remote stream from it, at most a heartbeat old.
+	Status map[string]json.RawMessage `json:"status,omitempty"`
 	// Time is when the node wrote this heartbeat.
 	Time time.Time `json:"time"`
 }
