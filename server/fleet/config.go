@@ -11,14 +11,18 @@ import (
 )
 
 // Handler is the stream manager's side of ownership. The fleet calls it
-// from one goroutine, never two calls at once.
+// from the goroutine that also renews the leases, never two calls at once:
+// both calls must return well within a tenth of a lease, or the node's
+// other leases go unrenewed.
 type Handler interface {
 	// Acquire starts playing stream, which this node now owns; every event
-	// of this ownership carries fence. It must not block for long.
+	// of this ownership carries fence. It starts the stream's supervisor
+	// and returns; it does not wait for the camera.
 	Acquire(stream string, fence uint64)
-	// Release stops stream and returns once it has stopped: the fleet lets
-	// another node claim the stream only after Release returns (or, when
-	// this node lost NATS, after the lease expires).
+	// Release stops stream and returns once it has stopped (its source
+	// closed, no more events published): the fleet lets another node
+	// claim the stream only after Release returns (or, when this node
+	// lost NATS, after the lease expires). It stops; it does not drain.
 	Release(stream string)
 }
 
@@ -59,7 +63,8 @@ type Config struct {
 	Load func() Load
 	// Status, if set, describes each stream this node owns (JSON, e.g. a
 	// protojson StreamStatus) for its heartbeat; other nodes read it with
-	// StreamStatus. It is called once per heartbeat with the owned streams.
+	// StreamStatus. It is called once per heartbeat with the owned streams,
+	// on the renewing goroutine: it must be quick.
 	Status func(streams []string) map[string]json.RawMessage
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
