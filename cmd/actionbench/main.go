@@ -139,7 +139,11 @@ func run(c config) error {
 		return fmt.Errorf("int8: %w", err)
 	}
 	r.took = time.Since(start)
-	if err := os.WriteFile(c.out, []byte(r.markdown(c)), 0o644); err != nil {
+	md := r.markdown(c)
+	if old, err := os.ReadFile(c.out); err == nil {
+		md = keepFleetSection(string(old), md) // written by cmd/fleetsim
+	}
+	if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {
 		return err
 	}
 	progress("wrote %s in %s", c.out, r.took.Round(time.Second))
