@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/server/fleet"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -34,6 +35,8 @@ var (
 	ErrClipNotFound = errors.New("no such file")
 	// ErrUnreadableClip: a clip that cannot be opened or decoded.
 	ErrUnreadableClip = errors.New("clip cannot be decoded")
+	// ErrNotInFleet: a fleet call to a node outside a fleet.
+	ErrNotInFleet = errors.New("this node is not part of a fleet (set nats.url)")
 	// ErrClassifyBusy: classify.max_concurrent calls decode and as many
 	// wait already.
 	ErrClassifyBusy = errors.New("too many Classify calls")
@@ -108,8 +111,10 @@ func grpcError(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrStreamExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound):
+	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound), errors.Is(err, fleet.ErrUnknownNode):
 		code = codes.NotFound
+	case errors.Is(err, ErrNotInFleet):
+		code = codes.FailedPrecondition
 	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrContentTooLarge),
 		errors.Is(err, ErrClassifyBusy):
 		code = codes.ResourceExhausted
@@ -117,7 +122,7 @@ func grpcError(err error) error {
 		code = codes.PermissionDenied
 	case errors.Is(err, ErrUnreadableClip):
 		code = codes.InvalidArgument
-	case errors.Is(err, ErrNotReady), errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, ErrNotReady), errors.Is(err, ErrShuttingDown), errors.Is(err, fleet.ErrClosed):
 		code = codes.Unavailable
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled

@@ -77,6 +77,7 @@ type (
 		scores  []float32 // probabilities over all labels
 		latency time.Duration
 		made    time.Time // when the window was complete
+		reused  bool      // skip_static: the model did not run, scores are the last result's
 	}
 	// hubRemoveStream ends the stream's actions, sends final (STOPPED)
 	// and forgets the stream.
@@ -255,6 +256,7 @@ func (h *Hub) result(hs *hubStream, r hubResult) {
 		Untrained:        h.model.Untrained,
 		Model:            h.model.Name,
 		CompletedTime:    timestamppb.New(r.span.completed),
+		Reused:           r.reused,
 	}
 	best := -1
 	for _, s := range top {
