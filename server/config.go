@@ -29,9 +29,11 @@ type Config struct {
 	// Model is the ONNX model file. It defaults to $ACTIOND_MODEL, else
 	// DefaultModelPath().
 	Model string `yaml:"model"`
-	// StateFile is where streams added, changed or removed over the API are
-	// kept, so that they survive a restart. It defaults to "": they last
-	// until the server stops.
+	// StateFile is the file where earlier versions kept the streams added
+	// over the API. They are now kept in the stream registry (a KV bucket
+	// beside the event log, in data_dir): an existing state file is
+	// imported into it once, at the first start, and then left alone. It
+	// defaults to "".
 	StateFile string `yaml:"state_file"`
 	// DataDir is where the server keeps what lasts: the embedded event log
 	// (events, action history, snapshots, the stream registry). It
