@@ -67,7 +67,7 @@ type Config struct {
 	Events      EventsConfig      `yaml:"events"`
 
 	// Streams are the cameras watched from the start. Streams added over
-	// the API are kept in StateFile instead.
+	// the API are kept in the stream registry instead.
 	Streams []StreamSpec `yaml:"streams"`
 }
 

@@ -84,7 +84,9 @@ func openStreamRegistry(ctx context.Context, js jetstream.JetStream, stateFile s
 	return r, nil
 }
 
-func (r *streamRegistry) Path() string { return "the stream registry (KV bucket " + registryBucket + ")" }
+func (r *streamRegistry) Path() string {
+	return "the stream registry (KV bucket " + registryBucket + ")"
+}
 
 func registryContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 5*time.Second)
