@@ -322,7 +322,6 @@ func (e *eventLog) close() {
 	if e.stopFollow != nil {
 		e.stopFollow()
 	}
-	e.snaps.wait()
 	e.log.Close()
 	e.unlock()
 }
@@ -335,7 +334,6 @@ type snapshotStore struct {
 
 	mu    sync.Mutex
 	store jetstream.ObjectStore
-	puts  sync.WaitGroup
 }
 
 // bucket returns the object store, making it on first use.
@@ -389,8 +387,6 @@ func (s *snapshotStore) size(ctx context.Context) (uint64, error) {
 	return st.Size(), nil
 }
 
-// wait waits for the snapshots being stored.
-func (s *snapshotStore) wait() { s.puts.Wait() }
 
 // checkResume fails when a Subscribe cannot resume after position: the
 // log is down, or no longer keeps the events after it (OUT_OF_RANGE,
@@ -423,6 +419,11 @@ func (e *eventLog) replay(ctx context.Context, req *actiondv1.SubscribeRequest, 
 	}
 	subjects := eventlog.FilterSubjects(req.GetStreams(), kinds)
 	after, upTo := req.GetResumeAfter(), sub.seam
+	if after > upTo {
+		// Past the newest position: not this log's (a data_dir started
+		// afresh). Nothing to replay; every live event is new.
+		after = upTo
+	}
 	for round := 0; ; round++ {
 		if upTo > after {
 			err := e.log.Replay(ctx, after, upTo, subjects, func(ev *actiondv1.Event) error {

@@ -193,6 +193,13 @@ func TestEventLogResumeHistorySnapshots(t *testing.T) {
 		t.Errorf("HistoryService health: %v %v", h, err)
 	}
 
+	// A position past the newest (the client's, from a log started afresh
+	// since): nothing to replay, and the live events still come.
+	ahead := subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{ResumeAfter: ptr(last + 1_000_000)})
+	if ev := ahead.next(30 * time.Second); ev.GetPosition() <= last || !ev.GetLogged() {
+		t.Errorf("resume past the newest position: %s", describeEvent(ev))
+	}
+
 	// An action another server appends to the shared log (a fleet) shows
 	// in the history too.
 	if _, err := ts.core.Load().events.log.Append(ctx, &actiondv1.Event{Stream: "elsewhere", Sequence: 1,
