@@ -387,7 +387,6 @@ func (s *snapshotStore) size(ctx context.Context) (uint64, error) {
 	return st.Size(), nil
 }
 
-
 // checkResume fails when a Subscribe cannot resume after position: the
 // log is down, or no longer keeps the events after it (OUT_OF_RANGE,
 // naming the oldest position kept).
