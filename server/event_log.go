@@ -276,6 +276,7 @@ func (e *eventLog) observe(st eventlog.State) {
 	e.metrics.log.bytes.Set(float64(st.Bytes))
 	e.metrics.log.messages.Set(float64(st.Messages))
 	e.metrics.log.oldestPosition.Set(float64(st.First))
+	e.metrics.log.lastPosition.Set(float64(st.Last))
 	e.oldest.Store(st.First)
 }
 
