@@ -19,6 +19,7 @@ import (
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -339,7 +340,12 @@ func (s *Server) loadCore() (*core, error) {
 	// KV bucket beside the event log; it imports state_file once.
 	var state streamStore
 	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	reg, err := openStreamRegistry(rctx, events.log.JetStream(), s.cfg.StateFile, s.log.With("component", "streams"))
+	reg, err := (*streamRegistry)(nil), error(nil)
+	if events.log.Connected() {
+		reg, err = openStreamRegistry(rctx, events.log.JetStream(), s.cfg.StateFile, s.log.With("component", "streams"))
+	} else {
+		err = fmt.Errorf("%w: not connected to NATS", eventlog.ErrUnavailable)
+	}
 	rcancel()
 	if err != nil {
 		s.log.Error("stream registry unavailable: streams added over the API are not restored, and changes fail until a restart finds it", "error", err)
