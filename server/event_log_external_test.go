@@ -197,7 +197,8 @@ func TestExternalNATS(t *testing.T) {
 // The external NATS is down when the server starts: the server serves
 // (live events flow unlogged), HistoryService is NOT_SERVING, and stream
 // changes over the API fail UNAVAILABLE (the registry cannot keep them);
-// once NATS is up, the log is used and HistoryService answers.
+// once NATS is up, the log is used, HistoryService answers and changes are
+// kept.
 func TestExternalNATSDownAtStart(t *testing.T) {
 	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -228,5 +229,9 @@ func TestExternalNATSDownAtStart(t *testing.T) {
 	}
 	if _, err := history.ListActions(ctx, &actiondv1.ListActionsRequest{}); err != nil {
 		t.Errorf("ListActions once NATS is up: %v", err)
+	}
+	if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: "cam", Url: "rtsp://127.0.0.1:1/x",
+		Options: &actiondv1.StreamOptions{Enabled: ptr(false)}}); err != nil {
+		t.Errorf("AddStream once NATS is up: %v", err)
 	}
 }

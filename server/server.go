@@ -338,18 +338,18 @@ func (s *Server) loadCore() (*core, error) {
 	c.sched.Start()
 	// The streams added over the API are kept in the stream registry, a
 	// KV bucket beside the event log; it imports state_file once.
-	var state streamStore
-	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	reg, err := (*streamRegistry)(nil), error(nil)
-	if events.log.Connected() {
-		reg, err = openStreamRegistry(rctx, events.log.JetStream(), s.cfg.StateFile, s.log.With("component", "streams"))
-	} else {
-		err = fmt.Errorf("%w: not connected to NATS", eventlog.ErrUnavailable)
+	openRegistry := func() (*streamRegistry, error) {
+		if !events.log.Connected() {
+			return nil, fmt.Errorf("%w: not connected to NATS", eventlog.ErrUnavailable)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return openStreamRegistry(ctx, events.log.JetStream(), s.cfg.StateFile, s.log.With("component", "streams"))
 	}
-	rcancel()
-	if err != nil {
-		s.log.Error("stream registry unavailable: streams added over the API are not restored, and changes fail until a restart finds it", "error", err)
-		state = unavailableStore{err: err}
+	var state streamStore
+	if reg, err := openRegistry(); err != nil {
+		s.log.Error("stream registry unavailable: the streams added over the API are watched again at the next start with it; changes fail until it is back", "error", err)
+		state = &lateRegistry{open: openRegistry}
 	} else {
 		state = reg
 	}
