@@ -8,6 +8,7 @@ import (
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/models"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/fleet"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -38,6 +39,12 @@ type Hub struct {
 	// nextSeq is where the numbering of a stream not added yet goes on:
 	// its events from before a restart were ended by the hub already.
 	nextSeq map[string]uint64
+	// In a fleet: the fences of the streams this hub played (their
+	// events come back through the log consumer and are not sent twice),
+	// and the highest fence seen per stream (an older owner's late events
+	// are dropped).
+	own    map[uint64]bool
+	fences fleet.Fences
 }
 
 // hubStream is the hub's state of one stream.
@@ -45,6 +52,7 @@ type hubStream struct {
 	name    string
 	gen     uint64 // which incarnation of the name: a re-added stream is new
 	seq     uint64
+	fence   uint64 // the fleet lease's fence, stamped on every event
 	opts    streamOptions
 	actions *actionTracker
 	epoch   uint64
@@ -57,7 +65,11 @@ type (
 		gen    uint64
 		opts   streamOptions
 		status *actiondv1.StreamStatus
+		fence  uint64
 	}
+	// hubRemote is an event another node of the fleet appended to the
+	// shared log, for this hub's subscribers.
+	hubRemote struct{ ev *actiondv1.Event }
 	hubConfigure struct {
 		name string
 		gen  uint64
@@ -120,6 +132,7 @@ func NewHub(model models.Manifest, queueSize, maxSubscribers int, metrics *Metri
 		streams:   map[string]*hubStream{},
 		subs:      map[*subscription]struct{}{},
 		nextSeq:   map[string]uint64{},
+		own:       map[uint64]bool{},
 	}
 }
 
@@ -172,8 +185,17 @@ func (h *Hub) run() {
 	for m := range h.in {
 		switch m := m.(type) {
 		case hubAddStream:
-			hs := &hubStream{name: m.name, gen: m.gen, opts: m.opts, seq: h.nextSeq[m.name]}
+			hs := &hubStream{name: m.name, gen: m.gen, opts: m.opts, seq: h.nextSeq[m.name], fence: m.fence}
 			delete(h.nextSeq, m.name)
+			if m.fence != 0 {
+				// A stream that moved here goes on with the numbering of
+				// its last owner, as the shared log has it.
+				h.own[m.fence] = true
+				h.fences.Admit(m.name, m.fence)
+				if h.events != nil {
+					hs.seq = max(hs.seq, h.events.lastSequence(m.name))
+				}
+			}
 			hs.actions = newActionTracker(m.opts.rules(), h.newID)
 			h.streams[m.name] = hs
 			h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: m.status}})
@@ -212,6 +234,8 @@ func (h *Hub) run() {
 				}
 				h.emit(hs, ev)
 			}
+		case hubRemote:
+			h.remote(m.ev)
 		case hubSubscribe:
 			if len(h.subs) >= h.maxSubs {
 				m.reply <- fmt.Errorf("%w: %d Subscribe calls are open; end one, or raise the limit", ErrTooManySubscribers, len(h.subs))
@@ -310,6 +334,19 @@ func (h *Hub) result(hs *hubStream, r hubResult) {
 	h.emitAll(hs, events)
 }
 
+// remote sends subscribers an event of a stream that another node plays,
+// unless this hub sent it already (its own fence) or its owner has been
+// replaced (a stale fence).
+func (h *Hub) remote(ev *actiondv1.Event) {
+	if h.own[ev.GetFence()] || !h.fences.Admit(ev.GetStream(), ev.GetFence()) {
+		return
+	}
+	if h.events != nil && ev.GetPosition() > h.events.lastPos.Load() {
+		h.events.lastPos.Store(ev.GetPosition())
+	}
+	h.fanOut(ev)
+}
+
 func (h *Hub) emitAll(hs *hubStream, events []*actiondv1.Event) {
 	for _, ev := range events {
 		h.emit(hs, ev)
@@ -321,10 +358,15 @@ func (h *Hub) emitAll(hs *hubStream, events []*actiondv1.Event) {
 // subscriber whose filter lets it through.
 func (h *Hub) emit(hs *hubStream, ev *actiondv1.Event) {
 	hs.seq++
-	ev.Stream, ev.Sequence = hs.name, hs.seq
+	ev.Stream, ev.Sequence, ev.Fence = hs.name, hs.seq, hs.fence
 	if h.events != nil {
 		h.events.append(ev)
 	}
+	h.fanOut(ev)
+}
+
+// fanOut queues ev for every subscriber whose filter lets it through.
+func (h *Hub) fanOut(ev *actiondv1.Event) {
 	for sub := range h.subs {
 		if out := sub.filter.apply(ev); out != nil {
 			h.metrics.eventsSent.Inc()
