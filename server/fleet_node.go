@@ -129,7 +129,11 @@ func (s *Server) fleetAddress() string {
 // (SIGTERM on a fleet node), within half of what is left of ctx.
 func (s *Server) drainFleet(ctx context.Context, c *core) {
 	f := c.fleet.Load()
-	if f == nil {
+	if f == nil || len(f.Owned()) == 0 {
+		return
+	}
+	if !c.events.log.Connected() {
+		s.log.Warn("fleet: not connected to NATS: no drain; the streams' leases expire and other nodes take them")
 		return
 	}
 	bound := s.cfg.ShutdownTimeout / 2

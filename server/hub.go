@@ -39,12 +39,12 @@ type Hub struct {
 	// nextSeq is where the numbering of a stream not added yet goes on:
 	// its events from before a restart were ended by the hub already.
 	nextSeq map[string]uint64
-	// In a fleet: the fences of the streams this hub played (their
-	// events come back through the log consumer and are not sent twice),
-	// and the highest fence seen per stream (an older owner's late events
-	// are dropped).
-	own    map[uint64]bool
-	fences fleet.Fences
+	// inFleet: subscribers get the logged events from the shared log, in
+	// position order, whichever node appended them (hubRemote); fences
+	// keeps the highest fence seen per stream, to drop a replaced owner's
+	// late events. Set before Start.
+	inFleet bool
+	fences  fleet.Fences
 }
 
 // hubStream is the hub's state of one stream.
@@ -69,7 +69,7 @@ type (
 	}
 	// hubRemote is an event another node of the fleet appended to the
 	// shared log, for this hub's subscribers.
-	hubRemote struct{ ev *actiondv1.Event }
+	hubRemote    struct{ ev *actiondv1.Event }
 	hubConfigure struct {
 		name string
 		gen  uint64
@@ -132,7 +132,6 @@ func NewHub(model models.Manifest, queueSize, maxSubscribers int, metrics *Metri
 		streams:   map[string]*hubStream{},
 		subs:      map[*subscription]struct{}{},
 		nextSeq:   map[string]uint64{},
-		own:       map[uint64]bool{},
 	}
 }
 
@@ -190,7 +189,6 @@ func (h *Hub) run() {
 			if m.fence != 0 {
 				// A stream that moved here goes on with the numbering of
 				// its last owner, as the shared log has it.
-				h.own[m.fence] = true
 				h.fences.Admit(m.name, m.fence)
 				if h.events != nil {
 					hs.seq = max(hs.seq, h.events.lastSequence(m.name))
@@ -334,11 +332,11 @@ func (h *Hub) result(hs *hubStream, r hubResult) {
 	h.emitAll(hs, events)
 }
 
-// remote sends subscribers an event of a stream that another node plays,
-// unless this hub sent it already (its own fence) or its owner has been
-// replaced (a stale fence).
+// remote sends subscribers an event of the shared log (of this node or
+// another), unless its owner has been replaced (a stale fence).
 func (h *Hub) remote(ev *actiondv1.Event) {
-	if h.own[ev.GetFence()] || !h.fences.Admit(ev.GetStream(), ev.GetFence()) {
+	if !h.fences.Admit(ev.GetStream(), ev.GetFence()) {
+		h.log.Debug("dropped an event of a replaced owner", "stream", ev.GetStream(), "position", ev.GetPosition(), "fence", ev.GetFence())
 		return
 	}
 	if h.events != nil && ev.GetPosition() > h.events.lastPos.Load() {
@@ -361,6 +359,9 @@ func (h *Hub) emit(hs *hubStream, ev *actiondv1.Event) {
 	ev.Stream, ev.Sequence, ev.Fence = hs.name, hs.seq, hs.fence
 	if h.events != nil {
 		h.events.append(ev)
+	}
+	if h.inFleet && ev.GetLogged() {
+		return // it comes back from the shared log, in position order
 	}
 	h.fanOut(ev)
 }

@@ -369,6 +369,7 @@ func (s *Server) loadCore() (*core, error) {
 	c.events = events
 	c.hub = NewHub(man, s.cfg.Subscribers.QueueSize, s.cfg.Subscribers.MaxSubscribers, s.metrics, s.log.With("component", "hub"))
 	c.hub.events = events
+	c.hub.inFleet = s.cfg.InFleet()
 	itemSize := man.Segments * 3 * man.InputSize * man.InputSize
 	if enc != nil {
 		itemSize = man.Segments * enc.FeatureSize()
