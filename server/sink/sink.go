@@ -249,6 +249,9 @@ func (r *runner) handle(ctx context.Context, cons jetstream.Consumer, msg jetstr
 			if d.pass {
 				r.st.delivered.Add(1)
 			}
+			if attempt > 0 {
+				r.log.Info("delivered after retrying", "position", pos, "attempts", attempt+1)
+			}
 			break
 		}
 		if ctx.Err() != nil {
@@ -262,7 +265,13 @@ func (r *runner) handle(ctx context.Context, cons jetstream.Consumer, msg jetstr
 		}
 		r.st.retries.Add(1)
 		wait := backoff(attempt, r.spec.BackoffMin, r.spec.BackoffMax)
-		r.log.Warn("delivery failed: retrying", "position", pos, "attempt", attempt+1, "in", wait.Round(time.Millisecond), "err", err)
+		// The first failure is a warning; the retries that follow are
+		// counted, and their end is said once.
+		lvl := slog.LevelDebug
+		if attempt == 0 {
+			lvl = slog.LevelWarn
+		}
+		r.log.Log(ctx, lvl, "delivery failed: retrying", "position", pos, "attempt", attempt+1, "in", wait.Round(time.Millisecond), "err", err)
 		if !r.hold(ctx, cons, msg, wait) {
 			return
 		}
