@@ -14,11 +14,9 @@ import (
 	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/eventlog"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -43,75 +41,36 @@ func (w testWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// eventLog is an embedded NATS server with JetStream on a file store in
-// dir, holding the event log's stream, as server/eventlog makes it.
-type eventLog struct {
-	srv *natsserver.Server
-	nc  *nats.Conn
-	js  jetstream.JetStream
-}
-
+// openLog opens the real event log (embedded NATS JetStream on a file
+// store in dir).
 func openLog(t testing.TB, dir string) *eventLog {
 	t.Helper()
-	srv, err := natsserver.NewServer(&natsserver.Options{JetStream: true, StoreDir: dir, DontListen: true, NoSigs: true, ServerName: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: logStream, Subjects: []string{subjectPrefix + ">"}, Storage: jetstream.FileStorage}); err != nil {
+	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: dir, Log: testLogger(t).With("component", "log")})
+	if err != nil {
 		t.Fatal(err)
 	}
-	l := &eventLog{srv: srv, nc: nc, js: js}
-	t.Cleanup(l.close)
-	return l
+	t.Cleanup(l.Close)
+	return &eventLog{l, l.JetStream()}
 }
 
-func (l *eventLog) close() {
-	l.nc.Close()
-	l.srv.Shutdown()
-	l.srv.WaitForShutdown()
+type eventLog struct {
+	*eventlog.Log
+	js jetstream.JetStream
 }
 
 // append writes ev to the log and returns its position.
 func (l *eventLog) append(t testing.TB, ev *actiondv1.Event) uint64 {
 	t.Helper()
-	b, err := proto.Marshal(ev)
+	pos, err := l.Append(context.Background(), ev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ack, err := l.js.Publish(ctx, subject(ev.GetStream(), kindOf(ev)), b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ack.Sequence
+	return pos
 }
 
-func kindOf(ev *actiondv1.Event) string {
-	switch ev.Kind.(type) {
-	case *actiondv1.Event_ActionStarted:
-		return KindStarted
-	case *actiondv1.Event_ActionEnded:
-		return KindEnded
-	case *actiondv1.Event_StreamStatus:
-		return KindStatus
-	}
-	return KindWindow
-}
+func kindOf(ev *actiondv1.Event) string { return eventlog.KindOf(ev) }
 
 func started(stream, id, label string, seq uint64) *actiondv1.Event {
 	return &actiondv1.Event{Stream: stream, Sequence: seq, Kind: &actiondv1.Event_ActionStarted{ActionStarted: &actiondv1.ActionStarted{

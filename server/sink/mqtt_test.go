@@ -10,6 +10,7 @@ import (
 	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -32,7 +33,7 @@ func TestMQTTTopicsAndState(t *testing.T) {
 	window := &actiondv1.Event{Stream: "dock.3", Sequence: 2, Kind: &actiondv1.Event_WindowResult{WindowResult: &actiondv1.WindowResult{Top: []*actiondv1.LabelScore{{Label: "moving_left", Score: 0.9}}}}}
 	evs := []*actiondv1.Event{status, window, started("dock.3", "a1", "moving_left", 3), ended("dock.3", "a1", "moving_left", 4), started("dock.3", "a2", "moving_right", 5)}
 	// The consumer starts at the log's end: wait until it exists.
-	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), logStream, "plc"); return err == nil })
+	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), eventlog.StreamName, "plc"); return err == nil })
 	var pos []uint64
 	for _, ev := range evs {
 		pos = append(pos, l.append(t, ev))
@@ -128,7 +129,7 @@ func TestMQTTBrokerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "connected", func() bool { return m.List()[0].Up })
-	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), logStream, "outage"); return err == nil })
+	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), eventlog.StreamName, "outage"); return err == nil })
 
 	streams := []string{"dock-1", "dock-2"}
 	var want []uint64 // positions of the actions, in log order

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/eventlog"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -122,7 +122,7 @@ func (r *runner) close() {
 func (r *runner) subjects() []string {
 	kinds := slices.Clone(r.spec.Kinds)
 	if r.recv.wantsAll() {
-		kinds = append(kinds, KindStarted, KindEnded, KindStatus)
+		kinds = append(kinds, eventlog.KindStarted, eventlog.KindEnded, eventlog.KindStatus)
 	}
 	slices.Sort(kinds)
 	kinds = slices.Compact(kinds)
@@ -135,7 +135,7 @@ func (r *runner) subjects() []string {
 	var subs []string
 	for _, s := range streams {
 		for _, k := range kinds {
-			subs = append(subs, subject(s, k))
+			subs = append(subs, eventlog.Subject(s, k))
 		}
 	}
 	return subs
@@ -165,7 +165,7 @@ func (r *runner) run() {
 	lastInfo := time.Time{}
 	for ctx.Err() == nil {
 		if cons == nil {
-			c, err := r.js.CreateOrUpdateConsumer(ctx, logStream, r.consumerConfig())
+			c, err := r.js.CreateOrUpdateConsumer(ctx, eventlog.StreamName, r.consumerConfig())
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -231,7 +231,7 @@ func (r *runner) handle(ctx context.Context, cons jetstream.Consumer, msg jetstr
 	}
 	pos := meta.Sequence.Stream
 	r.st.pending.Store(meta.NumPending + 1)
-	d, err := r.decode(msg, pos)
+	d, err := r.decode(msg)
 	if err != nil {
 		r.st.deadLetters.Add(1)
 		r.st.setErr(err)
@@ -320,16 +320,15 @@ func (r *runner) ack(ctx context.Context, msg jetstream.Msg, pos, left uint64) {
 
 // decode reads a log message into a delivery, with the sink's filters
 // applied.
-func (r *runner) decode(msg jetstream.Msg, pos uint64) (*delivery, error) {
-	stream, kind, ok := parseSubject(msg.Subject())
+func (r *runner) decode(msg jetstream.Msg) (*delivery, error) {
+	stream, kind, ok := eventlog.ParseSubject(msg.Subject())
 	if !ok {
 		return nil, fmt.Errorf("subject %q is not an event's", msg.Subject())
 	}
-	ev := new(actiondv1.Event)
-	if err := proto.Unmarshal(msg.Data(), ev); err != nil {
-		return nil, fmt.Errorf("event at position %d: %w", pos, err)
+	ev, err := eventlog.Decode(msg)
+	if err != nil {
+		return nil, err
 	}
-	ev.Position, ev.Logged = pos, true
 	if ev.Stream == "" {
 		ev.Stream = stream
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/actiond/actiond/server/eventlog"
 )
 
 // Spec is one sink as the configuration file's `sinks:` list spells it.
@@ -75,16 +77,7 @@ const (
 	DefaultDiscoveryPrefix = "homeassistant"
 )
 
-// Kinds of events, as filters and MQTT topics spell them.
-const (
-	KindWindow  = "window"
-	KindStarted = "started"
-	KindEnded   = "ended"
-	KindStatus  = "status"
-)
-
 var (
-	allKinds  = []string{KindWindow, KindStarted, KindEnded, KindStatus}
 	sinkName  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 	topicPart = regexp.MustCompile(`^[^#+\x00]+$`)
 )
@@ -110,11 +103,11 @@ func (s Spec) Settle(allowed Hosts) (Spec, []Problem) {
 		bad("type", "must be mqtt or webhook, got %q", s.Type)
 	}
 	if len(s.Kinds) == 0 {
-		s.Kinds = []string{KindStarted, KindEnded}
+		s.Kinds = []string{eventlog.KindStarted, eventlog.KindEnded}
 	}
 	for i, k := range s.Kinds {
 		s.Kinds[i] = strings.ToLower(k)
-		if !slices.Contains(allKinds, s.Kinds[i]) {
+		if !slices.Contains(eventlog.Kinds, s.Kinds[i]) {
 			bad(fmt.Sprintf("kinds[%d]", i), "must be window, started, ended or status, got %q", k)
 		}
 	}

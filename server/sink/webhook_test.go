@@ -16,6 +16,7 @@ import (
 	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -95,7 +96,7 @@ func TestWebhookFlakyReceiver(t *testing.T) {
 	if err := m.Apply([]Spec{spec}, Hosts{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), logStream, "ticketing"); return err == nil })
+	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), eventlog.StreamName, "ticketing"); return err == nil })
 	var want []uint64
 	for i := range 40 {
 		s := []string{"gate", "dock-2"}[i%2]
@@ -164,7 +165,7 @@ func TestWebhookDeadLetter(t *testing.T) {
 	if err := m.Apply([]Spec{settled(t, Spec{Name: "dl", Type: "webhook", URL: srv.URL, Labels: []string{"welding"}})}, Hosts{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), logStream, "dl"); return err == nil })
+	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), eventlog.StreamName, "dl"); return err == nil })
 	l.append(t, started("gate", "a1", "welding", 1))
 	l.append(t, started("gate", "a2", "welding", 2))
 	l.append(t, started("gate", "a3", "sweeping", 3)) // filtered out by label
@@ -214,7 +215,7 @@ func TestAllowedHosts(t *testing.T) {
 	if err := m.Apply([]Spec{spec}, hosts); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), logStream, "fenced"); return err == nil })
+	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), eventlog.StreamName, "fenced"); return err == nil })
 	l.append(t, started("gate", "a1", "welding", 1))
 	waitFor(t, 20*time.Second, "a refused dial", func() bool { return strings.Contains(m.List()[0].LastError, "not in sinks.allowed_hosts") })
 	if len(h.got()) != 0 || m.List()[0].Up {
