@@ -137,7 +137,7 @@ func (b *broker) url() string { return "mqtt://127.0.0.1:" + strconv.Itoa(b.port
 func (b *broker) start() {
 	b.t.Helper()
 	b.cmd = exec.Command(b.bin, "-c", filepath.Join(b.dir, "mosquitto.conf"))
-	b.cmd.Stderr = testWriterNL{b.t}
+	b.cmd.Stderr = testWriterNL{b.t, "mosquitto"}
 	if err := b.cmd.Start(); err != nil {
 		b.t.Fatal(err)
 	}
@@ -172,10 +172,13 @@ func (b *broker) stop() {
 	b.cmd = nil
 }
 
-type testWriterNL struct{ t testing.TB }
+type testWriterNL struct {
+	t    testing.TB
+	name string
+}
 
 func (w testWriterNL) Write(b []byte) (int, error) {
-	w.t.Logf("mosquitto: %s", b)
+	w.t.Logf("%s: %s", w.name, b)
 	return len(b), nil
 }
 

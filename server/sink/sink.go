@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,14 @@ import (
 // the log it is still at work every ackWait/3. After a crash, the event
 // the sink held comes back after at most ackWait.
 const ackWait = 15 * time.Second
+
+// positionsBucket is the JetStream KV bucket where each sink keeps the
+// position of the last event its receiver acknowledged (key: the sink's
+// name). The consumer keeps it too, but JetStream writes a consumer's
+// state at most ten times a second: a process killed in between would
+// hand out again events already acknowledged. A KV put is written before
+// it is confirmed, so after a crash the sink skips what it had delivered.
+const positionsBucket = "ACTIOND_SINKS"
 
 // delivery is one event for a receiver.
 type delivery struct {
@@ -85,6 +94,10 @@ type runner struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 	kinds map[string]bool // the kinds that pass
+
+	// Owned by run.
+	positions jetstream.KeyValue
+	floor     uint64 // events up to here were delivered before a restart
 }
 
 func newRunner(spec Spec, allowed Hosts, js jetstream.JetStream, st *stats, log *slog.Logger) (*runner, error) {
@@ -176,6 +189,16 @@ func (r *runner) run() {
 				fails++
 				continue
 			}
+			if err := r.openPositions(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.st.setErr(fmt.Errorf("event log: %w", err))
+				r.log.Warn("cannot read the sink's position", "err", err)
+				sleep(ctx, backoff(fails, r.spec.BackoffMin, r.spec.BackoffMax))
+				fails++
+				continue
+			}
 			cons, fails = c, 0
 			r.refresh(ctx, cons)
 			r.log.Info("sink started", "type", r.spec.Type, "target", r.spec.Target(), "acked_position", r.st.acked.Load())
@@ -204,6 +227,38 @@ func (r *runner) run() {
 		}
 		r.handle(ctx, cons, msg)
 	}
+}
+
+// openPositions opens the positions bucket and reads the sink's floor.
+func (r *runner) openPositions(ctx context.Context) error {
+	if r.positions == nil {
+		kv, err := r.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      positionsBucket,
+			Description: "actiond sinks: the last position each sink's receiver acknowledged",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+		})
+		if err != nil {
+			return fmt.Errorf("bucket %s: %w", positionsBucket, err)
+		}
+		r.positions = kv
+	}
+	e, err := r.positions.Get(ctx, r.spec.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("bucket %s: %w", positionsBucket, err)
+	}
+	p, err := strconv.ParseUint(string(e.Value()), 10, 64)
+	if err != nil {
+		return fmt.Errorf("bucket %s: key %s: %w", positionsBucket, r.spec.Name, err)
+	}
+	r.floor = p
+	if p > r.st.acked.Load() {
+		r.st.acked.Store(p)
+	}
+	return nil
 }
 
 // refresh reads the sink's position and how many events wait for it.
@@ -236,6 +291,12 @@ func (r *runner) handle(ctx context.Context, cons jetstream.Consumer, msg jetstr
 		r.st.deadLetters.Add(1)
 		r.st.setErr(err)
 		r.log.Warn("event cannot be read: skipped", "position", pos, "err", err)
+		r.ack(ctx, msg, pos, meta.NumPending)
+		return
+	}
+	if pos <= r.floor {
+		// Delivered before a crash that the consumer's state missed.
+		r.log.Debug("already delivered before a restart: skipped", "position", pos)
 		r.ack(ctx, msg, pos, meta.NumPending)
 		return
 	}
@@ -309,6 +370,13 @@ func (r *runner) hold(ctx context.Context, cons jetstream.Consumer, msg jetstrea
 func (r *runner) ack(ctx context.Context, msg jetstream.Msg, pos, left uint64) {
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	if pos > r.floor {
+		if _, err := r.positions.Put(actx, r.spec.Name, []byte(strconv.FormatUint(pos, 10))); err != nil {
+			r.log.Warn("cannot keep the sink's position", "position", pos, "err", err)
+		} else {
+			r.floor = pos
+		}
+	}
 	if err := msg.DoubleAck(actx); err != nil {
 		// The log hands the event out again: a duplicate, never a loss.
 		r.log.Warn("event log did not confirm the acknowledgement", "position", pos, "err", err)
