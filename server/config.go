@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/actiond/actiond/server/sink"
 )
 
 // Config is everything `actiond serve` can be told. The zero value of a
@@ -48,6 +50,7 @@ type Config struct {
 	Auth        AuthConfig        `yaml:"auth"`
 	TLS         TLSConfig         `yaml:"tls"`
 	Ingest      IngestConfig      `yaml:"ingest"`
+	Sinks       SinksConfig       `yaml:"sinks"`
 
 	// Streams are the cameras watched from the start. Streams added over
 	// the API are kept in StateFile instead.
@@ -168,6 +171,22 @@ type IngestConfig struct {
 	// doubles with each failure, with jitter. They default to 1s and 30s.
 	BackoffMin time.Duration `yaml:"backoff_min"`
 	BackoffMax time.Duration `yaml:"backoff_max"`
+}
+
+// SinksConfig are the sinks: MQTT brokers and webhooks that get events
+// from the event log, at least once (README: Sinks). In the configuration
+// file `sinks:` is either the list of sinks itself or, to set
+// allowed_hosts too, a mapping with allowed_hosts and list.
+type SinksConfig struct {
+	// AllowedHosts are the host names, IP addresses and CIDR ranges that
+	// sinks may connect to, checked on the configuration and again on the
+	// address dialled, after DNS resolution. It defaults to none: any
+	// address.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// List are the sinks. A sink keeps its position (the last event its
+	// receiver acknowledged) by name: removed and added again, or changed,
+	// it resumes there.
+	List []sink.Spec `yaml:"list"`
 }
 
 // Defaults of Config.
@@ -345,6 +364,8 @@ func (c Config) Settle() (Config, error) {
 		bad("ingest.backoff_max", "(%v) must not be less than ingest.backoff_min (%v)", in.BackoffMax, in.BackoffMin)
 	}
 
+	c.Sinks, errs = c.Sinks.settle(errs)
+
 	if len(c.Streams) > c.MaxStreams {
 		bad("streams", "%d streams are more than max_streams (%d)", len(c.Streams), c.MaxStreams)
 	}
@@ -361,6 +382,30 @@ func (c Config) Settle() (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
+}
+
+// settle checks the sinks and fills in their defaults.
+func (sc SinksConfig) settle(errs FieldErrors) (SinksConfig, FieldErrors) {
+	hosts, badHosts := sink.ParseHosts(sc.AllowedHosts)
+	for _, i := range badHosts {
+		errs.add(fmt.Sprintf("sinks.allowed_hosts[%d]", i), fmt.Sprintf("must be a host name, an IP address or a CIDR range, got %q", sc.AllowedHosts[i]))
+	}
+	list := make([]sink.Spec, len(sc.List))
+	seen := map[string]int{}
+	for i, spec := range sc.List {
+		key := fmt.Sprintf("sinks[%d].", i)
+		settled, problems := spec.Settle(hosts)
+		for _, p := range problems {
+			errs.add(key+p.Key, p.Problem)
+		}
+		if j, dup := seen[spec.Name]; dup && spec.Name != "" {
+			errs.add(key+"name", fmt.Sprintf("%q is also the name of sinks[%d]", spec.Name, j))
+		}
+		seen[spec.Name] = i
+		list[i] = settled
+	}
+	sc.List = list
+	return sc, errs
 }
 
 // maxConsecutive bounds min_consecutive_windows.

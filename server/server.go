@@ -69,6 +69,9 @@ type Server struct {
 	followers sync.WaitGroup
 	served    sync.WaitGroup // Serve goroutines
 
+	// sinks push events from the event log to MQTT and webhooks.
+	sinks sinks
+
 	// beforeLoad, for tests, runs before the model is loaded.
 	beforeLoad func()
 }
@@ -134,6 +137,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.grpc = grpc.NewServer(opts...)
 	actiondv1.RegisterStreamServiceServer(s.grpc, &streamService{srv: s})
 	actiondv1.RegisterRecognitionServiceServer(s.grpc, &recognitionService{srv: s})
+	actiondv1.RegisterSinkServiceServer(s.grpc, &sinkService{srv: s})
+	s.metrics.registry.MustRegister(sinkCollector{s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	for _, name := range healthServices {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
@@ -382,6 +387,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if c != nil {
 			c.stop()
 		}
+		s.stopSinks()
 		s.followers.Wait()
 	}()
 	forced := false
@@ -438,6 +444,9 @@ type RunOptions struct {
 	// Loaded, if set, is called once the model is loaded and the server
 	// is SERVING.
 	Loaded func(*Server)
+	// ConfigFile is the configuration file cfg was read from; SIGHUP
+	// rereads its sinks (and the environment's). "" when none.
+	ConfigFile string
 	// Exit ends the process when a second signal finds the shutdown stuck;
 	// it defaults to os.Exit.
 	Exit func(code int)
@@ -489,8 +498,15 @@ wait:
 			log.Info("stopping: signal received; a second one stops at once", "signal", sig.String())
 			break wait
 		case <-hup:
-			if err := s.ReloadTokens(); err != nil {
+			if err := s.ReloadTokens(); err != nil && !errors.Is(err, errNoTokenReload) {
 				log.Error("SIGHUP: tokens not reloaded; the old ones still hold", "error", err)
+			} else if err != nil {
+				log.Info("SIGHUP: tokens not reloaded", "reason", err)
+			}
+			if opts.ConfigFile != "" {
+				if err := reloadSinksFrom(s, opts.ConfigFile); err != nil {
+					log.Error("SIGHUP: sinks not reloaded; the running ones go on", "error", err)
+				}
 			}
 		case failure = <-s.Failed():
 			break wait

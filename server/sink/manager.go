@@ -123,7 +123,10 @@ func (m *Manager) Collector() prometheus.Collector { return collector{m} }
 
 type collector struct{ m *Manager }
 
-func (c collector) Describe(ch chan<- *prometheus.Desc) {
+func (c collector) Describe(ch chan<- *prometheus.Desc) { Describe(ch) }
+
+// Describe sends the descriptions of the sinks' metrics.
+func Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descDelivered, descPending, descRetries, descDeadLetters, descUp} {
 		ch <- d
 	}

@@ -38,6 +38,7 @@ Commands:
         [--kinds window,started,ended,status] [--json]
   classify FILE|file:///PATH... [--top-k K] [--json]
   model [--json]
+  sinks ls [--json]
   health [SERVICE]
   version
 
@@ -120,6 +121,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return cmd.classify(ctx, rest)
 	case "model":
 		return cmd.model(ctx, rest)
+	case "sinks", "sink":
+		return cmd.sinks(ctx, rest)
 	case "health":
 		return cmd.health(ctx, rest)
 	case "version":
