@@ -94,6 +94,7 @@ type runner struct {
 	stop  context.CancelFunc
 	done  chan struct{}
 	kinds map[string]bool // the kinds that pass
+	since time.Time       // when the sink was configured
 
 	// Owned by run.
 	positions jetstream.KeyValue
@@ -102,7 +103,7 @@ type runner struct {
 
 func newRunner(spec Spec, allowed Hosts, js jetstream.JetStream, st *stats, log *slog.Logger) (*runner, error) {
 	log = log.With("sink", spec.Name)
-	r := &runner{spec: spec, js: js, st: st, log: log, done: make(chan struct{}), kinds: map[string]bool{}}
+	r := &runner{spec: spec, js: js, st: st, log: log, done: make(chan struct{}), kinds: map[string]bool{}, since: time.Now()}
 	for _, k := range spec.Kinds {
 		r.kinds[k] = true
 	}
@@ -158,8 +159,8 @@ func (r *runner) consumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
 		Durable:     r.spec.Name,
 		Description: "actiond sink " + r.spec.Name + " (" + r.spec.Type + ")",
-		// A new sink starts at the log's end; one that exists keeps its
-		// position whatever is said here.
+		// A new sink starts when it was configured (openConsumer); one
+		// that exists keeps its position.
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        ackWait,
@@ -167,6 +168,25 @@ func (r *runner) consumerConfig() jetstream.ConsumerConfig {
 		MaxAckPending:  1,
 		FilterSubjects: r.subjects(),
 	}
+}
+
+// openConsumer opens the sink's durable consumer, with the filters of
+// its spec. A consumer that exists keeps its position; a new one starts
+// at the time the sink was configured, so that events appended while it
+// was being created are not missed.
+func (r *runner) openConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	cfg := r.consumerConfig()
+	c, err := r.js.Consumer(ctx, eventlog.StreamName, r.spec.Name)
+	switch {
+	case err == nil:
+		old := c.CachedInfo().Config
+		cfg.DeliverPolicy, cfg.OptStartSeq, cfg.OptStartTime = old.DeliverPolicy, old.OptStartSeq, old.OptStartTime
+		return r.js.UpdateConsumer(ctx, eventlog.StreamName, cfg)
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &r.since
+		return r.js.CreateConsumer(ctx, eventlog.StreamName, cfg)
+	}
+	return nil, err
 }
 
 func (r *runner) run() {
@@ -178,7 +198,7 @@ func (r *runner) run() {
 	lastInfo := time.Time{}
 	for ctx.Err() == nil {
 		if cons == nil {
-			c, err := r.js.CreateOrUpdateConsumer(ctx, eventlog.StreamName, r.consumerConfig())
+			c, err := r.openConsumer(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
