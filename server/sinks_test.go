@@ -122,16 +122,9 @@ func TestSinkService(t *testing.T) {
 	defer hook.Close()
 	delivered := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
 
-	log, err := eventlog.Open(ctxT(t, 30*time.Second), eventlog.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(log.Close) // after the server's shutdown, which stops the sinks
 	spec := sink.Spec{Name: "tickets", Type: "webhook", URL: hook.URL + "/hook?token=qs-secret", Secret: "hmac-secret"}
 	ts := startServer(t, Config{MetricsListen: "127.0.0.1:0", Sinks: SinksConfig{List: []sink.Spec{spec}}})
-	if err := ts.StartSinks(log.JetStream()); err != nil {
-		t.Fatal(err)
-	}
+	log := ts.core.Load().events.log
 	sinks := actiondv1.NewSinkServiceClient(ts.conn)
 	list := func() *actiondv1.Sink {
 		t.Helper()
