@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/sink"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// peer finds a real peer's program, failing under CI (where setup
+// installs it) and skipping elsewhere.
+func peer(t *testing.T, name string, more ...string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, p := range more {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s not installed (.ci/setup installs it)", name)
+	}
+	t.Skipf("%s not installed (.ci/setup installs it)", name)
+	return ""
+}
+
+// startMosquitto runs a real MQTT broker on a free loopback port.
+func startMosquitto(t *testing.T) int {
+	t.Helper()
+	bin := peer(t, "mosquitto", "/usr/sbin/mosquitto")
+	port := freePort(t)
+	dir := t.TempDir()
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)
+	if os.Geteuid() == 0 {
+		conf += "user root\n"
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mosquitto.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "mosquitto.conf"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			c.Close()
+			return port
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mosquitto does not listen: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mqttLines is what `mosquitto_sub -v` prints: "topic payload" lines.
+type mqttLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (m *mqttLines) all() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]string(nil), m.lines...)
+}
+
+// subscribe runs `mosquitto_sub -v -t topic`, as the README does, and
+// returns once it is subscribed.
+func subscribe(t *testing.T, port int, topic string) *mqttLines {
+	t.Helper()
+	args := []string{peer(t, "mosquitto_sub"), "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-v", "-d", "-q", "1", "-t", topic}
+	if stdbuf, err := exec.LookPath("stdbuf"); err == nil {
+		// Its output goes to a pipe: one line at a time, not a block.
+		args = append([]string{stdbuf, "-oL"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	m := &mqttLines{}
+	subscribed := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, "SUBACK") {
+				once.Do(func() { close(subscribed) })
+			}
+			if strings.HasPrefix(line, "Client ") || strings.HasPrefix(line, "Subscribed") {
+				continue // -d's own lines
+			}
+			m.mu.Lock()
+			m.lines = append(m.lines, line)
+			m.mu.Unlock()
+		}
+	}()
+	select {
+	case <-subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("mosquitto_sub did not subscribe")
+	}
+	return m
+}
+
+// TestDemoToMQTT: `actiond serve --demo --config FILE` with an MQTT sink
+// in FILE: the demo camera's actions arrive on actiond/demo/started and
+// actiond/demo/ended as the JSON of `actionctl watch --json` with their
+// position, and the retained actiond/demo/state goes between moving_left
+// and moving_right.
+func TestDemoToMQTT(t *testing.T) {
+	t.Parallel()
+	port := startMosquitto(t)
+	sub := subscribe(t, port, "actiond/#")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	camera := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	config := filepath.Join(t.TempDir(), "actiond.yaml")
+	if err := os.WriteFile(config, fmt.Appendf(nil, `
+sinks:
+  - name: home
+    type: mqtt
+    url: mqtt://127.0.0.1:%d
+    password_is_not_here: true
+`, port), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A strict configuration first: the unknown key is named.
+	if r := runActiond(t, nil, "serve", "--demo", "--config", config, "--listen", addr); r.code == 0 || !strings.Contains(r.stderr, "sinks[0].password_is_not_here: unknown key") {
+		t.Fatalf("unknown key: exit %d, stderr %s", r.code, r.stderr)
+	}
+	if err := os.WriteFile(config, fmt.Appendf(nil, "sinks:\n  - name: home\n    type: mqtt\n    url: mqtt://127.0.0.1:%d\n", port), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, []string{"XDG_CACHE_HOME=" + t.TempDir(), "ACTIOND_DATA_DIR=" + t.TempDir()},
+		"serve", "--demo", "--config", config, "--listen", addr, "--camera-listen", camera)
+
+	var states []string
+	var events []*actiondv1.Event
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		states, events = states[:0], events[:0]
+		for _, line := range sub.all() {
+			topic, payload, _ := strings.Cut(line, " ")
+			switch topic {
+			case "actiond/demo/state":
+				var st sink.StateJSON
+				if err := json.Unmarshal([]byte(payload), &st); err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				if len(states) == 0 || states[len(states)-1] != st.State {
+					states = append(states, st.State)
+				}
+			case "actiond/demo/started", "actiond/demo/ended":
+				ev := new(actiondv1.Event)
+				if err := protojson.Unmarshal([]byte(payload), ev); err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				if kind := topic[len("actiond/demo/"):]; (kind == "started") != (ev.GetActionStarted() != nil) || ev.GetStream() != "demo" || ev.GetPosition() == 0 {
+					t.Fatalf("%s: not a %s event of the demo stream with its position", line, kind)
+				}
+				events = append(events, ev)
+			default:
+				t.Fatalf("unexpected topic %q", topic)
+			}
+		}
+		if strings.Contains(strings.Join(states, " "), "moving_left") && strings.Contains(strings.Join(states, " "), "moving_right") {
+			break
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("actiond exited: %v", p.cmd.ProcessState)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("within 2 minutes the state went %v, with events %d", states, len(events))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("states %v after %d events", states, len(events))
+	var last uint64
+	for _, ev := range events {
+		if ev.GetPosition() <= last {
+			t.Errorf("position %d after %d", ev.GetPosition(), last)
+		}
+		last = ev.GetPosition()
+		label := ev.GetActionStarted().GetLabel() + ev.GetActionEnded().GetLabel()
+		if label != "moving_left" && label != "moving_right" {
+			t.Errorf("action %v: the demo only moves left and right", ev)
+		}
+	}
+	// The same figures over the API (no credentials: there are none here).
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := actiondv1.NewSinkServiceClient(conn).ListSinks(ctx, &actiondv1.ListSinksRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := resp.GetSinks(); len(s) != 1 || s[0].GetName() != "home" || !s[0].GetUp() || s[0].GetDelivered() < uint64(len(events)) ||
+		s[0].GetTarget() != fmt.Sprintf("mqtt://127.0.0.1:%d", port) {
+		t.Errorf("ListSinks: %v", s)
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("actiond did not exit within 20s of SIGINT")
+	}
+}
