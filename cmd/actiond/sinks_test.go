@@ -3,9 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -236,5 +240,119 @@ sinks:
 	case <-p.done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("actiond did not exit within 20s of SIGINT")
+	}
+}
+
+// TestServeKilledWhileSinkBehind: actiond is SIGKILLed while its webhook
+// sink is behind (the receiver stalls on an action); after a restart on
+// the same data_dir the sink resumes at the action the receiver had not
+// acknowledged, and sends none it had.
+func TestServeKilledWhileSinkBehind(t *testing.T) {
+	t.Parallel()
+	type request struct {
+		run int
+		pos uint64
+		id  string
+	}
+	var (
+		mu       sync.Mutex
+		run      = 1
+		requests []request
+		acked    []uint64
+		stalled  = make(chan struct{})
+		release  = make(chan struct{})
+	)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if !hmac.Equal([]byte(r.Header.Get("X-Actiond-Signature")), []byte(sink.Sign("k", b))) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		pos, _ := strconv.ParseUint(r.Header.Get("X-Actiond-Position"), 10, 64)
+		mu.Lock()
+		requests = append(requests, request{run, pos, r.Header.Get("X-Actiond-Event-Id")})
+		stall := run == 1 && len(acked) == 2
+		if !stall {
+			acked = append(acked, pos)
+		}
+		mu.Unlock()
+		if stall {
+			close(stalled)
+			<-release
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+	}))
+	defer hook.Close()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	config := filepath.Join(t.TempDir(), "actiond.yaml")
+	if err := os.WriteFile(config, fmt.Appendf(nil, "sinks:\n  - {name: tickets, type: webhook, url: %q, secret: k, timeout: 2m}\n", hook.URL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"XDG_CACHE_HOME=" + t.TempDir(), "ACTIOND_DATA_DIR=" + t.TempDir(), "ACTIOND_LOG_LEVEL=info"}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	camera := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	args := []string{"serve", "--demo", "--config", config, "--listen", addr, "--camera-listen", camera}
+	p := startServe(t, env, args...)
+	select {
+	case <-stalled:
+	case <-p.done:
+		t.Fatalf("actiond exited: %v", p.cmd.ProcessState)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no third action within 2 minutes")
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	mu.Lock()
+	run = 2
+	stuck := requests[len(requests)-1]
+	mu.Unlock()
+	close(release)
+
+	p = startServe(t, env, args...)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		mu.Lock()
+		n := 0
+		for _, r := range requests {
+			if r.run == 2 {
+				n++
+			}
+		}
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sink did not resume within 2 minutes")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	<-p.done
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("requests: %v", requests)
+	var after []request
+	for _, r := range requests {
+		if r.run == 2 {
+			after = append(after, r)
+		}
+	}
+	if after[0].pos != stuck.pos || after[0].id != stuck.id {
+		t.Errorf("after the restart the sink sent %v first, want the unacknowledged %v", after[0], stuck)
+	}
+	for _, r := range after {
+		for _, a := range acked[:2] {
+			if r.pos == a {
+				t.Errorf("position %d sent again after it was acknowledged", a)
+			}
+		}
 	}
 }
