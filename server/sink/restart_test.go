@@ -109,7 +109,7 @@ func TestKilledWhileBehind(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the sink never got to the stalling event")
 	}
-	time.Sleep(time.Second) // the consumer's state is written
+	time.Sleep(time.Second)                      // the consumer's state is written
 	if err := child.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}
