@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -201,5 +203,33 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The README's sink configurations load and settle as they are.
+func TestReadmeSinkExamples(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := fakeModel(t)
+	n := 0
+	for _, block := range strings.Split(string(b), "```yaml\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if !strings.Contains(block, "\nsinks:") && !strings.HasPrefix(block, "sinks:") {
+			continue
+		}
+		n++
+		c := Config{Model: model}
+		if err := LoadConfigFile(writeFile(t, "c.yaml", block), &c); err != nil {
+			t.Errorf("%v:\n%s", err, block)
+			continue
+		}
+		if _, err := c.Settle(); err != nil {
+			t.Errorf("%v:\n%s", err, block)
+		}
+	}
+	if n < 3 {
+		t.Errorf("found %d sink configurations in the README, want 3", n)
 	}
 }
