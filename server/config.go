@@ -517,6 +517,9 @@ func (sc SinksConfig) settle(errs FieldErrors) (SinksConfig, FieldErrors) {
 	for _, i := range badHosts {
 		errs.add(fmt.Sprintf("sinks.allowed_hosts[%d]", i), fmt.Sprintf("must be a host name, an IP address or a CIDR range, got %q", sc.AllowedHosts[i]))
 	}
+	if len(sc.List) == 0 {
+		return sc, errs
+	}
 	list := make([]sink.Spec, len(sc.List))
 	seen := map[string]int{}
 	for i, spec := range sc.List {

@@ -19,8 +19,9 @@ import (
 type sinks struct {
 	mu      sync.Mutex // orders start, reload and stop
 	manager atomic.Pointer[sink.Manager]
-	cfg     SinksConfig // the sinks running or to run
-	stopped bool
+	cfg      SinksConfig // the sinks running or to run, once reloaded
+	reloaded bool        // cfg was set by a reload
+	stopped  bool
 }
 
 // StartSinks runs the configured sinks, each a durable consumer of the
@@ -34,7 +35,7 @@ func (s *Server) StartSinks(js jetstream.JetStream) error {
 	}
 	m := sink.NewManager(js, s.log.With("component", "sinks"))
 	s.sinks.manager.Store(m)
-	if s.sinks.cfg.List == nil {
+	if !s.sinks.reloaded {
 		s.sinks.cfg = s.cfg.Sinks
 	}
 	return s.applySinks()
@@ -62,7 +63,7 @@ func (s *Server) ReloadSinks(cfg Config) error {
 	if s.sinks.stopped {
 		return nil
 	}
-	s.sinks.cfg = settled
+	s.sinks.cfg, s.sinks.reloaded = settled, true
 	s.log.Info("sinks reloaded", "sinks", len(settled.List))
 	return s.applySinks()
 }
@@ -83,8 +84,14 @@ func (s *Server) listSinks() []*actiondv1.Sink {
 	if m := s.sinks.manager.Load(); m != nil {
 		return m.List()
 	}
+	s.sinks.mu.Lock()
+	cfg := s.cfg.Sinks
+	if s.sinks.reloaded {
+		cfg = s.sinks.cfg
+	}
+	s.sinks.mu.Unlock()
 	var out []*actiondv1.Sink
-	for _, spec := range s.cfg.Sinks.List {
+	for _, spec := range cfg.List {
 		out = append(out, &actiondv1.Sink{Name: spec.Name, Type: spec.Type, Target: spec.Target()})
 	}
 	return out

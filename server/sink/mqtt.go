@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
@@ -25,6 +27,9 @@ type mqttSink struct {
 	st     *stats
 	log    *slog.Logger
 	wakeC  chan struct{}
+	// dialErr is why the last connection attempt failed; nil once
+	// connected.
+	dialErr atomic.Pointer[error]
 
 	// Owned by the sink's goroutine (deliver).
 	states    map[string]*streamState
@@ -88,8 +93,8 @@ func newMQTT(spec Spec, allowed Hosts, st *stats, log *slog.Logger) (*mqttSink, 
 		SetConnectTimeout(spec.Timeout).
 		SetWriteTimeout(spec.Timeout).
 		SetKeepAlive(30 * time.Second).
-		SetDialer(allowed.dialer(u.Hostname())).
 		SetOnConnectHandler(func(mqtt.Client) {
+			m.dialErr.Store(nil)
 			st.up.Store(true)
 			log.Info("connected to the MQTT broker", "broker", spec.Target())
 			select {
@@ -102,9 +107,24 @@ func newMQTT(spec Spec, allowed Hosts, st *stats, log *slog.Logger) (*mqttSink, 
 			st.setErr(fmt.Errorf("mqtt %s: connection lost: %w", spec.Target(), err))
 			log.Warn("lost the MQTT broker", "broker", spec.Target(), "err", err)
 		})
-	if u.Scheme == "mqtts" {
-		o.SetTLSConfig(&tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12})
-	}
+	tlsConfig := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+	// Dialled here, not by the client: no proxy from the environment, and
+	// the address is checked against allowed_hosts after resolution.
+	o.SetCustomOpenConnectionFn(func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+		d := allowed.dialer(u.Hostname())
+		d.Timeout = spec.Timeout
+		var c net.Conn
+		var err error
+		if uri.Scheme == "mqtts" {
+			c, err = tls.DialWithDialer(d, "tcp", uri.Host, tlsConfig)
+		} else {
+			c, err = d.Dial("tcp", uri.Host)
+		}
+		if err != nil {
+			m.dialErr.Store(&err)
+		}
+		return c, err
+	})
 	m.client = mqtt.NewClient(o)
 	// With ConnectRetry the client keeps trying in the background; the
 	// token completes once connected, which nothing waits for.
@@ -125,6 +145,9 @@ var errNotConnected = errors.New("not connected")
 // publish sends one message at QoS 1 and waits for the broker's PUBACK.
 func (m *mqttSink) publish(ctx context.Context, topic string, retained bool, payload []byte) error {
 	if !m.client.IsConnectionOpen() {
+		if err := m.dialErr.Load(); err != nil {
+			return fmt.Errorf("mqtt %s: %w: %w", m.spec.Target(), errNotConnected, *err)
+		}
 		return fmt.Errorf("mqtt %s: %w", m.spec.Target(), errNotConnected)
 	}
 	tok := m.client.Publish(topic, 1, retained, payload)

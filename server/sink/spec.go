@@ -102,6 +102,8 @@ func (s Spec) Settle(allowed Hosts) (Spec, []Problem) {
 	if s.Type != "mqtt" && s.Type != "webhook" {
 		bad("type", "must be mqtt or webhook, got %q", s.Type)
 	}
+	// Settled apart from the caller's: the lists are copied.
+	s.Streams, s.Labels, s.Kinds = slices.Clone(s.Streams), slices.Clone(s.Labels), slices.Clone(s.Kinds)
 	if len(s.Kinds) == 0 {
 		s.Kinds = []string{eventlog.KindStarted, eventlog.KindEnded}
 	}

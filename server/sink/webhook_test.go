@@ -221,6 +221,26 @@ func TestAllowedHosts(t *testing.T) {
 	if len(h.got()) != 0 || m.List()[0].Up {
 		t.Errorf("delivered to a host outside allowed_hosts: %v", m.List()[0])
 	}
+
+	// The same for a broker.
+	b := startBroker(t)
+	rd := newReader(t, b, "#")
+	spec, ps = Spec{Name: "fenced-mqtt", Type: "mqtt", URL: strings.Replace(b.url(), "127.0.0.1", "localhost", 1), BackoffMax: time.Second}.Settle(hosts)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	if err := m.Apply([]Spec{spec}, hosts); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "consumer", func() bool {
+		_, err := l.js.Consumer(t.Context(), eventlog.StreamName, "fenced-mqtt")
+		return err == nil
+	})
+	l.append(t, started("gate", "a2", "welding", 2))
+	waitFor(t, 20*time.Second, "a refused dial", func() bool { return strings.Contains(m.List()[0].LastError, "not in sinks.allowed_hosts") })
+	if len(rd.all()) != 0 || m.List()[0].Up {
+		t.Errorf("published to a broker outside allowed_hosts: %v %v", rd.all(), m.List()[0])
+	}
 }
 
 func TestSpecSettle(t *testing.T) {
