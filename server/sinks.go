@@ -17,8 +17,8 @@ import (
 // manager is nil until then (and with no sinks configured it still runs,
 // empty, so that a reload can add some).
 type sinks struct {
-	mu      sync.Mutex // orders start, reload and stop
-	manager atomic.Pointer[sink.Manager]
+	mu       sync.Mutex // orders start, reload and stop
+	manager  atomic.Pointer[sink.Manager]
 	cfg      SinksConfig // the sinks running or to run, once reloaded
 	reloaded bool        // cfg was set by a reload
 	stopped  bool
