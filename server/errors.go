@@ -5,8 +5,8 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/server/eventlog"
-
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -35,6 +35,9 @@ var (
 	ErrClipNotFound = errors.New("no such file")
 	// ErrUnreadableClip: a clip that cannot be opened or decoded.
 	ErrUnreadableClip = errors.New("clip cannot be decoded")
+	// ErrClassifyBusy: classify.max_concurrent calls decode and as many
+	// wait already.
+	ErrClassifyBusy = errors.New("too many Classify calls")
 	// ErrActionNotFound: the event log keeps no action with that id (or
 	// no snapshot of it).
 	ErrActionNotFound = errors.New("no such action")
@@ -61,9 +64,10 @@ func (es FieldErrors) Error() string {
 	return strings.Join(parts, "; ")
 }
 
-// add records a problem with field.
+// add records a problem with field. Credentials in URLs that the problem
+// quotes are taken out.
 func (es *FieldErrors) add(field, problem string) {
-	*es = append(*es, FieldError{Field: field, Problem: problem})
+	*es = append(*es, FieldError{Field: field, Problem: redactSecrets(problem)})
 }
 
 // prefixed returns es with prefix put before every field name.
@@ -110,9 +114,10 @@ func grpcError(err error) error {
 		code = codes.AlreadyExists
 	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound), errors.Is(err, ErrActionNotFound):
 		code = codes.NotFound
-	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrContentTooLarge):
+	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrContentTooLarge),
+		errors.Is(err, ErrClassifyBusy):
 		code = codes.ResourceExhausted
-	case errors.Is(err, ErrURIForbidden):
+	case errors.Is(err, ErrURIForbidden), errors.Is(err, ingest.ErrHostNotAllowed):
 		code = codes.PermissionDenied
 	case errors.Is(err, ErrUnreadableClip):
 		code = codes.InvalidArgument

@@ -78,14 +78,14 @@ type Server struct {
 
 // core is what exists once the model is loaded.
 type core struct {
-	classifier    *Classifier
-	features      *featureCache // nil: windows run the whole model
-	model         *actiondv1.Model
-	hub           *Hub
-	events        *eventLog
-	sched         *Scheduler
-	streams       *StreamManager
-	classifySlots chan struct{}
+	classifier   *Classifier
+	features     *featureCache // nil: windows run the whole model
+	model        *actiondv1.Model
+	hub          *Hub
+	events       *eventLog
+	sched        *Scheduler
+	streams      *StreamManager
+	classifyGate *classifyGate
 }
 
 // Services that health reports on: "" is the whole server.
@@ -120,6 +120,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		// Room for the largest clip plus the request around it; a larger
 		// message is RESOURCE_EXHAUSTED from grpc itself.
 		grpc.MaxRecvMsgSize(int(cfg.Classify.MaxContentSize) + 1<<20),
+		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentStreams)),
 	}
 	if cfg.TLS.CertFile != "" {
 		creds, err := credentials.NewServerTLSFromFile(cfg.TLS.CertFile, cfg.TLS.KeyFile)
@@ -305,9 +306,9 @@ func (s *Server) loadCore() (*core, error) {
 		params = info.Params
 	}
 	c := &core{
-		classifier:    cl,
-		model:         modelProto(man, params),
-		classifySlots: make(chan struct{}, s.cfg.Classify.MaxConcurrent),
+		classifier:   cl,
+		model:        modelProto(man, params),
+		classifyGate: newClassifyGate(s.cfg.Classify.MaxConcurrent),
 	}
 	sess, enc := cl.sess, ingest.FrameEncoder(nil)
 	if man.FeatureCache != nil && *s.cfg.Inference.FeatureCache {
@@ -342,9 +343,17 @@ func (s *Server) loadCore() (*core, error) {
 		c.hub.send(hubRestartEnds{events: restartEnds})
 	}
 	c.sched.Start()
-	var state *StateFile
-	if s.cfg.StateFile != "" {
-		state = NewStateFile(s.cfg.StateFile)
+	// The streams added over the API are kept in the stream registry, a
+	// KV bucket beside the event log; it imports state_file once.
+	var state streamStore
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	reg, err := openStreamRegistry(rctx, events.log.JetStream(), s.cfg.StateFile, s.log.With("component", "streams"))
+	rcancel()
+	if err != nil {
+		s.log.Error("stream registry unavailable: streams added over the API are not restored, and changes fail until a restart finds it", "error", err)
+		state = unavailableStore{err: err}
+	} else {
+		state = reg
 	}
 	deps := &streamDeps{cfg: &s.cfg, model: man, encoder: enc, sched: c.sched, hub: c.hub, log: s.log}
 	c.streams = NewStreamManager(deps, state, s.log.With("component", "streams"))

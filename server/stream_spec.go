@@ -187,6 +187,15 @@ func (s StreamSpec) resolve(cfg *Config, model models.Manifest) (streamOptions, 
 		errs.add("top_k", fmt.Sprintf("must be at most %d (the model's label count), got %d", len(model.Labels), s.TopK))
 	}
 	o.topK = min(o.topK, labels)
+	if len(errs) == 0 {
+		// ingest.allowed_hosts was checked by Config.Settle.
+		hosts, _ := ingest.ParseHostList(cfg.Ingest.AllowedHosts)
+		if u, err := url.Parse(s.URL); err == nil {
+			if err := hosts.CheckHost(u.Hostname()); err != nil {
+				return o, ingest.StreamConfig{}, fmt.Errorf("stream %q: url: %w", s.Name, err)
+			}
+		}
+	}
 
 	ic := ingest.StreamConfig{
 		Name:           s.Name,
@@ -198,6 +207,8 @@ func (s StreamSpec) resolve(cfg *Config, model models.Manifest) (streamOptions, 
 		ReadTimeout:    cfg.Ingest.ReadTimeout,
 		BackoffMin:     cfg.Ingest.BackoffMin,
 		BackoffMax:     cfg.Ingest.BackoffMax,
+		MaxFramePixels: int(cfg.Ingest.MaxFramePixels),
+		AllowedHosts:   cfg.Ingest.AllowedHosts,
 		SnapshotWidth:  cfg.Events.SnapshotWidth,
 	}
 	if len(errs) == 0 {

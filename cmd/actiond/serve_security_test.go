@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -19,6 +21,7 @@ import (
 	"github.com/actiond/actiond/internal/testcert"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server"
+	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -179,17 +182,19 @@ func TestServeTLSTokensAndRotation(t *testing.T) {
 }
 
 // A server killed outright (SIGKILL: no shutdown, nothing flushed) and
-// started again with the same state file watches every stream added over
-// the API again, with its options and credentials.
+// started again with the same data_dir watches every stream added over
+// the API again (from the stream registry), with its options and
+// credentials.
 func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 	t.Parallel()
 	model, err := serveModel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := filepath.Join(t.TempDir(), "state.yaml")
+	data := t.TempDir()
+	env := []string{"ACTIOND_DATA_DIR=" + data}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	args := []string{"serve", "--listen", addr, "--model", model, "--state-file", state}
+	args := []string{"serve", "--listen", addr, "--model", model}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +204,7 @@ func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 
-	first := startServe(t, nil, args...)
+	first := startServe(t, env, args...)
 	waitServing(t, first, conn)
 	off, topK := false, uint32(3)
 	adds := []*actiondv1.AddStreamRequest{
@@ -227,7 +232,7 @@ func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 	}
 	<-first.done
 
-	second := startServe(t, nil, args...)
+	second := startServe(t, env, args...)
 	waitServing(t, second, conn)
 	after, err := streams.ListStreams(ctx, &actiondv1.ListStreamsRequest{})
 	if err != nil {
@@ -248,10 +253,21 @@ func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 	if s := after.GetStreams()[0]; s.GetStatus().GetState() != actiondv1.StreamState_STREAM_STATE_DISABLED || s.GetOptions().GetWindow().AsDuration() != 5*time.Second {
 		t.Errorf("dock-3 restored as %v, want disabled with a 5s window", s)
 	}
-	// The state file keeps the credentials (to connect); nothing shows them.
-	b, err := os.ReadFile(state)
-	if err != nil || !strings.Contains(string(b), "rtsp://user:pw-8842@127.0.0.1:1/a") {
-		t.Errorf("state file (%v):\n%s", err, b)
+	// The stream registry keeps the credentials (to connect); nothing
+	// shows them.
+	second.cmd.Process.Signal(syscall.SIGTERM)
+	<-second.done
+	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	kv, err := l.JetStream().KeyValue(ctx, "ACTIOND_STREAMS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, "dock-3"); err != nil || !strings.Contains(string(e.Value()), "rtsp://user:pw-8842@127.0.0.1:1/a") {
+		t.Errorf("stream registry's dock-3: %v", err)
 	}
 	if text := protojson.Format(after) + second.stderr.String() + first.stderr.String(); strings.Contains(text, "pw-8842") {
 		t.Errorf("a password is in ListStreams or the log:\n%s", text)
@@ -292,8 +308,10 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	pprofAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	p := startServe(t, []string{"ACTIOND_LOG_LEVEL=debug"}, "serve", "--config", config, "--listen", addr,
-		"--metrics-listen", metricsAddr, "--model", model, "--stream", "flag="+strings.Replace(withPass(good), "bounce", "nothing-here", 1))
+		"--metrics-listen", metricsAddr, "--pprof-listen", pprofAddr, "--model", model,
+		"--stream", "flag="+strings.Replace(withPass(good), "bounce", "nothing-here", 1))
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -391,6 +409,10 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	if !strings.Contains(string(metrics), `stream="wrong"`) {
 		t.Errorf("/metrics has no series of the stream \"wrong\"")
 	}
+	profiles := pprofEverything(t, pprofAddr)
+	if !strings.Contains(profiles, "--stream") {
+		t.Errorf("/debug/pprof/cmdline does not show the command line")
+	}
 	if _, err := streams.RemoveStream(ctx, &actiondv1.RemoveStreamRequest{Name: "added"}); err != nil {
 		t.Error(err)
 	}
@@ -404,13 +426,52 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	}
 
 	logs := p.stdout.String() + p.stderr.String()
-	for what, text := range map[string]string{"the API's responses, errors and events": seen.String(), "/metrics": string(metrics), "the process's output": logs} {
+	for what, text := range map[string]string{"the API's responses, errors and events": seen.String(), "/metrics": string(metrics),
+		"the process's output": logs, "/debug/pprof": profiles} {
 		for _, secret := range []string{good, wrong} {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s shows a password:\n%s", what, text)
 			}
 		}
 	}
-	t.Logf("checked %d bytes of API answers, %d of /metrics, %d of logs; the wrong password's stream said %q",
-		seen.Len(), len(metrics), len(logs), refused.GetLastError())
+	t.Logf("checked %d bytes of API answers, %d of /metrics, %d of logs, %d of profiles; the wrong password's stream said %q",
+		seen.Len(), len(metrics), len(logs), len(profiles), refused.GetLastError())
+}
+
+// pprofEverything fetches every endpoint of the pprof listener (the index,
+// the command line, a 1s CPU profile and trace, symbol, and each named
+// profile in every form) and returns what they say, gzip undone.
+func pprofEverything(t *testing.T, addr string) string {
+	t.Helper()
+	paths := []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/profile?seconds=1", "/debug/pprof/trace?seconds=1",
+		"/debug/pprof/symbol", "/debug/pprof/goroutine?debug=2"}
+	for _, name := range []string{"allocs", "block", "goroutine", "heap", "mutex", "threadcreate"} {
+		for _, debug := range []string{"0", "1"} {
+			paths = append(paths, "/debug/pprof/"+name+"?debug="+debug)
+		}
+	}
+	var all bytes.Buffer
+	for _, path := range paths {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s, %v", path, resp.Status, err)
+		}
+		if len(body) > 2 && body[0] == 0x1f && body[1] == 0x8b {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+		}
+		all.Write(body)
+		all.WriteByte('\n')
+	}
+	return all.String()
 }
