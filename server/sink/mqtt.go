@@ -16,6 +16,7 @@ import (
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // mqttSink publishes each event on <prefix>/<stream>/<kind> (QoS 1) and
@@ -86,6 +87,7 @@ func newMQTT(spec Spec, allowed Hosts, st *stats, log *slog.Logger) (*mqttSink, 
 		// The log keeps what is not acknowledged, not the client: a
 		// clean session, and every publish waited for.
 		SetCleanSession(true).
+		SetStore(noStore{}).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(2 * time.Second).
@@ -254,3 +256,17 @@ func (m *mqttSink) announce(ctx context.Context, stream string) error {
 	}
 	return m.publish(ctx, m.spec.DiscoveryPrefix+"/sensor/"+id+"/config", true, b)
 }
+
+// noStore keeps nothing: the client must not publish again by itself
+// after a reconnect what the sink retries anyway (it would be sent twice,
+// and the client's own resend races with its writer: the race detector
+// caught it in TestMQTTBrokerOutage).
+type noStore struct{}
+
+func (noStore) Open()                             {}
+func (noStore) Put(string, packets.ControlPacket) {}
+func (noStore) Get(string) packets.ControlPacket  { return nil }
+func (noStore) All() []string                     { return nil }
+func (noStore) Del(string)                        {}
+func (noStore) Close()                            {}
+func (noStore) Reset()                            {}
