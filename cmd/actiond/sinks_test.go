@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -355,4 +356,95 @@ func TestServeKilledWhileSinkBehind(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestServeSIGHUPReloadsSinks: sinks are added and removed by editing the
+// configuration file and sending SIGHUP; a sink removed and added back
+// resumes at its position: it gets every action logged while it was away.
+func TestServeSIGHUPReloadsSinks(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	got := map[string][]uint64{} // sink -> positions
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pos, _ := strconv.ParseUint(r.Header.Get("X-Actiond-Position"), 10, 64)
+		mu.Lock()
+		got[r.URL.Path] = append(got[r.URL.Path], pos)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	positions := func(path string) []uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]uint64(nil), got[path]...)
+	}
+	config := filepath.Join(t.TempDir(), "actiond.yaml")
+	write := func(names ...string) {
+		t.Helper()
+		doc := "sinks:\n"
+		for _, n := range names {
+			doc += fmt.Sprintf("  - {name: %s, type: webhook, url: %q}\n", n, hook.URL+"/"+n)
+		}
+		if err := os.WriteFile(config, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	write("a")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startServe(t, []string{"XDG_CACHE_HOME=" + t.TempDir(), "ACTIOND_DATA_DIR=" + t.TempDir()},
+		"serve", "--demo", "--config", config, "--listen", addr, "--camera-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	names := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := actiondv1.NewSinkServiceClient(conn).ListSinks(ctx, &actiondv1.ListSinksRequest{})
+		if err != nil {
+			return err.Error()
+		}
+		var n []string
+		for _, s := range resp.GetSinks() {
+			n = append(n, s.GetName())
+		}
+		return strings.Join(n, ",")
+	}
+	waitFor("an action at sink a", func() bool { return len(positions("/a")) >= 1 })
+
+	// a removed, b added: b gets the actions from now on.
+	write("b")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor("sinks b", func() bool { return names() == "b" })
+	aBefore := len(positions("/a"))
+	waitFor("two actions at sink b", func() bool { return len(positions("/b")) >= 2 })
+
+	// a back: it catches up on what it missed.
+	write("a", "b")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor("sinks a,b", func() bool { return names() == "a,b" })
+	waitFor("sink a to catch up", func() bool {
+		a := positions("/a")
+		for _, pos := range positions("/b") {
+			if !slices.Contains(a, pos) {
+				return false
+			}
+		}
+		return true
+	})
+	a := positions("/a")
+	if !slices.IsSorted(a) || len(slices.Compact(slices.Clone(a))) != len(a) {
+		t.Errorf("sink a got %v: want each position once, in order", a)
+	}
+	t.Logf("sink a: %v (%d before its removal); sink b: %v", a, aBefore, positions("/b"))
+	p.cmd.Process.Signal(syscall.SIGINT)
+	<-p.done
 }
