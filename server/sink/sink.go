@@ -97,6 +97,9 @@ type runner struct {
 	kinds map[string]bool // the kinds that pass
 	since time.Time       // when the sink was configured
 
+	// cons is the sink's consumer once open, for the figures' goroutine.
+	cons atomic.Pointer[jetstream.Consumer]
+
 	// Owned by run.
 	positions jetstream.KeyValue
 	floor     uint64 // events up to here were delivered before a restart
@@ -194,9 +197,27 @@ func (r *runner) run() {
 	defer close(r.done)
 	defer r.recv.close()
 	ctx := r.ctx
+	// The figures are read on a goroutine of their own: a delivery can
+	// take a while (a receiver that does not answer, up to timeout), and
+	// pending should grow meanwhile.
+	var figures sync.WaitGroup
+	defer figures.Wait()
+	figures.Go(func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if c := r.cons.Load(); c != nil {
+					r.refresh(ctx, *c)
+				}
+			}
+		}
+	})
 	var cons jetstream.Consumer
 	fails := 0
-	lastInfo := time.Time{}
 	for ctx.Err() == nil {
 		if cons == nil {
 			c, err := r.openConsumer(ctx)
@@ -221,6 +242,7 @@ func (r *runner) run() {
 				continue
 			}
 			cons, fails = c, 0
+			r.cons.Store(&c)
 			r.refresh(ctx, cons)
 			r.log.Info("sink started", "type", r.spec.Type, "target", r.spec.Target(), "acked_position", r.st.acked.Load())
 		}
@@ -235,18 +257,15 @@ func (r *runner) run() {
 			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted),
 				errors.Is(err, jetstream.ErrStreamNotFound):
 				cons = nil
+				r.cons.Store(nil)
 			case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
 			default:
 				r.log.Debug("fetch", "err", err)
 				sleep(ctx, time.Second)
 			}
-			if time.Since(lastInfo) > 5*time.Second && cons != nil {
-				r.refresh(ctx, cons)
-				lastInfo = time.Now()
-			}
 			continue
 		}
-		r.handle(ctx, cons, msg)
+		r.handle(ctx, msg)
 	}
 }
 
@@ -298,7 +317,7 @@ func (r *runner) refresh(ctx context.Context, cons jetstream.Consumer) {
 
 // handle delivers one event until the receiver acknowledges it, refuses
 // it for good, or the sink stops (then the log hands it out again).
-func (r *runner) handle(ctx context.Context, cons jetstream.Consumer, msg jetstream.Msg) {
+func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 	meta, err := msg.Metadata()
 	if err != nil {
 		r.log.Warn("event without metadata", "err", err)
@@ -354,7 +373,7 @@ func (r *runner) handle(ctx context.Context, cons jetstream.Consumer, msg jetstr
 			lvl = slog.LevelWarn
 		}
 		r.log.Log(ctx, lvl, "delivery failed: retrying", "position", pos, "attempt", attempt+1, "in", wait.Round(time.Millisecond), "err", err)
-		if !r.hold(ctx, cons, msg, wait) {
+		if !r.hold(ctx, msg, wait) {
 			return
 		}
 	}
@@ -363,7 +382,7 @@ func (r *runner) handle(ctx context.Context, cons jetstream.Consumer, msg jetstr
 
 // hold waits before a retry, telling the log the event is still being
 // worked on; false when the sink stops.
-func (r *runner) hold(ctx context.Context, cons jetstream.Consumer, msg jetstream.Msg, wait time.Duration) bool {
+func (r *runner) hold(ctx context.Context, msg jetstream.Msg, wait time.Duration) bool {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	tick := time.NewTicker(ackWait / 3)
@@ -381,7 +400,6 @@ func (r *runner) hold(ctx context.Context, cons jetstream.Consumer, msg jetstrea
 			return true
 		case <-tick.C:
 			_ = msg.InProgress()
-			r.refresh(ctx, cons)
 		}
 	}
 }

@@ -272,3 +272,39 @@ func TestSpecSettle(t *testing.T) {
 		}
 	}
 }
+
+// TestStuckSinkBlocksNoOther: a sink whose receiver never answers holds
+// up no other sink: each reads the log on its own.
+func TestStuckSinkBlocksNoOther(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	release := make(chan struct{})
+	stuck := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	defer stuck.Close()
+	defer close(release)
+	h := &hook{answer: func(int, string) (int, time.Duration) { return http.StatusOK, 0 }}
+	ok := httptest.NewServer(h)
+	defer ok.Close()
+	m := NewManager(l.js, testLogger(t))
+	defer m.Close()
+	if err := m.Apply([]Spec{
+		settled(t, Spec{Name: "stuck", Type: "webhook", URL: stuck.URL, Timeout: time.Minute}),
+		settled(t, Spec{Name: "ok", Type: "webhook", URL: ok.URL}),
+	}, Hosts{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"stuck", "ok"} {
+		waitFor(t, 20*time.Second, "consumer "+name, func() bool {
+			_, err := l.js.Consumer(t.Context(), eventlog.StreamName, name)
+			return err == nil
+		})
+	}
+	for i := range 10 {
+		l.append(t, started("gate", fmt.Sprintf("a%d", i), "welding", uint64(i+1)))
+	}
+	waitFor(t, 20*time.Second, "the other sink's ten events", func() bool { return len(h.got()) == 10 })
+	// pending is read every few seconds: wait for it.
+	waitFor(t, 20*time.Second, "the stuck sink's pending", func() bool { return m.List()[0].Pending == 10 })
+	if s := m.List(); s[0].Delivered != 0 || s[1].Delivered != 10 || s[1].Pending != 0 {
+		t.Errorf("ListSinks: %v", s)
+	}
+}
