@@ -102,7 +102,11 @@ type broker struct {
 	done chan struct{}
 }
 
-func startBroker(t testing.TB) *broker {
+func startBroker(t testing.TB) *broker { t.Helper(); return startBrokerWith(t, true) }
+
+// startBrokerWith starts mosquitto, keeping its sessions and retained
+// messages across a restart or not.
+func startBrokerWith(t testing.TB, persistent bool) *broker {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -118,7 +122,7 @@ func startBroker(t testing.TB) *broker {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	b := &broker{t: t, bin: bin, dir: t.TempDir(), port: port}
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nlog_dest stderr\nlog_type error\nlog_type warning\n", port, b.dir)
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence %v\npersistence_location %s/\nlog_dest stderr\nlog_type error\nlog_type warning\n", port, persistent, b.dir)
 	if os.Geteuid() == 0 {
 		// As root, mosquitto would switch to its own user, which cannot
 		// write the test's directory.

@@ -31,6 +31,9 @@ type mqttSink struct {
 	// dialErr is why the last connection attempt failed; nil once
 	// connected.
 	dialErr atomic.Pointer[error]
+	// connected is set on every connection: the retained messages go
+	// out again (a broker may have restarted without them).
+	connected atomic.Bool
 
 	// Owned by the sink's goroutine (deliver).
 	states    map[string]*streamState
@@ -97,6 +100,7 @@ func newMQTT(spec Spec, allowed Hosts, st *stats, log *slog.Logger) (*mqttSink, 
 		SetKeepAlive(30 * time.Second).
 		SetOnConnectHandler(func(mqtt.Client) {
 			m.dialErr.Store(nil)
+			m.connected.Store(true)
 			st.up.Store(true)
 			log.Info("connected to the MQTT broker", "broker", spec.Target())
 			select {
@@ -135,6 +139,30 @@ func newMQTT(spec Spec, allowed Hosts, st *stats, log *slog.Logger) (*mqttSink, 
 }
 
 func (m *mqttSink) wantsAll() bool        { return true }
+
+// refresh publishes the retained messages again after a (re)connection:
+// each stream's last state and, with home_assistant, its discovery.
+func (m *mqttSink) refresh(ctx context.Context) {
+	if !m.connected.Load() || !m.client.IsConnectionOpen() {
+		return
+	}
+	m.connected.Store(false)
+	for stream, st := range m.states {
+		if st.published == nil {
+			continue
+		}
+		if m.spec.HomeAssistant {
+			if err := m.announce(ctx, stream); err != nil {
+				m.connected.Store(true) // try again
+				return
+			}
+		}
+		if err := m.publish(ctx, m.topic(stream, "state"), true, st.published); err != nil {
+			m.connected.Store(true)
+			return
+		}
+	}
+}
 func (m *mqttSink) wake() <-chan struct{} { return m.wakeC }
 
 func (m *mqttSink) close() {
@@ -196,6 +224,7 @@ func (m *mqttSink) deliver(ctx context.Context, d *delivery) error {
 	default:
 		return nil
 	}
+	m.refresh(ctx)
 	changed := old.published == nil || (old.action == nil) != (next.action == nil) ||
 		old.action.GetActionId() != next.action.GetActionId() || old.connection != next.connection
 	if !changed {

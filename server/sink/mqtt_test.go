@@ -220,3 +220,33 @@ func TestMQTTBrokerOutage(t *testing.T) {
 		t.Errorf("ListSinks after the outage: %v", s)
 	}
 }
+
+// TestMQTTRetainedAfterBrokerRestart: a broker restarted without its
+// retained messages gets the stream's state (and Home Assistant's
+// discovery) again once the sink reconnects, with no new event.
+func TestMQTTRetainedAfterBrokerRestart(t *testing.T) {
+	b := startBrokerWith(t, false)
+	l := openLog(t, t.TempDir())
+	m := NewManager(l.js, testLogger(t))
+	defer m.Close()
+	if err := m.Apply([]Spec{settled(t, Spec{Name: "ha", Type: "mqtt", URL: b.url(), HomeAssistant: true})}, Hosts{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "consumer", func() bool {
+		_, err := l.js.Consumer(t.Context(), eventlog.StreamName, "ha")
+		return err == nil
+	})
+	l.append(t, started("dock-1", "a1", "welding", 1))
+	waitFor(t, 20*time.Second, "the delivery", func() bool { return m.List()[0].Delivered == 1 })
+	b.stop()
+	b.start()
+	rd := newReader(t, b, "#")
+	waitFor(t, 30*time.Second, "the retained state and discovery again", func() bool {
+		var state, discovery bool
+		for _, r := range rd.all() {
+			state = state || r.topic == "actiond/dock-1/state" && strings.Contains(string(r.payload), `"state":"welding"`)
+			discovery = discovery || strings.HasPrefix(r.topic, "homeassistant/sensor/")
+		}
+		return state && discovery
+	})
+}

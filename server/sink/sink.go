@@ -56,6 +56,10 @@ type receiver interface {
 	// wake fires when retrying now is worth it (a broker reconnected);
 	// nil when never.
 	wake() <-chan struct{}
+	// refresh puts back what the receiver should hold and may have lost
+	// (an MQTT broker restarted without its retained messages); it runs
+	// on the sink's goroutine between events.
+	refresh(ctx context.Context)
 	close()
 }
 
@@ -246,6 +250,7 @@ func (r *runner) run() {
 			r.refresh(ctx, cons)
 			r.log.Info("sink started", "type", r.spec.Type, "target", r.spec.Target(), "acked_position", r.st.acked.Load())
 		}
+		r.recv.refresh(ctx)
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		msg, err := cons.Next(jetstream.FetchContext(fctx))
 		cancel()
