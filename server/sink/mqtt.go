@@ -138,7 +138,7 @@ func newMQTT(spec Spec, allowed Hosts, st *stats, log *slog.Logger) (*mqttSink, 
 	return m, nil
 }
 
-func (m *mqttSink) wantsAll() bool        { return true }
+func (m *mqttSink) wantsAll() bool { return true }
 
 // refresh publishes the retained messages again after a (re)connection:
 // each stream's last state and, with home_assistant, its discovery.

@@ -46,10 +46,10 @@ func newWebhook(spec Spec, allowed Hosts, st *stats) *webhook {
 	}}
 }
 
-func (w *webhook) wantsAll() bool        { return false }
-func (w *webhook) wake() <-chan struct{} { return nil }
+func (w *webhook) wantsAll() bool          { return false }
+func (w *webhook) wake() <-chan struct{}   { return nil }
 func (w *webhook) refresh(context.Context) {}
-func (w *webhook) close()                { w.client.CloseIdleConnections() }
+func (w *webhook) close()                  { w.client.CloseIdleConnections() }
 
 // Sign is the X-Actiond-Signature of body for secret.
 func Sign(secret string, body []byte) string {
