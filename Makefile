@@ -32,8 +32,8 @@ demo-files: build
 demo: run
 
 ## test: lint, fuzz-smoke, then every test with the race detector. The
-## output ends with "tests: N passed, N failed, N skipped" and each skipped
-## test with its reason (cmd/internal/testreport). Under CI=true a test that
+## output ends with each skipped test and its reason, then
+## "tests: N passed, N failed, N skipped" (cmd/internal/testreport). Under CI=true a test that
 ## lacks a tool fails instead of skipping (internal/testenv).
 test: setup lint
 	@$(MAKE) --no-print-directory fuzz-smoke
@@ -43,7 +43,7 @@ test: setup lint
 ## -fuzz target per run. The full runs are in RELIABILITY.md ("Fuzzing").
 FUZZ_TARGETS := ./engine:FuzzReadNPY ./models:FuzzParseLabelList ./models:FuzzManifest \
 	./models/onnx:FuzzParse ./models/paddle:FuzzRead ./server:FuzzConfig ./server:FuzzStreamRequest \
-	./ingest:FuzzDepacketizeDecode ./ingest:FuzzSDPParameterSets
+	./ingest:FuzzDepacketizeDecode ./ingest:FuzzSDPParameterSets ./ingest:FuzzWindow
 FUZZTIME ?= 3s
 .PHONY: fuzz-smoke
 fuzz-smoke: setup
