@@ -13,22 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-// missing skips a test whose real peer is not installed, or fails it
-// under CI, where setup installs every peer.
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -111,7 +102,7 @@ func startBrokerWith(t testing.TB, persistent bool) *broker {
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr != nil {
-			missing(t, "mosquitto not installed (.ci/setup installs it): %v", err)
+			testenv.Missing(t, "mosquitto not installed: %v", err)
 		}
 		bin = "/usr/sbin/mosquitto"
 	}
