@@ -265,6 +265,9 @@ func (r *runner) run() {
 				r.cons.Store(nil)
 			case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, jetstream.ErrNoMessages):
 			default:
+				// The log is away (an external NATS down): its own
+				// component says so; here it is the sink's last error.
+				r.st.setErr(fmt.Errorf("event log: %w", err))
 				r.log.Debug("fetch", "err", err)
 				sleep(ctx, time.Second)
 			}
