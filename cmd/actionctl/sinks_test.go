@@ -47,7 +47,12 @@ sinks:
 	if len(sinks) != 2 || sinks[0].GetName() != "plc" || sinks[1].GetName() != "tickets" || sinks[1].GetTarget() != hook.URL+"/hook" {
 		t.Errorf("sinks ls --json: %s", lines)
 	}
-	for what, text := range map[string]string{"sinks ls": table, "sinks ls --json": lines, "the server's log": srv.out.String()} {
+	// grpcurl, as the README shows it.
+	r := run(t, nil, "", grpcurl, "-plaintext", srv.addr, "actiond.v1.SinkService/ListSinks")
+	if r.code != 0 || !strings.Contains(r.stdout, `"name": "plc"`) || !strings.Contains(r.stdout, `"name": "tickets"`) {
+		t.Errorf("grpcurl ListSinks: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for what, text := range map[string]string{"sinks ls": table, "sinks ls --json": lines, "grpcurl": r.stdout, "the server's log": srv.out.String()} {
 		if strings.Contains(text, "hunter2") {
 			t.Errorf("%s shows a credential:\n%s", what, text)
 		}
