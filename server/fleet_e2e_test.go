@@ -66,7 +66,7 @@ func startFleetNode(t *testing.T, name, natsURL string, cams []string, sim *inge
 	addr := freeAddr(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: %s\nmodel: %s\ndata_dir: %s\ninference: {threads: 1}\nshutdown_timeout: 10s\n", addr, motionModel, t.TempDir())
-	fmt.Fprintf(&b, "nats: {url: \"nats://%s\"}\nnode: {name: %s}\nfleet: {lease: 2s}\nstreams:\n", natsURL, name)
+	fmt.Fprintf(&b, "nats: {url: \"nats://%s\"}\nnode: {name: %s}\nfleet: {lease: 3s}\nstreams:\n", natsURL, name)
 	for _, c := range cams {
 		fmt.Fprintf(&b, "  - {name: %s, url: %q, window: %s, stride: %s, transport: tcp}\n", c, sim.URL(c), DemoWindow, DemoStride)
 	}
@@ -234,6 +234,38 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 	after := waitPlaced(watcher, "after the kill", victim.name, 6) // ceil(9/2)+1
 	t.Logf("killed %s (cameras %v); all nine play again after %v: %v", victim.name, moved, time.Since(killed).Round(100*time.Millisecond), after)
 	seen(func(ev *actiondv1.Event) bool { return ev.GetWindowResult().GetEndTime().AsTime().After(killed) })
+
+	// A second process under a live node's name is refused at start.
+	dup := startFleetNode(t, watcher.name, ns.addr, cams, sim)
+	select {
+	case <-dup.done:
+		if dup.cmd.ProcessState.ExitCode() == 0 || !strings.Contains(dup.out.String(), "node name in use") {
+			t.Errorf("a second %s: exit %d, log:\n%s", watcher.name, dup.cmd.ProcessState.ExitCode(), dup.out)
+		}
+	case <-time.After(60 * time.Second):
+		t.Errorf("a second %s still runs after 60s", watcher.name)
+	}
+
+	// SIGTERM on a fleet node drains it: its cameras move before it
+	// stops, and it exits 0.
+	var leaving *fleetNode
+	for _, n := range nodes[1:] {
+		if n != victim {
+			leaving = n
+		}
+	}
+	leaving.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-leaving.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s did not stop within 60s of SIGTERM", leaving.name)
+	}
+	if code := leaving.cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(leaving.out.String(), "drained") {
+		t.Errorf("%s after SIGTERM: exit %d, no drain in its log", leaving.name, code)
+	}
+	waitPlaced(watcher, "after the drain", leaving.name, 10)
+	drained := time.Now()
+	seen(func(ev *actiondv1.Event) bool { return ev.GetWindowResult().GetEndTime().AsTime().After(drained) })
 
 	mu.Lock()
 	if len(doubles) > 0 {

@@ -106,6 +106,7 @@ type (
 		name  string
 		gen   uint64
 		final *actiondv1.StreamStatus
+		done  chan struct{} // closed once the last events are appended
 	}
 	hubSubscribe struct {
 		sub   *subscription
@@ -189,7 +190,6 @@ func (h *Hub) run() {
 			if m.fence != 0 {
 				// A stream that moved here goes on with the numbering of
 				// its last owner, as the shared log has it.
-				h.fences.Admit(m.name, m.fence)
 				if h.events != nil {
 					hs.seq = max(hs.seq, h.events.lastSequence(m.name))
 				}
@@ -220,6 +220,9 @@ func (h *Hub) run() {
 				h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: m.final}})
 				delete(h.streams, m.name)
 				h.metrics.forgetStream(m.name)
+			}
+			if m.done != nil {
+				close(m.done)
 			}
 		case hubRestartEnds:
 			for _, ev := range m.events {

@@ -133,7 +133,15 @@ func (m *managedStream) finish() {
 	st := m.statusLocked()
 	m.mu.Unlock()
 	m.deps.sched.forget(m.name, m.gen)
-	m.deps.hub.send(hubRemoveStream{name: m.name, gen: m.gen, final: st})
+	// In a fleet the next owner goes on from the stream's last logged
+	// event: wait until the hub has appended these.
+	done := make(chan struct{})
+	if m.deps.hub.send(hubRemoveStream{name: m.name, gen: m.gen, final: st, done: done}) {
+		select {
+		case <-done:
+		case <-m.deps.hub.done:
+		}
+	}
 }
 
 // Close stops the stream for good: its actions end, its last status is
