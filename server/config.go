@@ -667,7 +667,7 @@ func (c *Config) settleFleet(bad func(key, format string, args ...any)) {
 			"node.name": c.Node.Name != "", "fleet.name": c.Fleet.Name != "" && c.Fleet.Name != DefaultFleetName,
 			"fleet.lease": c.Fleet.Lease != 0 && c.Fleet.Lease != DefaultFleetLease, "fleet.max_streams_per_node": c.Fleet.MaxStreamsPerNode != 0,
 			"fleet.moves_per_minute": c.Fleet.MovesPerMinute != 0 && c.Fleet.MovesPerMinute != DefaultMovesPerMinute,
-			"fleet.address": c.Fleet.Address != "", "nats.replicas": c.NATS.Replicas > 1 || c.NATS.Replicas < 0,
+			"fleet.address":          c.Fleet.Address != "", "nats.replicas": c.NATS.Replicas > 1 || c.NATS.Replicas < 0,
 		} {
 			if set {
 				bad(key, "is for a fleet: set nats.url (ACTIOND_NATS_URL) too")
