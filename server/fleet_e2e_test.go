@@ -21,7 +21,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // fleetNodeEnv makes the test binary an `actiond serve` process on the
@@ -128,11 +130,13 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 	ns := startNATS(t, t.TempDir(), "")
 	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	var cams []string
-	for i := range 9 {
-		cams = append(cams, fmt.Sprintf("cam%d", i))
-		if err := sim.AddSceneSequence(cams[i], 160, 120, 12, DemoBounce); err != nil {
+	for i := range 10 { // cam9 is added over the API
+		if err := sim.AddSceneSequence(fmt.Sprintf("cam%d", i), 160, 120, 12, DemoBounce); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for i := range 9 {
+		cams = append(cams, fmt.Sprintf("cam%d", i))
 	}
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
@@ -153,7 +157,7 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 				return
 			case <-t.C:
 			}
-			for _, c := range cams {
+			for _, c := range append(cams, "cam9") {
 				if r := sim.Stats(c).Readers; r > 1 {
 					mu.Lock()
 					doubles = append(doubles, fmt.Sprintf("%s: %d sessions at %s", c, r, time.Now().Format("15:04:05.000")))
@@ -169,6 +173,7 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 		nodes = append(nodes, startFleetNode(t, fmt.Sprintf("n%d", i), ns.addr, cams, sim))
 	}
 	ctx := ctxT(t, 120*time.Second)
+	streams := len(cams)
 	waitPlaced := func(on *fleetNode, why string, not string, most int) map[string]string {
 		t.Helper()
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
@@ -177,7 +182,7 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 			for _, o := range owners {
 				perNode[o]++
 			}
-			fair := all && len(owners) == len(cams) && perNode[not] == 0
+			fair := all && len(owners) == streams && perNode[not] == 0
 			for _, k := range perNode {
 				if k > most {
 					fair = false
@@ -192,6 +197,31 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 		}
 	}
 	owners := waitPlaced(nodes[0], "start", "-", 4) // ceil(9/3)+1
+
+	// A stream added on one node exists for all and plays on one of
+	// them; removed on another, it is gone everywhere.
+	streamsOf := func(n *fleetNode) actiondv1.StreamServiceClient { return actiondv1.NewStreamServiceClient(n.conn) }
+	if _, err := streamsOf(nodes[1]).AddStream(ctx, &actiondv1.AddStreamRequest{Name: "cam9", Url: sim.URL("cam9"),
+		Options: &actiondv1.StreamOptions{Window: dur(DemoWindow), Stride: dur(DemoStride), Transport: actiondv1.Transport_TRANSPORT_TCP}}); err != nil {
+		t.Fatal(err)
+	}
+	streams = 10
+	waitPlaced(nodes[2], "cam9 added on n1", "-", 5) // ceil(10/3)+1
+	if _, err := streamsOf(nodes[0]).RemoveStream(ctx, &actiondv1.RemoveStreamRequest{Name: "cam9"}); err != nil {
+		t.Fatal(err)
+	}
+	streams = 9
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err1 := streamsOf(nodes[1]).GetStream(ctx, &actiondv1.GetStreamRequest{Name: "cam9"})
+		_, err2 := streamsOf(nodes[2]).GetStream(ctx, &actiondv1.GetStreamRequest{Name: "cam9"})
+		if status.Code(err1) == codes.NotFound && status.Code(err2) == codes.NotFound && sim.Stats("cam9").Readers == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cam9 removed on n0: still on n1 (%v) or n2 (%v), or played (%d sessions) after 30s", err1, err2, sim.Stats("cam9").Readers)
+		}
+	}
+	owners = waitPlaced(nodes[0], "cam9 removed", "-", 4)
 
 	// The subscriber is on a node that survives; the victim is another
 	// node that plays cameras.
