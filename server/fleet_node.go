@@ -78,7 +78,9 @@ func (s *Server) joinFleet(ctx context.Context, c *core) {
 		}
 		c.fleet.Store(f)
 		c.streams.setFleet(f)
-		s.health.SetServingStatus(actiondv1.FleetService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+		for _, name := range append(healthServices, actiondv1.FleetService_ServiceDesc.ServiceName) {
+			s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+		}
 		return
 	}
 }

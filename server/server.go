@@ -302,8 +302,11 @@ func (s *Server) load() {
 	}
 	s.metrics.setStreams(c.streams.All)
 	s.metrics.modelLoaded.Set(1)
-	for _, name := range healthServices {
-		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	if !s.cfg.InFleet() {
+		// A fleet node says SERVING once it has joined (joinFleet).
+		for _, name := range healthServices {
+			s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+		}
 	}
 	if s.cfg.InFleet() {
 		ctx, cancel := context.WithCancel(context.Background())
