@@ -196,7 +196,7 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 			}
 		}
 	}
-	owners := waitPlaced(nodes[0], "start", "-", 4) // ceil(9/3)+1
+	waitPlaced(nodes[0], "start", "-", 4) // ceil(9/3)+1
 
 	// A stream added on one node exists for all and plays on one of
 	// them; removed on another, it is gone everywhere.
@@ -221,7 +221,7 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 			t.Fatalf("cam9 removed on n0: still on n1 (%v) or n2 (%v), or played (%d sessions) after 30s", err1, err2, sim.Stats("cam9").Readers)
 		}
 	}
-	owners = waitPlaced(nodes[0], "cam9 removed", "-", 4)
+	owners := waitPlaced(nodes[0], "cam9 removed", "-", 4)
 
 	// The subscriber is on a node that survives; the victim is another
 	// node that plays cameras.
