@@ -118,10 +118,19 @@ func WriteDemoInstructions(w io.Writer, s *Server, cameraURL string) {
 	if s.Addr() != DefaultListen {
 		ctlServer = "--server " + s.Addr() + " "
 	}
+	console := ""
+	if u := s.ConsoleURL(); u != "" {
+		console = fmt.Sprintf("\nOpen the console in a browser: %s\n", u)
+		curlAuth := ""
+		if auth != "" {
+			curlAuth = "-H 'authorization: Bearer <token>' "
+		}
+		console += fmt.Sprintf("or call the API over HTTP/JSON:\n  curl %s-d '{}' -H 'content-type: application/json' %sactiond.v1.StreamService/ListStreams\n", curlAuth, u)
+	}
 	fmt.Fprintf(w, `actiond demo: serving gRPC on %s with the motion model
   camera %q: %s, a bright disk moving right for 4 s, then left for 4 s, looped
   windows of %v every %v: moving_right and moving_left take turns
-
+%s
 In a second terminal, watch the labels:
   bin/actionctl %swatch
   grpcurl %s%s-d '{"kinds":["EVENT_KIND_ACTION_STARTED","EVENT_KIND_ACTION_ENDED"]}' %s actiond.v1.RecognitionService/Subscribe
@@ -130,7 +139,7 @@ or every window:
 
 Actions also show below as they start and end. Ctrl-C stops.
 
-`, s.Addr(), DemoStream, cameraURL, DemoWindow, DemoStride,
+`, s.Addr(), DemoStream, cameraURL, DemoWindow, DemoStride, console,
 		ctlServer, plain, auth, s.Addr(), plain, auth, s.Addr())
 }
 
