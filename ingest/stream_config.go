@@ -61,6 +61,10 @@ type StreamConfig struct {
 	// camera's certificate: set, it is trusted instead of a CA (as for
 	// self-signed certificates). It defaults to CA verification.
 	TLSFingerprint string
+	// SnapshotWidth, when positive, has every Window carry the decoded
+	// frame at its centre (Window.Snapshot), scaled to at most this many
+	// pixels wide. It defaults to 0: none.
+	SnapshotWidth int
 }
 
 // Defaults of StreamConfig.
@@ -211,6 +215,8 @@ func (cfg StreamConfig) settle(model models.Manifest) (streamSettings, error) {
 			strideSlots: strideSlots,
 			maxJump:     cfg.MaxTimestampJump,
 			pre:         pre,
+
+			snapshotWidth: cfg.SnapshotWidth,
 		},
 	}, nil
 }

@@ -56,6 +56,12 @@ type Window struct {
 	FramesSeen, FramesKept int
 	// FPS is the input frame rate over the window: FramesSeen / duration.
 	FPS float64
+	// Snapshot, when the stream keeps snapshots (SnapshotWidth), is the
+	// decoded frame at the window's centre, at most SnapshotWidth wide;
+	// SnapshotMedia is its time, in the window's media time. The Image is
+	// the receiver's.
+	Snapshot      *Image
+	SnapshotMedia time.Duration
 }
 
 // Duration is MediaEnd - MediaStart.
@@ -106,6 +112,9 @@ type windowGrid struct {
 	// enc, when set, encodes each kept frame after preprocessing; the
 	// ring then holds features.
 	enc FrameEncoder
+	// snapshotWidth, when positive, has each window carry the frame at
+	// its centre, scaled to at most this width.
+	snapshotWidth int
 }
 
 // window turns decoded frames into Windows on a time grid. Slot k of an epoch
@@ -158,6 +167,9 @@ type window struct {
 	nextEnd   int64 // slot at which the next window ends (exclusive)
 	seq       uint64
 
+	// snaps are the centre frames of the windows to come (snapshotWidth).
+	snaps []snapFrame
+
 	// Stats, read by the owner.
 	converted uint64 // frames converted to RGB and preprocessed
 	seen      uint64 // frames pushed
@@ -203,6 +215,9 @@ func (w *window) clear() {
 	}
 	for i := range w.counts {
 		w.counts[i] = slotCount{slot: -1}
+	}
+	for i := range w.snaps {
+		w.snaps[i] = snapFrame{slot: -1}
 	}
 	w.started = false
 }
@@ -377,6 +392,7 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 	defer h.pic.release()
 	seg := int64(w.grid.segments)
 	var buf []float32 // the first slot filled, copied to the others
+	var img *Image
 	for _, k := range h.picks {
 		// Only slots of a future window: with a stride longer than the
 		// window some slots belong to none.
@@ -390,7 +406,7 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 		}
 		i := k % seg
 		if buf == nil {
-			img, err := w.image(h.pic)
+			img, err = w.image(h.pic)
 			if err != nil {
 				return wins, fmt.Errorf("convert frame at %v: %w", h.meta.pts, err)
 			}
@@ -409,6 +425,7 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 			copy(w.ring[i], buf)
 		}
 		w.ringSlot[i], w.ringFrame[i] = k, h.serial
+		w.keepSnapshot(k, img, h.rel)
 	}
 	return wins, nil
 }
@@ -497,5 +514,6 @@ func (w *window) emit(anchor *heldFrame) Window {
 	win.AbsStart = abs.Add(win.MediaStart - anchorMedia)
 	win.AbsEnd = abs.Add(win.MediaEnd - anchorMedia)
 	win.FPS = float64(win.FramesSeen) / (time.Duration(seg) * s).Seconds()
+	w.takeSnapshot(&win)
 	return win
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/actiond/actiond/server/eventlog"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -33,6 +35,9 @@ var (
 	ErrClipNotFound = errors.New("no such file")
 	// ErrUnreadableClip: a clip that cannot be opened or decoded.
 	ErrUnreadableClip = errors.New("clip cannot be decoded")
+	// ErrActionNotFound: the event log keeps no action with that id (or
+	// no snapshot of it).
+	ErrActionNotFound = errors.New("no such action")
 )
 
 // FieldError is a problem with one field of a request or one key of the
@@ -103,7 +108,7 @@ func grpcError(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrStreamExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound):
+	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound), errors.Is(err, ErrActionNotFound):
 		code = codes.NotFound
 	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrContentTooLarge):
 		code = codes.ResourceExhausted
@@ -111,7 +116,9 @@ func grpcError(err error) error {
 		code = codes.PermissionDenied
 	case errors.Is(err, ErrUnreadableClip):
 		code = codes.InvalidArgument
-	case errors.Is(err, ErrNotReady), errors.Is(err, ErrShuttingDown):
+	case errors.Is(err, eventlog.ErrOutOfRange):
+		code = codes.OutOfRange
+	case errors.Is(err, ErrNotReady), errors.Is(err, ErrShuttingDown), errors.Is(err, eventlog.ErrUnavailable):
 		code = codes.Unavailable
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled

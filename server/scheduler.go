@@ -20,6 +20,9 @@ type inferenceJob struct {
 	span   windowSpan
 	tensor []float32 // [segments, 3, size, size], or [segments, features…] with the feature cache
 	made   time.Time // when the stream handed the window over
+	// snapshot is the frame at the window's centre, for the snapshot of
+	// an action the window starts; nil when none is kept.
+	snapshot *frameSnapshot
 }
 
 // Scheduler is the one place where windows meet the model: it collects the
@@ -186,7 +189,7 @@ func (s *Scheduler) runBatch(batch []inferenceJob) {
 		}
 		s.deliver(hubResult{
 			name: j.stream, gen: j.gen, epoch: j.epoch, span: j.span,
-			scores: scores, latency: latency, made: j.made,
+			scores: scores, latency: latency, made: j.made, snapshot: j.snapshot,
 		})
 	}
 }

@@ -81,6 +81,7 @@ type core struct {
 	features      *featureCache // nil: windows run the whole model
 	model         *actiondv1.Model
 	hub           *Hub
+	events        *eventLog
 	sched         *Scheduler
 	streams       *StreamManager
 	classifySlots chan struct{}
@@ -136,10 +137,13 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.grpc = grpc.NewServer(opts...)
 	actiondv1.RegisterStreamServiceServer(s.grpc, &streamService{srv: s})
 	actiondv1.RegisterRecognitionServiceServer(s.grpc, &recognitionService{srv: s})
+	actiondv1.RegisterHistoryServiceServer(s.grpc, &historyService{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	for _, name := range healthServices {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
+	// HistoryService's health follows the event log's (eventLog).
+	s.health.SetServingStatus(actiondv1.HistoryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	if *cfg.Reflection {
 		ropts := reflection.ServerOptions{Services: s.grpc, DescriptorResolver: actiondv1.DocumentedFiles()}
 		reflectionv1.RegisterServerReflectionServer(s.grpc, reflection.NewServerV1(ropts))
@@ -166,6 +170,7 @@ func (s *Server) Start() error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", s.metrics.Handler())
+		mux.Handle("/snapshots/", s.SnapshotHandler())
 		s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		s.served.Go(func() {
 			if err := s.httpSrv.Serve(s.metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -365,10 +370,27 @@ func (s *Server) loadCore() (*core, error) {
 				"front", c.features.front.Name(), "back", c.features.back.Name(), "features_per_frame", c.features.shape)
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	events, restartEnds, err := openEventLog(ctx, s.cfg, s.metrics, s.log.With("component", "eventlog"), func(st healthpb.HealthCheckResponse_ServingStatus) {
+		s.health.SetServingStatus(actiondv1.HistoryService_ServiceDesc.ServiceName, st)
+	})
+	cancel()
+	if err != nil {
+		cl.Close()
+		if c.features != nil {
+			c.features.Close()
+		}
+		return nil, err
+	}
+	c.events = events
 	c.hub = NewHub(man, s.cfg.Subscribers.QueueSize, s.cfg.Subscribers.MaxSubscribers, s.metrics, s.log.With("component", "hub"))
+	c.hub.events = events
 	c.sched = NewScheduler(sess, man, s.cfg.Inference.MaxBatch, s.cfg.Inference.MaxWait,
 		func(r hubResult) { c.hub.send(r) }, s.metrics, s.log.With("component", "scheduler"))
 	c.hub.Start()
+	if len(restartEnds) > 0 {
+		c.hub.send(hubRestartEnds{events: restartEnds})
+	}
 	c.sched.Start()
 	var state *StateFile
 	if s.cfg.StateFile != "" {
@@ -384,6 +406,7 @@ func (s *Server) loadCore() (*core, error) {
 func (c *core) stop() {
 	c.streams.Close(c.sched.Close)
 	c.hub.Close()
+	c.events.close()
 }
 
 // Follow calls fn with every event that passes req's filter, on a goroutine
@@ -403,7 +426,7 @@ func (s *Server) Follow(req *actiondv1.SubscribeRequest, fn func(*actiondv1.Even
 		return err
 	}
 	s.followers.Go(func() {
-		_ = sendEvents(context.Background(), sub.queue, func(r *actiondv1.SubscribeResponse) error {
+		_ = sendEvents(context.Background(), sub.queue, 0, func(r *actiondv1.SubscribeResponse) error {
 			fn(r.GetEvent())
 			return nil
 		})
