@@ -1,19 +1,14 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 
 	"connectrpc.com/vanguard"
 	"connectrpc.com/vanguard/vanguardgrpc"
-	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/genproto/googleapis/api/annotations"
-	"google.golang.org/protobuf/proto"
 )
 
 // The HTTP listener (http_listen) serves, on one port:
@@ -85,7 +80,7 @@ func (s *Server) httpHandler() (http.Handler, error) {
 		mux.Handle("/"+name+"/", rpc)
 	}
 	mux.Handle("/v1/", api)
-	mux.Handle("GET /snapshots/{file}", s.snapshotHandler(api))
+	mux.Handle("/snapshots/", s.SnapshotHandler())
 	if s.cfg.MetricsListen == "" {
 		mux.Handle("GET /metrics", s.metrics.Handler())
 	}
@@ -122,59 +117,5 @@ func consoleHandler(files http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'")
 		files.ServeHTTP(w, r)
-	})
-}
-
-// snapshotHandler serves GET /snapshots/<action_id>.jpg by calling
-// HistoryService.GetSnapshot through api with the request's authorization
-// header: the tokens, the checks and the errors are those of the API.
-func (s *Server) snapshotHandler(api http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, ok := strings.CutSuffix(r.PathValue("file"), ".jpg")
-		if !ok || id == "" {
-			http.Error(w, "want /snapshots/<action_id>.jpg", http.StatusNotFound)
-			return
-		}
-		body, _ := proto.Marshal(&actiondv1.GetSnapshotRequest{ActionId: id})
-		req, err := http.NewRequestWithContext(r.Context(), http.MethodPost,
-			"/"+actiondv1.HistoryService_ServiceDesc.ServiceName+"/GetSnapshot", bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		req.Header.Set("Content-Type", "application/proto")
-		req.Header.Set("Connect-Protocol-Version", "1")
-		if a := r.Header.Get("Authorization"); a != "" {
-			req.Header.Set("Authorization", a)
-		}
-		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			// A Connect error: {"code": "...", "message": "..."}.
-			var e struct{ Code, Message string }
-			_ = json.Unmarshal(rec.Body.Bytes(), &e)
-			if e.Message == "" {
-				e.Message = http.StatusText(rec.Code)
-			}
-			if rec.Code == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", "Bearer")
-			}
-			http.Error(w, e.Message, rec.Code)
-			return
-		}
-		var snap actiondv1.GetSnapshotResponse
-		if err := proto.Unmarshal(rec.Body.Bytes(), &snap); err != nil {
-			http.Error(w, "snapshot: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		ct := snap.GetContentType()
-		if ct == "" {
-			ct = "image/jpeg"
-		}
-		w.Header().Set("Content-Type", ct)
-		// An action's snapshot never changes once taken.
-		w.Header().Set("Cache-Control", "private, max-age=86400, immutable")
-		w.Header().Set("Content-Length", fmt.Sprint(len(snap.GetData())))
-		_, _ = w.Write(snap.GetData())
 	})
 }

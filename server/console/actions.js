@@ -3,7 +3,7 @@
 
 import { APIError, call, snapshotURL } from './api.js';
 import * as live from './live.js';
-import { date, dateTime, duration, h, hashParams, labelChip, pct, reasons } from './util.js';
+import { date, dateTime, duration, fill, h, hashParams, labelChip, pct, reasons } from './util.js';
 
 const RANGES = [['1h', 'last hour', 3600], ['6h', 'last 6 hours', 21600], ['24h', 'last 24 hours', 86400],
   ['7d', 'last 7 days', 604800], ['all', 'all kept', 0], ['custom', 'from … to …', 0]];
@@ -56,10 +56,10 @@ export function actions(main) {
   function fillSelects() {
     const names = [...live.streams.keys()].sort();
     if (f.stream && !names.includes(f.stream)) names.push(f.stream);
-    streamSel.replaceChildren(h('option', { value: '' }, 'all streams'), names.map((n) => h('option', { value: n, selected: n === f.stream }, n)));
+    fill(streamSel, h('option', { value: '' }, 'all streams'), names.map((n) => h('option', { value: n, selected: n === f.stream }, n)));
     const labels = [...(live.model?.labels || [])];
     if (f.label && !labels.includes(f.label)) labels.push(f.label);
-    labelSel.replaceChildren(h('option', { value: '' }, 'all labels'), labels.map((l) => h('option', { value: l, selected: l === f.label }, l)));
+    fill(labelSel, h('option', { value: '' }, 'all labels'), labels.map((l) => h('option', { value: l, selected: l === f.label }, l)));
   }
 
   function pageLink(token, prev) {

@@ -5,12 +5,12 @@
 import { APIError, call, snapshotURL } from './api.js';
 import * as live from './live.js';
 import {
-  clock, date, dateTime, duration, h, hashParams, labelChip, labelColor, media, pct, reasons,
+  clock, date, dateTime, duration, fill, h, hashParams, labelChip, labelColor, media, pct, reasons,
   scoreBars, seconds, stateBadge, svg,
 } from './util.js';
 
-const SPANS = [['5m', 300], ['15m', 900], ['1h', 3600], ['6h', 21600], ['24h', 86400]];
-const TICKS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600].map((s) => s * 1000);
+const SPANS = [['2m', 120], ['5m', 300], ['15m', 900], ['1h', 3600], ['6h', 21600], ['24h', 86400]];
+const TICKS = [15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600].map((s) => s * 1000);
 const MAX_PAGES = 10;
 
 export function camera(main, name) {
@@ -48,7 +48,7 @@ export function camera(main, name) {
   function renderHead() {
     const s = live.streams.get(name);
     const st = s?.status || {};
-    head.replaceChildren(
+    fill(head,
       h('h1', {}, h('a', { href: '#/cameras', class: 'back', 'aria-label': 'Back to cameras' }, '←'), ' ', name),
       stateBadge(st),
       h('span', { class: 'meta' }, [st.width ? `${st.width}×${st.height}` : '', st.inputFps ? `${Number(st.inputFps).toFixed(1)} fps` : ''].filter(Boolean).join(' · ')));
@@ -103,7 +103,7 @@ export function camera(main, name) {
       const tx = x(t);
       root.append(svg('line', { x1: tx, x2: tx, y1: 0, y2: height - axisH, class: 'tick' }),
         svg('text', { x: tx, y: height - 8, class: 'tick-label', 'text-anchor': 'middle' },
-          new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })));
+          new Date(t).toLocaleTimeString([], step < 60e3 ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : { hour: '2-digit', minute: '2-digit' })));
     }
     if (isLive) root.append(svg('line', { x1: x(end), x2: x(end), y1: 0, y2: height - axisH, class: 'now-line' }));
     if (!isLive) root.append(svg('line', { x1: x(at), x2: x(at), y1: 0, y2: height - axisH, class: 'at-line' }));
@@ -144,7 +144,7 @@ export function camera(main, name) {
     const ms1 = seconds(cur.mediaEnd);
     const img = same ? detail.querySelector('img') : null;
     const figure = h('figure', { class: 'snapshot' }, img || h('div', { class: 'snapshot-empty' }, 'loading snapshot…'));
-    detail.replaceChildren(
+    fill(detail,
       figure,
       h('h2', {}, labelChip(cur.label), cur.open ? h('span', { class: 'badge open' }, 'going on') : null),
       h('dl', {},
@@ -165,7 +165,7 @@ export function camera(main, name) {
 
   function renderWindows() {
     const s = live.streams.get(name);
-    const rows = (s?.windows || []).slice(0, 20);
+    const rows = (s?.windows || []).slice(0, 12);
     const wrap = windowsBox.querySelector('.table-wrap');
     if (!rows.length) { wrap.replaceChildren(h('p', { class: 'muted' }, 'Waiting for window results…')); return; }
     wrap.replaceChildren(h('table', { class: 'data' },
@@ -173,7 +173,8 @@ export function camera(main, name) {
       h('tbody', {}, rows.map((w) => h('tr', {},
         h('td', {}, clock(date(w.endTime))),
         h('td', {}, `${media(seconds(w.mediaStart))} – ${media(seconds(w.mediaEnd))}`),
-        h('td', {}, scoreBars(w.top, 3)),
+        h('td', { class: 'top-cell' }, scoreBars(w.top, 1),
+          h('span', { class: 'runners-up muted small' }, (w.top || []).slice(1, 3).map((l) => `${l.label} ${pct(l.score)}`).join(' · '))),
         h('td', { class: 'num' }, w.inferenceLatency ? `${(seconds(w.inferenceLatency) * 1000).toFixed(1)} ms` : ''))))));
   }
 

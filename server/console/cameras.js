@@ -2,7 +2,7 @@
 // and open action, updated live.
 
 import * as live from './live.js';
-import { clock, date, duration, h, labelChip, scoreBars, seconds, stateBadge } from './util.js';
+import { clock, date, duration, fill, h, labelChip, scoreBars, seconds, stateBadge } from './util.js';
 
 export function cameras(main) {
   const grid = h('div', { class: 'cards', 'aria-live': 'off' });
@@ -31,7 +31,7 @@ export function cameras(main) {
     if (st.codec) meta.push(st.codec);
     c.el.dataset.stream = name;
     c.el.dataset.state = st.state || '';
-    c.el.replaceChildren(
+    fill(c.el,
       h('header', {},
         h('h2', { id: `cam-${name}` }, h('a', { href: `#/camera/${encodeURIComponent(name)}` }, name)),
         stateBadge(st)),

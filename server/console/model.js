@@ -2,9 +2,15 @@
 // when the model is untrained.
 
 import { APIError, call } from './api.js';
-import { h, labelColor } from './util.js';
+import { fill, h, labelColor } from './util.js';
 
 const outputs = { OUTPUT_KIND_LOGITS: 'logits (softmax applied by the server)', OUTPUT_KIND_PROBABILITIES: 'probabilities' };
+
+function macs(n) {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} GMACs`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MMACs`;
+  return `${n.toLocaleString()} MACs`;
+}
 
 export function modelPage(main) {
   const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
@@ -22,7 +28,7 @@ export function modelPage(main) {
     if (stopped) return;
     const labels = m.labels || [];
     const row = (k, v) => (v === undefined || v === '' ? null : [h('dt', {}, k), h('dd', {}, v)]);
-    body.replaceChildren(
+    fill(body,
       m.untrained ? h('div', { class: 'untrained', role: 'alert' },
         h('strong', {}, 'This model is untrained.'),
         ' Its weights are random: its labels mean nothing. It is for benchmarks and tests only; serve a model built from real weights to recognise actions.') : null,
@@ -37,7 +43,7 @@ export function modelPage(main) {
           row('Output', outputs[m.output] || m.output),
           row('Default window', m.defaultWindow ? `${parseFloat(m.defaultWindow)} s` : ''),
           row('Parameters', m.params ? Number(m.params).toLocaleString() : ''),
-          row('Cost per clip', m.macsPerClip ? `${(Number(m.macsPerClip) / 1e9).toFixed(2)} GMACs` : ''))),
+          row('Cost per clip', m.macsPerClip ? macs(Number(m.macsPerClip)) : ''))),
       h('section', { class: 'panel' },
         h('h2', {}, `Labels (${labels.length})`),
         h('ol', { class: 'labels', start: 0 }, labels.map((l) =>

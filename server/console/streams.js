@@ -141,7 +141,7 @@ export function streamsPage(main) {
       h('div', { class: 'grid' }, rows,
         h('div', { class: 'field field-enabled' }, h('label', { class: 'check' }, enabled, ' Enabled'))),
       formError,
-      h('div', { class: 'actions' },
+      h('div', { class: 'buttons' },
         h('button', { type: 'submit', class: 'primary' }, editing ? 'Save' : 'Add stream'),
         h('button', { type: 'button', onclick: () => { formBox.hidden = true; formBox.replaceChildren(); } }, 'Cancel')));
     form.addEventListener('submit', async (e) => {
