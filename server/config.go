@@ -29,8 +29,12 @@ type Config struct {
 	// (/snapshots/<action_id>.jpg) and, unless MetricsListen sets it apart,
 	// /metrics. It takes the same tokens and the same TLS as the gRPC
 	// listener. It defaults to 127.0.0.1:8080, or to port 0 of that host
-	// when Listen's port is 0 (test servers); "" turns it off.
+	// when Listen's port is 0 (test servers); "" turns it off. When left
+	// to its default and the port is taken (a second server on the
+	// machine), the server warns and runs without it.
 	HTTPListen *string `yaml:"http_listen"`
+	// httpDefault: HTTPListen was filled in by Settle.
+	httpDefault bool
 	// Model is the ONNX model file. It defaults to $ACTIOND_MODEL, else
 	// DefaultModelPath().
 	Model string `yaml:"model"`
@@ -288,7 +292,7 @@ func (c Config) Settle() (Config, error) {
 		if _, port, err := net.SplitHostPort(c.Listen); err == nil && port == "0" {
 			addr = "127.0.0.1:0"
 		}
-		c.HTTPListen = &addr
+		c.HTTPListen, c.httpDefault = &addr, true
 	} else if *c.HTTPListen != "" {
 		if _, _, err := net.SplitHostPort(*c.HTTPListen); err != nil {
 			bad("http_listen", "must be HOST:PORT, or \"\" for no HTTP listener, got %q", *c.HTTPListen)

@@ -257,6 +257,11 @@ func (s *Server) startHTTP() error {
 		return err
 	}
 	if s.webLis, err = net.Listen("tcp", *s.cfg.HTTPListen); err != nil {
+		if s.cfg.httpDefault {
+			s.log.Warn("no web console and no HTTP/JSON API: the default http_listen is taken; set http_listen (or --http-listen) to another address",
+				"http_listen", *s.cfg.HTTPListen, "error", err)
+			return nil
+		}
 		return fmt.Errorf("http_listen: %w", err)
 	}
 	s.webSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
