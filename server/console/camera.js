@@ -173,8 +173,8 @@ export function camera(main, name) {
       h('tbody', {}, rows.map((w) => h('tr', {},
         h('td', {}, clock(date(w.endTime))),
         h('td', {}, `${media(seconds(w.mediaStart))} – ${media(seconds(w.mediaEnd))}`),
-        h('td', { class: 'top-cell' }, scoreBars(w.top, 1),
-          h('span', { class: 'runners-up muted small' }, (w.top || []).slice(1, 3).map((l) => `${l.label} ${pct(l.score)}`).join(' · '))),
+        h('td', {}, h('div', { class: 'top-cell' }, scoreBars(w.top, 1),
+          h('span', { class: 'runners-up muted small' }, (w.top || []).slice(1, 3).map((l) => `${l.label} ${pct(l.score)}`).join(' · ')))),
         h('td', { class: 'num' }, w.inferenceLatency ? `${(seconds(w.inferenceLatency) * 1000).toFixed(1)} ms` : ''))))));
   }
 

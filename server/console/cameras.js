@@ -1,6 +1,7 @@
 // Cameras: one card per stream with its state, picture, current labels
 // and open action, updated live.
 
+import { snapshotURL } from './api.js';
 import * as live from './live.js';
 import { clock, date, duration, fill, h, labelChip, scoreBars, seconds, stateBadge } from './util.js';
 
@@ -13,7 +14,11 @@ export function cameras(main) {
   function card(name) {
     const c = {
       el: h('article', { class: 'card camera-card', 'aria-labelledby': `cam-${name}` }),
+      shot: h('figure', { class: 'card-shot' }, h('div', { class: 'snapshot-empty' }, 'no snapshot yet')),
+      body: h('div', {}),
+      shotId: '',
     };
+    c.el.append(c.shot, c.body);
     cards.set(name, c);
     return c;
   }
@@ -31,7 +36,19 @@ export function cameras(main) {
     if (st.codec) meta.push(st.codec);
     c.el.dataset.stream = name;
     c.el.dataset.state = st.state || '';
-    fill(c.el,
+    // The picture: the snapshot of the newest action.
+    const newest = [...open, ...s.recent.values()].sort((a, b) => new Date(b.startTime) - new Date(a.startTime))[0];
+    if (newest && newest.actionId !== c.shotId && newest.hasSnapshot !== false) {
+      c.shotId = newest.actionId;
+      snapshotURL(newest.actionId).then((url) => {
+        if (c.shotId !== newest.actionId) return;
+        if (!url) { setTimeout(() => { if (c.shotId === newest.actionId) c.shotId = ''; }, 2000); return; }
+        fill(c.shot,
+          h('img', { src: url, alt: `${name} when ${newest.label} started` }),
+          h('figcaption', {}, `${newest.label} started ${clock(date(newest.startTime))}`));
+      });
+    }
+    fill(c.body,
       h('header', {},
         h('h2', { id: `cam-${name}` }, h('a', { href: `#/camera/${encodeURIComponent(name)}` }, name)),
         stateBadge(st)),
