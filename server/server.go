@@ -198,7 +198,7 @@ func (s *Server) Start() error {
 	}
 	s.log.Info("serving", "addr", s.Addr(), "http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "tls", tls,
 		"auth", len(s.cfg.Auth.Tokens) > 0, "reflection", *s.cfg.Reflection)
-	if len(s.cfg.Auth.Tokens) > 0 && s.cfg.TLS.CertFile == "" && !isLoopback(s.Addr()) {
+	if len(s.cfg.Auth.Tokens) > 0 && s.cfg.TLS.CertFile == "" && (!isLoopback(s.Addr()) || (s.webLis != nil && !isLoopback(s.HTTPAddr()))) {
 		s.log.Warn("bearer tokens travel in plaintext: set tls.cert_file and tls.key_file")
 	}
 	go s.load()
