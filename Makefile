@@ -31,10 +31,13 @@ demo-files: build
 
 demo: run
 
-## test: lint, then every test with the race detector, then fuzz-smoke.
+## test: lint, fuzz-smoke, then every test with the race detector. The
+## output ends with "tests: N passed, N failed, N skipped" and each skipped
+## test with its reason (cmd/internal/testreport). Under CI=true a test that
+## lacks a tool fails instead of skipping (internal/testenv).
 test: setup lint
-	$(GO) test $(GOFLAGS_TEST) $(PKGS)
 	@$(MAKE) --no-print-directory fuzz-smoke
+	$(GO) run ./cmd/internal/testreport $(GO) test -json $(GOFLAGS_TEST) $(PKGS)
 
 ## fuzz-smoke: every fuzz target for FUZZTIME (3s) each: go test takes one
 ## -fuzz target per run. The full runs are in RELIABILITY.md ("Fuzzing").

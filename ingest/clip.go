@@ -30,8 +30,14 @@ type Clip struct {
 // with the given number of segments. Decoding stops after the last sampled
 // frame and only sampled frames are converted and preprocessed.
 func LoadClip(path string, pre Preprocessor, segments int) (*Clip, error) {
+	return LoadClipWith(path, pre, segments, FileOptions{})
+}
+
+// LoadClipWith is LoadClip with limits: the largest frame, and a context
+// that stops reading and decoding when it ends.
+func LoadClipWith(path string, pre Preprocessor, segments int, opts FileOptions) (*Clip, error) {
 	start := time.Now()
-	f, err := OpenVideoFile(path)
+	f, err := OpenVideoFileWith(path, opts)
 	if err != nil {
 		return nil, err
 	}

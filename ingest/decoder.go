@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"time"
 	"unsafe"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 )
 
 // Codec is a video codec that live sources deliver.
@@ -51,6 +54,8 @@ type decoder struct {
 	pendingPTS [32]time.Duration
 	next       int
 
+	maxPixels int // the largest frame, width times height
+
 	errors  uint64 // packets or frames the decoder rejected
 	frames  uint64 // frames decoded
 	lastErr error  // the last decode error, for status
@@ -59,6 +64,13 @@ type decoder struct {
 // newDecoder opens a libavcodec decoder for codec. Pictures it makes are
 // converted by conv, which must outlive them.
 func newDecoder(codec Codec, conv *rgbConverter) (*decoder, error) {
+	return newDecoderMax(codec, conv, DefaultMaxFramePixels)
+}
+
+// newDecoderMax is newDecoder for frames of at most maxPixels (width times
+// height): a larger one is ErrFrameTooLarge from decode, and never
+// allocated.
+func newDecoderMax(codec Codec, conv *rgbConverter, maxPixels int) (*decoder, error) {
 	libavInit()
 	var id C.enum_AVCodecID
 	switch codec {
@@ -76,14 +88,14 @@ func newDecoder(codec Codec, conv *rgbConverter) (*decoder, error) {
 	defer C.avcodec_parameters_free(&par)
 	par.codec_type = C.AVMEDIA_TYPE_VIDEO
 	par.codec_id = id
-	dec, err := newVideoDecoder(par)
+	dec, err := newVideoDecoder(par, maxPixels)
 	switch {
 	case errors.Is(err, errNoDecoder):
 		return nil, fmt.Errorf("open %s decoder: %w: this FFmpeg build cannot decode it", codec, ErrUnsupportedCodec)
 	case err != nil:
 		return nil, fmt.Errorf("open %s decoder: %w", codec, err)
 	}
-	d := &decoder{codec: codec, dec: dec, conv: conv, pkt: C.av_packet_alloc(), pics: &picturePool{}}
+	d := &decoder{codec: codec, dec: dec, conv: conv, pkt: C.av_packet_alloc(), pics: &picturePool{}, maxPixels: maxPixels}
 	if d.pkt == nil {
 		d.close()
 		return nil, fmt.Errorf("open %s decoder: %w", codec, avError(avErrENOMEM))
@@ -95,10 +107,14 @@ func newDecoder(codec Codec, conv *rgbConverter) (*decoder, error) {
 // decoder outputs, in presentation order. fn owns the picture: it must
 // release it. Decode errors are counted, not returned (the decoder conceals
 // what it can and recovers at the next random access point); decode returns
-// only fn's error.
+// fn's error, and ErrFrameTooLarge for a sequence parameter set that
+// announces frames over the decoder's limit (before any is decoded).
 func (d *decoder) decode(au accessUnit, fn func(frameMeta, picture) error) error {
 	d.buf = d.buf[:0]
 	for _, n := range au.nalus {
+		if err := d.checkSize(n); err != nil {
+			return err
+		}
 		d.buf = append(d.buf, 0, 0, 0, 1)
 		d.buf = append(d.buf, n...)
 	}
@@ -145,6 +161,34 @@ func (d *decoder) decode(au accessUnit, fn func(frameMeta, picture) error) error
 		if err := fn(m, pic); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkSize returns ErrFrameTooLarge when nalu is a sequence parameter set
+// for frames over the decoder's limit. One that does not parse is left to
+// libavcodec, which allocates no frame over the limit either.
+func (d *decoder) checkSize(nalu []byte) error {
+	if len(nalu) == 0 {
+		return nil
+	}
+	w, h := 0, 0
+	switch {
+	case d.codec == CodecH264 && h264.NALUType(nalu[0]&0x1f) == h264.NALUTypeSPS:
+		var sps h264.SPS
+		if sps.Unmarshal(nalu) != nil {
+			return nil
+		}
+		w, h = sps.Width(), sps.Height()
+	case d.codec == CodecH265 && h265.NALUType((nalu[0]>>1)&0x3f) == h265.NALUType_SPS_NUT:
+		var sps h265.SPS
+		if sps.Unmarshal(nalu) != nil {
+			return nil
+		}
+		w, h = sps.Width(), sps.Height()
+	}
+	if w*h > d.maxPixels {
+		return frameTooLarge(w, h, d.maxPixels)
 	}
 	return nil
 }

@@ -5,11 +5,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
+	"github.com/actiond/actiond/internal/testenv"
 )
 
 // encodeScene encodes n frames of scene as H.264 access units, with SPS and
@@ -191,10 +192,7 @@ func TestDecoderUnsupportedCodec(t *testing.T) {
 // H.265 from libx265, split into access units the way an RTP depacketizer
 // delivers them.
 func TestDecoderH265(t *testing.T) {
-	ffmpeg := needTool(t, "ffmpeg")
-	if out, _ := exec.Command(ffmpeg, "-hide_banner", "-encoders").Output(); !strings.Contains(string(out), "libx265") {
-		t.Skip("ffmpeg has no libx265")
-	}
+	ffmpeg := testenv.FFmpegEncoder(t, "libx265")
 	path := filepath.Join(t.TempDir(), "test.h265")
 	cmd := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=192x128:rate=10", "-t", "2",
 		"-c:v", "libx265", "-x265-params", "log-level=error:keyint=10:bframes=0", "-f", "hevc", path)

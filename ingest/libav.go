@@ -81,6 +81,7 @@ func libavInit() {
 	libavOnce.Do(func() {
 		// Warnings and worse: libav's info level is meant for the CLI.
 		C.actiond_log_init(C.AV_LOG_WARNING)
+		C.actiond_io_init()
 	})
 }
 
@@ -208,8 +209,11 @@ type videoDecoder struct {
 // decoder for the codec.
 var errNoDecoder = errors.New("no decoder")
 
-// newVideoDecoder opens a decoder for par with automatic threading.
-func newVideoDecoder(par *C.AVCodecParameters) (*videoDecoder, error) {
+// newVideoDecoder opens a decoder for par with automatic threading. It
+// allocates no frame much larger than maxPixels (width times height): such
+// a frame is a decode error. Callers check the exact size themselves;
+// libav's own check counts the width padded for SIMD, hence the margin.
+func newVideoDecoder(par *C.AVCodecParameters, maxPixels int) (*videoDecoder, error) {
 	codec := C.avcodec_find_decoder(par.codec_id)
 	if codec == nil {
 		return nil, errNoDecoder
@@ -228,6 +232,7 @@ func newVideoDecoder(par *C.AVCodecParameters) (*videoDecoder, error) {
 		return nil, err
 	}
 	d.ctx.thread_count = 0 // auto: libav sizes it from the core count
+	d.ctx.max_pixels = 2 * C.int64_t(maxPixels)
 	if err := avErr(C.avcodec_open2(d.ctx, codec, nil)); err != nil {
 		d.close()
 		return nil, err

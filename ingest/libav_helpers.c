@@ -97,3 +97,38 @@ AVStream *actiond_stream(AVFormatContext *s, int i) {
 int64_t actiond_frame_pts(const AVFrame *f) {
 	return f->best_effort_timestamp;
 }
+
+// The io_open that avformat_alloc_context installs; one for every context.
+static int (*default_io_open)(AVFormatContext *s, AVIOContext **pb, const char *url,
+                              int flags, AVDictionary **options);
+
+// only_own_url opens nothing but the context's own URL: whatever a
+// demuxer asks for besides (a playlist's segments, a concat list's files,
+// a MOV data reference) is refused.
+static int only_own_url(AVFormatContext *s, AVIOContext **pb, const char *url,
+                        int flags, AVDictionary **options) {
+	if (!s->url || strcmp(url, s->url) != 0) {
+		av_log(s, AV_LOG_ERROR, "actiond: refused to open another file\n");
+		return AVERROR(EPERM);
+	}
+	return default_io_open(s, pb, url, flags, options);
+}
+
+void actiond_io_init(void) {
+	AVFormatContext *s = avformat_alloc_context();
+	if (!s)
+		return;
+	default_io_open = s->io_open;
+	avformat_free_context(s);
+}
+
+AVFormatContext *actiond_alloc_single_file_context(void) {
+	AVFormatContext *s;
+	if (!default_io_open)
+		return NULL;
+	s = avformat_alloc_context();
+	if (!s)
+		return NULL;
+	s->io_open = only_own_url;
+	return s;
+}

@@ -48,4 +48,14 @@ AVStream *actiond_stream(AVFormatContext *s, int i);
 // actiond_frame_pts returns the frame's best-effort timestamp.
 int64_t actiond_frame_pts(const AVFrame *f);
 
+// actiond_io_init remembers libav's default io_open; call it once, before
+// actiond_alloc_single_file_context.
+void actiond_io_init(void);
+
+// actiond_alloc_single_file_context returns a format context that opens
+// only the URL given to avformat_open_input: a demuxer that would open
+// another file (a playlist's segments, a concat list's entries, a MOV
+// data reference) gets EPERM. NULL on failure.
+AVFormatContext *actiond_alloc_single_file_context(void);
+
 #endif

@@ -74,6 +74,7 @@ type clientConfig struct {
 	timeout        time.Duration // dial and each request
 	readTimeout    time.Duration // the stream's: UDP must deliver well within it
 	tlsFingerprint string        // hex SHA-256 of the server's certificate; "" verifies it the usual way
+	hosts          *HostList     // where it may connect; nil: anywhere
 	log            *slog.Logger
 }
 
@@ -133,7 +134,8 @@ type sourceConfig struct {
 	readTimeout    time.Duration
 	queueSize      int
 	tlsFingerprint string
-	conn           uint64 // connection number, stamped on access units
+	hosts          *HostList // where it may connect; nil: anywhere
+	conn           uint64    // connection number, stamped on access units
 }
 
 // openSource connects to the camera and starts playing, within the connect
@@ -152,6 +154,7 @@ func openSource(ctx context.Context, cfg sourceConfig, ctr *sourceCounters, log 
 		timeout:        cfg.connectTimeout,
 		readTimeout:    cfg.readTimeout,
 		tlsFingerprint: cfg.tlsFingerprint,
+		hosts:          cfg.hosts,
 		log:            log,
 	}, clientCallbacks{onAU: s.onAU, onLost: s.onLost, onError: s.onError})
 	if err != nil {

@@ -77,6 +77,7 @@ func newRTSPClient(cfg clientConfig, cb clientCallbacks) (rtspClient, error) {
 		},
 		OnPacketsLost: cb.onLost,
 		OnDecodeError: cb.onError,
+		DialContext:   cfg.hosts.dialContext(u.Hostname()),
 	}
 	switch cfg.transport {
 	case TransportUDP:

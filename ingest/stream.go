@@ -278,6 +278,7 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 		readTimeout:    p.set.ReadTimeout,
 		queueSize:      p.set.QueueSize,
 		tlsFingerprint: p.set.TLSFingerprint,
+		hosts:          p.set.hosts,
 		conn:           p.conns,
 	}, p.srcCtr, p.log)
 	if err != nil {
@@ -285,7 +286,7 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 	}
 	defer src.close()
 	playing = time.Now()
-	dec, err := newDecoder(src.track.codec, &p.conv)
+	dec, err := newDecoderMax(src.track.codec, &p.conv, p.set.MaxFramePixels)
 	if err != nil {
 		return playing, fmt.Errorf("play %s: %w", p.redacted, err)
 	}
@@ -312,7 +313,9 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 			}
 			return playing, fmt.Errorf("read %s: %w", p.redacted, redactErr(err, p.set.url))
 		case au := <-src.aus:
-			p.decode(dec, au)
+			if err := p.decode(dec, au); err != nil {
+				return playing, fmt.Errorf("play %s: %w", p.redacted, err)
+			}
 		case <-tick.C:
 			p.logTrouble()
 			now := time.Now()
@@ -332,10 +335,11 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 	}
 }
 
-// decode runs one access unit through the decoder and the window.
-func (p *pipeline) decode(dec *decoder, au accessUnit) {
+// decode runs one access unit through the decoder and the window. Its
+// error (frames over the size limit) ends the connection.
+func (p *pipeline) decode(dec *decoder, au accessUnit) error {
 	errs0, frames0 := dec.errors, dec.frames
-	_ = dec.decode(au, func(m frameMeta, pic picture) error {
+	err := dec.decode(au, func(m frameMeta, pic picture) error {
 		if p.onFrame != nil {
 			p.onFrame(m)
 		}
@@ -357,6 +361,7 @@ func (p *pipeline) decode(dec *decoder, au accessUnit) {
 	})
 	p.ctr.decodeErrors.Add(dec.errors - errs0)
 	p.ctr.frames.Add(dec.frames - frames0)
+	return err
 }
 
 // logTrouble logs what went wrong since it last did, if it has not in the

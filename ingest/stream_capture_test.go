@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/auth"
+
+	"github.com/actiond/actiond/internal/testenv"
 )
 
 // capture runs CaptureWindow with a 1s window and a bounded context.
@@ -195,9 +197,7 @@ func publish(t *testing.T, url string, codecArgs ...string) {
 // H.265 from a real encoder (ffmpeg with libx265, publishing to the
 // simulator) plays like H.264.
 func TestStreamH265(t *testing.T) {
-	if out, _ := exec.Command(needTool(t, "ffmpeg"), "-hide_banner", "-encoders").Output(); !strings.Contains(string(out), "libx265") {
-		t.Skip("ffmpeg has no libx265")
-	}
+	testenv.FFmpegEncoder(t, "libx265")
 	t.Parallel()
 	sim := liveSim(t, SimulatorConfig{})
 	publish(t, sim.URL("h265"), "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error:keyint=15:bframes=0")

@@ -65,6 +65,15 @@ type StreamConfig struct {
 	// frame at its centre (Window.Snapshot), scaled to at most this many
 	// pixels wide. It defaults to 0: none.
 	SnapshotWidth int
+	// MaxFramePixels is the largest frame, width times height, the
+	// camera may send: a larger one ends the connection with
+	// ErrFrameTooLarge before it is decoded. It defaults to
+	// DefaultMaxFramePixels (8192×4320).
+	MaxFramePixels int
+	// AllowedHosts, when not empty, are the only hosts the stream may
+	// connect to (see HostList); checked again on the address that each
+	// connection dials, after DNS. It defaults to any host.
+	AllowedHosts []string
 }
 
 // Defaults of StreamConfig.
@@ -84,8 +93,9 @@ const (
 // and what follows from it and the model.
 type streamSettings struct {
 	StreamConfig
-	url  *url.URL
-	grid windowGrid
+	url   *url.URL
+	grid  windowGrid
+	hosts *HostList
 }
 
 // Settle returns cfg with its defaults filled in and the stride rounded up
@@ -194,6 +204,20 @@ func (cfg StreamConfig) settle(model models.Manifest) (streamSettings, error) {
 			bad("'tls_fingerprint' must be a hex SHA-256 (64 digits, colons allowed), got %q", cfg.TLSFingerprint)
 		}
 	}
+	switch {
+	case cfg.MaxFramePixels == 0:
+		cfg.MaxFramePixels = DefaultMaxFramePixels
+	case cfg.MaxFramePixels < 0:
+		bad("'max_frame_pixels' must be positive, got %d", cfg.MaxFramePixels)
+	}
+	hosts, err := ParseHostList(cfg.AllowedHosts)
+	if err != nil {
+		bad("'allowed_hosts'%v", err)
+	} else if u != nil && u.Hostname() != "" {
+		if err := hosts.CheckHost(u.Hostname()); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	pre := NewPreprocessor(model)
 	if pre.ShortSide <= 0 || pre.CropSize <= 0 {
 		bad("the model's 'short_side' and 'input_size' must be positive, got %d and %d", pre.ShortSide, pre.CropSize)
@@ -209,6 +233,7 @@ func (cfg StreamConfig) settle(model models.Manifest) (streamSettings, error) {
 	return streamSettings{
 		StreamConfig: cfg,
 		url:          u,
+		hosts:        hosts,
 		grid: windowGrid{
 			segments:    segments,
 			slot:        slot,

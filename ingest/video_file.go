@@ -6,11 +6,13 @@ package ingest
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -26,7 +28,77 @@ var (
 	ErrUnsupportedCodec = errors.New("unsupported codec")
 	// ErrCorrupt: not a single frame of the video could be decoded.
 	ErrCorrupt = errors.New("corrupt or unsupported data")
+	// ErrContainerNotAllowed: the file is in a container that actiond does
+	// not open (see containers), such as a playlist that refers to other
+	// files.
+	ErrContainerNotAllowed = errors.New("container not allowed")
+	// ErrFrameTooLarge: a frame is larger than the configured most pixels
+	// (ingest.max_frame_pixels).
+	ErrFrameTooLarge = errors.New("frame too large")
 )
+
+// DefaultMaxFramePixels is the largest frame read by default: 8192×4320
+// (8K), width times height.
+const DefaultMaxFramePixels = 8192 * 4320
+
+// frameTooLarge says that a w×h frame is over max pixels.
+func frameTooLarge(w, h, max int) error {
+	return fmt.Errorf("%w: %dx%d is %d pixels, over ingest.max_frame_pixels (%d)", ErrFrameTooLarge, w, h, w*h, max)
+}
+
+// containers are the file formats a VideoFile opens, as FFmpeg's demuxers
+// name them, with what a user calls them. Each holds its video in the one
+// file: a demuxer that follows references to other files (HLS and DASH
+// playlists, concat lists, image sequences, MOV data references) would let
+// a file uploaded to the server read others on it, so none is allowed.
+var containers = []struct{ Demuxer, Name string }{
+	{"mov,mp4,m4a,3gp,3g2,mj2", "MP4/MOV"},
+	{"matroska,webm", "Matroska/WebM"},
+	{"avi", "AVI"},
+	{"mpegts", "MPEG-TS"},
+	{"flv", "FLV"},
+	{"h264", "raw H.264"},
+	{"hevc", "raw H.265"},
+}
+
+// containerAllowed reports whether the demuxer named name is in containers.
+func containerAllowed(name string) bool {
+	for _, c := range containers {
+		if c.Demuxer == name {
+			return true
+		}
+	}
+	return false
+}
+
+// containerList is containers for messages: "MP4/MOV, Matroska/WebM, ...".
+func containerList() string {
+	names := make([]string, len(containers))
+	for i, c := range containers {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// demuxerList is containers as libav's format_whitelist spells it.
+func demuxerList() string {
+	names := make([]string, len(containers))
+	for i, c := range containers {
+		names[i] = c.Demuxer
+	}
+	return strings.Join(names, ",")
+}
+
+// FileOptions bound what reading one file may cost.
+type FileOptions struct {
+	// MaxFramePixels is the largest frame, width times height, that the
+	// file may have; a larger one is ErrFrameTooLarge before anything is
+	// decoded. It defaults to DefaultMaxFramePixels.
+	MaxFramePixels int
+	// Context, when set, stops CountFrames and Decode once it ends: they
+	// return its error. It defaults to none.
+	Context context.Context
+}
 
 // noSuchFile reads "no such file" and matches fs.ErrNotExist.
 type noSuchFile struct{}
@@ -48,6 +120,7 @@ type VideoInfo struct {
 type VideoFile struct {
 	path string
 	info VideoInfo
+	opts FileOptions
 
 	fmtCtx *C.AVFormatContext
 	watch  *logWatch // last libav error about fmtCtx
@@ -80,9 +153,18 @@ type VideoFile struct {
 
 // OpenVideoFile opens path, picks its best video stream and opens a decoder
 // for it (threads: as many as libav picks for the core count). Its errors name the file and say what is
-// wrong in terms a user can act on.
+// wrong in terms a user can act on. Only single-file containers are
+// opened (see containers), and nothing but path itself is read.
 func OpenVideoFile(path string) (*VideoFile, error) {
+	return OpenVideoFileWith(path, FileOptions{})
+}
+
+// OpenVideoFileWith is OpenVideoFile with limits.
+func OpenVideoFileWith(path string, opts FileOptions) (*VideoFile, error) {
 	libavInit()
+	if opts.MaxFramePixels <= 0 {
+		opts.MaxFramePixels = DefaultMaxFramePixels
+	}
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -92,7 +174,7 @@ func OpenVideoFile(path string) (*VideoFile, error) {
 	case st.IsDir():
 		return nil, fmt.Errorf("open video %q: %w: it is a directory", path, ErrNotVideo)
 	}
-	f := &VideoFile{path: path}
+	f := &VideoFile{path: path, opts: opts}
 	if err := f.open(); err != nil {
 		f.Close()
 		return nil, err
@@ -103,15 +185,32 @@ func OpenVideoFile(path string) (*VideoFile, error) {
 
 // open opens the demuxer, finds the video stream and opens its decoder.
 func (f *VideoFile) open() error {
-	cpath := C.CString(f.path)
-	defer C.free(unsafe.Pointer(cpath))
+	// "file:" makes libav read a local file whatever the name looks like
+	// (a name with a colon is a protocol to it otherwise).
+	url := "file:" + f.path
+	curl := C.CString(url)
+	defer C.free(unsafe.Pointer(curl))
 
-	f.fmtCtx = C.avformat_alloc_context()
+	iformat, err := f.probe(curl)
+	if err != nil {
+		return err
+	}
+	f.fmtCtx = C.actiond_alloc_single_file_context()
 	if f.fmtCtx == nil {
 		return fmt.Errorf("open video %q: %w", f.path, avError(avErrENOMEM))
 	}
 	f.watch = watchLog(unsafe.Pointer(f.fmtCtx))
-	if ret := C.avformat_open_input(&f.fmtCtx, cpath, nil, nil); ret < 0 {
+	// Belt and braces to the probe and the context's io_open: the file
+	// protocol only, the allowed demuxers only.
+	var opts *C.AVDictionary
+	defer C.av_dict_free(&opts)
+	for k, v := range map[string]string{"protocol_whitelist": "file", "format_whitelist": demuxerList()} {
+		ck, cv := C.CString(k), C.CString(v)
+		C.av_dict_set(&opts, ck, cv, 0)
+		C.free(unsafe.Pointer(ck))
+		C.free(unsafe.Pointer(cv))
+	}
+	if ret := C.avformat_open_input(&f.fmtCtx, curl, iformat, &opts); ret < 0 {
 		// avformat_open_input frees a user-supplied context on failure.
 		f.fmtCtx = nil
 		switch ret {
@@ -122,11 +221,6 @@ func (f *VideoFile) open() error {
 		default:
 			return fmt.Errorf("open video %q: %w", f.path, avError(ret))
 		}
-	}
-	// The tty demuxer takes text files named .ans, .nfo, .asc ... and
-	// renders them as ANSI-art video: not what a user means by a video.
-	if C.GoString(f.fmtCtx.iformat.name) == "tty" {
-		return fmt.Errorf("open video %q: %w: it looks like text", f.path, ErrNotVideo)
 	}
 	if ret := C.avformat_find_stream_info(f.fmtCtx, nil); ret < 0 {
 		return fmt.Errorf("open video %q: %w: %s", f.path, ErrNotVideo, f.detail(avError(ret)))
@@ -140,6 +234,9 @@ func (f *VideoFile) open() error {
 		// Cover art of an audio file is a one-picture "video" stream.
 		return fmt.Errorf("open video %q: %w (only cover art)", f.path, ErrNoVideoStream)
 	}
+	if w, h := int(st.codecpar.width), int(st.codecpar.height); w*h > f.opts.MaxFramePixels {
+		return fmt.Errorf("open video %q: %w", f.path, frameTooLarge(w, h, f.opts.MaxFramePixels))
+	}
 	// Reading only the video stream saves demuxing (and counting) the rest.
 	for i := range C.int(f.fmtCtx.nb_streams) {
 		if i != f.stream {
@@ -147,7 +244,7 @@ func (f *VideoFile) open() error {
 		}
 	}
 
-	dec, err := newVideoDecoder(st.codecpar)
+	dec, err := newVideoDecoder(st.codecpar, f.opts.MaxFramePixels)
 	switch {
 	case errors.Is(err, errNoDecoder):
 		return fmt.Errorf("open video %q: %w: this FFmpeg build cannot decode %s",
@@ -162,6 +259,45 @@ func (f *VideoFile) open() error {
 		}
 	}
 	return nil
+}
+
+// probe finds the container of the file at url (libav's own probe, on the
+// file alone) and refuses those not in containers.
+func (f *VideoFile) probe(url *C.char) (*C.AVInputFormat, error) {
+	var pb *C.AVIOContext
+	if ret := C.avio_open2(&pb, url, C.AVIO_FLAG_READ, nil, nil); ret < 0 {
+		if ret == avErrENOENT {
+			return nil, fmt.Errorf("open video %q: %w", f.path, noSuchFile{})
+		}
+		return nil, fmt.Errorf("open video %q: %w", f.path, avError(ret))
+	}
+	defer C.avio_closep(&pb)
+	var iformat *C.AVInputFormat
+	if ret := C.av_probe_input_buffer2(pb, &iformat, url, nil, 0, 0); ret < 0 {
+		if ret == C.AVERROR_INVALIDDATA {
+			return nil, fmt.Errorf("open video %q: %w: %v", f.path, ErrNotVideo, avError(ret))
+		}
+		return nil, fmt.Errorf("open video %q: %w", f.path, avError(ret))
+	}
+	name := C.GoString(iformat.name)
+	switch {
+	case name == "tty":
+		// The tty demuxer takes text files named .ans, .nfo, .asc ... and
+		// renders them as ANSI-art video: not what a user means by a video.
+		return nil, fmt.Errorf("open video %q: %w: it looks like text", f.path, ErrNotVideo)
+	case !containerAllowed(name):
+		return nil, fmt.Errorf("open video %q: %w: the file is %s (%s); actiond reads only single-file containers: %s",
+			f.path, ErrContainerNotAllowed, name, C.GoString(iformat.long_name), containerList())
+	}
+	return iformat, nil
+}
+
+// interrupted returns the error of the file's context once it has ended.
+func (f *VideoFile) interrupted(what string) error {
+	if f.opts.Context == nil || f.opts.Context.Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("%s %q: %w", what, f.path, f.opts.Context.Err())
 }
 
 // detail returns err followed by the last error libav logged about the
@@ -288,6 +424,11 @@ func (f *VideoFile) CountFrames() (int, error) {
 	f.packetsRead, f.decodeErrors, f.packetsSkipped = 0, 0, 0
 	f.startIndex()
 	for {
+		if err := f.interrupted("count frames of"); err != nil {
+			f.index = nil
+			f.freePackets()
+			return 0, err
+		}
 		ret := C.av_read_frame(f.fmtCtx, f.pkt)
 		if ret == avErrEOF {
 			return f.packetsRead, nil
@@ -382,6 +523,9 @@ func (f *VideoFile) Decode(want []int, fn func(index int, pts time.Duration, img
 		if draining {
 			break
 		}
+		if err := f.interrupted("decode"); err != nil {
+			return err
+		}
 
 		ret := C.av_read_frame(f.fmtCtx, f.pkt)
 		if ret < 0 {
@@ -423,6 +567,11 @@ func (f *VideoFile) Decode(want []int, fn func(index int, pts time.Duration, img
 // handOn converts the decoder's current frame, index idx, and hands it to
 // fn; it returns fn's error as is.
 func (f *VideoFile) handOn(idx int, fn func(int, time.Duration, *Image) error) error {
+	// The container states the first size only; a raw stream may grow.
+	if w, h := int(f.dec.frame.width), int(f.dec.frame.height); w*h > f.opts.MaxFramePixels {
+		C.av_frame_unref(f.dec.frame)
+		return fmt.Errorf("decode %q: frame %d: %w", f.path, idx, frameTooLarge(w, h, f.opts.MaxFramePixels))
+	}
 	pts := f.framePTS(idx)
 	img, err := f.conv.convert(f.dec.frame)
 	C.av_frame_unref(f.dec.frame)

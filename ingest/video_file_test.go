@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/actiond/actiond/internal/testenv"
 )
 
 // sharedClip returns the path of a clip in the repository's testdata/.
@@ -32,11 +34,7 @@ func sharedClip(t testing.TB, name string) string {
 // that decoding is checked against.
 func needTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
+	return testenv.Tool(t, name)
 }
 
 // ffmpegRGBFrames returns the RGB24 frames with the given indices (in
@@ -324,6 +322,18 @@ func wavFile(t *testing.T, path string) string {
 	return path
 }
 
+// audioOnlyMKV writes one second of silence in Matroska: a container
+// actiond reads, without video.
+func audioOnlyMKV(t *testing.T, path string) string {
+	t.Helper()
+	out, err := exec.Command(needTool(t, "ffmpeg"), "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono",
+		"-t", "1", "-c:a", "pcm_s16le", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	return path
+}
+
 func TestVideoFileOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	text := []byte("Hello, this is not a video.\nJust some text.\n")
@@ -372,9 +382,15 @@ func TestVideoFileOpenErrors(t *testing.T) {
 		},
 		{
 			name:    "audio only",
-			path:    wavFile(t, filepath.Join(dir, "silence.wav")),
+			path:    audioOnlyMKV(t, filepath.Join(dir, "silence.mkv")),
 			wantErr: ErrNoVideoStream,
-			wantMsg: []string{`silence.wav": has no video stream`},
+			wantMsg: []string{`silence.mkv": has no video stream`},
+		},
+		{
+			name:    "not a video container",
+			path:    wavFile(t, filepath.Join(dir, "silence.wav")),
+			wantErr: ErrContainerNotAllowed,
+			wantMsg: []string{`silence.wav": container not allowed: the file is wav (WAV / WAVE (Waveform Audio)); actiond reads only single-file containers: MP4/MOV, Matroska/WebM, AVI, MPEG-TS, FLV, raw H.264, raw H.265`},
 		},
 		{
 			name: "unknown codec",
@@ -547,7 +563,7 @@ func rssBytes(t *testing.T) int64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
-		t.Skipf("no /proc/self/statm: %v", err)
+		testenv.Missing(t, "no /proc/self/statm: %v", err)
 	}
 	fields := strings.Fields(string(b))
 	pages, err := strconv.ParseInt(fields[1], 10, 64)

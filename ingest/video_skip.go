@@ -172,7 +172,7 @@ func (f *VideoFile) freePackets() {
 func (f *VideoFile) reopenDecoder() error {
 	f.dec.close()
 	f.dec = nil
-	dec, err := newVideoDecoder(C.actiond_stream(f.fmtCtx, f.stream).codecpar)
+	dec, err := newVideoDecoder(C.actiond_stream(f.fmtCtx, f.stream).codecpar, f.opts.MaxFramePixels)
 	if err != nil {
 		return fmt.Errorf("decode %q: reopen decoder: %w", f.path, err)
 	}
@@ -324,6 +324,9 @@ func (f *VideoFile) decodePlanned(p *skipPlan, want []int, fn func(int, time.Dur
 				return next, fmt.Errorf("%w: %w", errPlanBroken, err)
 			}
 			continue
+		}
+		if err := f.interrupted("decode"); err != nil {
+			return next, err
 		}
 		pkt := f.pkt
 		if cached {

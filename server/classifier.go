@@ -157,13 +157,20 @@ type ClassifyOptions struct {
 	// DumpInput, when set, is a path where the exact model input is written
 	// as .npy (float32, [1,segments,3,crop,crop]).
 	DumpInput string
+	// MaxFramePixels is the largest frame, width times height, a file may
+	// have (ingest.max_frame_pixels). It defaults to 8192×4320.
+	MaxFramePixels int
 }
 
-// ClassifyFile classifies the video file at path.
-func (c *Classifier) ClassifyFile(path string, opts ClassifyOptions) (*ClipResult, error) {
+// ClassifyFile classifies the video file at path. Reading and decoding
+// stop when ctx ends; the error is then ctx's.
+func (c *Classifier) ClassifyFile(ctx context.Context, path string, opts ClassifyOptions) (*ClipResult, error) {
 	start := time.Now()
-	clip, err := ingest.LoadClip(path, c.pre, c.manifest.Segments)
+	clip, err := ingest.LoadClipWith(path, c.pre, c.manifest.Segments, ingest.FileOptions{MaxFramePixels: opts.MaxFramePixels, Context: ctx})
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, err
+		}
 		return nil, &clipError{err}
 	}
 	top, inference, err := c.classify(clip.Tensor, opts, path)

@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/actiond/actiond/ingest"
 )
 
 // Config is everything `actiond serve` can be told. The zero value of a
@@ -56,6 +59,11 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown; after it, connections are
 	// cut. It defaults to 10s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxConcurrentStreams is the most gRPC calls one client connection
+	// may have open at once (HTTP/2 streams; each open Subscribe holds
+	// one); more wait until one ends. It defaults to 100, the least that
+	// HTTP/2 recommends.
+	MaxConcurrentStreams int `yaml:"max_concurrent_streams"`
 
 	Log         LogConfig         `yaml:"log"`
 	Inference   InferenceConfig   `yaml:"inference"`
@@ -150,8 +158,10 @@ type ClassifyConfig struct {
 	// TempDir is where uploaded clips are written while they are
 	// classified. It defaults to the system's temporary directory.
 	TempDir string `yaml:"temp_dir"`
-	// MaxConcurrent is how many Classify calls decode at once; more wait.
-	// It defaults to 2.
+	// MaxConcurrent is how many Classify calls decode at once. As many
+	// more wait for a place (until their deadline); beyond that, a call
+	// is RESOURCE_EXHAUSTED at once. An upload is written to TempDir only
+	// once its call has a place. It defaults to 2.
 	MaxConcurrent int `yaml:"max_concurrent"`
 }
 
@@ -187,6 +197,19 @@ type IngestConfig struct {
 	// doubles with each failure, with jitter. They default to 1s and 30s.
 	BackoffMin time.Duration `yaml:"backoff_min"`
 	BackoffMax time.Duration `yaml:"backoff_max"`
+	// MaxFramePixels is the largest frame, width times height, read from
+	// a camera or a Classify clip; a larger one is refused before it is
+	// decoded (the stream retries; Classify is INVALID_ARGUMENT). Spelt
+	// as a count or as WIDTHxHEIGHT. It defaults to 8192x4320.
+	MaxFramePixels Pixels `yaml:"max_frame_pixels"`
+	// AllowedHosts, when not empty, are the only camera hosts streams may
+	// connect to: host names, IP addresses and CIDR prefixes
+	// ("cam-1.site", "10.20.0.0/16"). An IP in a URL must be in it; a
+	// name must be listed, or resolve to a listed address when the stream
+	// connects (checked on the dialled address, after DNS). Other hosts
+	// are PERMISSION_DENIED on AddStream and UpdateStream. It defaults to
+	// none: any host.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // NATSConfig says which NATS carries the event log. By default the server
@@ -266,6 +289,10 @@ const (
 	DefaultActionRetention = 30 * 24 * time.Hour
 	DefaultEventsMaxBytes  = 2 << 30
 	DefaultSnapshotWidth   = 640
+	// DefaultMaxConcurrentStreams is max_concurrent_streams' default.
+	DefaultMaxConcurrentStreams = 100
+	// DefaultMaxFramePixels is ingest.max_frame_pixels' default: 8K.
+	DefaultMaxFramePixels = ingest.DefaultMaxFramePixels
 )
 
 // Settle returns c with every default filled in, or every problem found,
@@ -341,6 +368,7 @@ func (c Config) Settle() (Config, error) {
 		*c.Reflection = true
 	}
 	positive("shutdown_timeout", &c.ShutdownTimeout, DefaultShutdownTimeout)
+	count("max_concurrent_streams", &c.MaxConcurrentStreams, DefaultMaxConcurrentStreams, 1<<20)
 
 	switch c.Log.Level = strings.ToLower(c.Log.Level); c.Log.Level {
 	case "":
@@ -447,6 +475,16 @@ func (c Config) Settle() (Config, error) {
 	if in.BackoffMax < in.BackoffMin {
 		bad("ingest.backoff_max", "(%v) must not be less than ingest.backoff_min (%v)", in.BackoffMax, in.BackoffMin)
 	}
+	switch {
+	case in.MaxFramePixels == 0:
+		in.MaxFramePixels = DefaultMaxFramePixels
+	case in.MaxFramePixels < 0 || in.MaxFramePixels > maxFramePixels:
+		bad("ingest.max_frame_pixels", "must be between 1 and %d (16384x16384), got %d", maxFramePixels, in.MaxFramePixels)
+	}
+	hosts, err := ingest.ParseHostList(in.AllowedHosts)
+	if err != nil {
+		bad("ingest.allowed_hosts", "%v", err)
+	}
 
 	if c.NATS.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
@@ -506,6 +544,11 @@ func (c Config) Settle() (Config, error) {
 		if j, dup := seen[s.Name]; dup && s.Name != "" {
 			bad(key+"name", "%q is also the name of streams[%d]", s.Name, j)
 		}
+		if u, err := url.Parse(s.URL); err == nil && u.Hostname() != "" {
+			if err := hosts.CheckHost(u.Hostname()); err != nil {
+				bad(key+"url", "%v", err)
+			}
+		}
 		seen[s.Name] = i
 	}
 	if err := errs.err(); err != nil {
@@ -516,6 +559,33 @@ func (c Config) Settle() (Config, error) {
 
 // maxConsecutive bounds min_consecutive_windows.
 const maxConsecutive = 1000
+
+// maxFramePixels bounds ingest.max_frame_pixels: 16384x16384.
+const maxFramePixels = 1 << 28
+
+// Pixels is a frame size as a pixel count, which the configuration may
+// spell as WIDTHxHEIGHT: 35389440 or "8192x4320".
+type Pixels int
+
+// UnmarshalText parses a pixel count or WIDTHxHEIGHT.
+func (p *Pixels) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	if w, h, ok := strings.Cut(strings.ToLower(s), "x"); ok {
+		wn, werr := strconv.Atoi(strings.TrimSpace(w))
+		hn, herr := strconv.Atoi(strings.TrimSpace(h))
+		if werr != nil || herr != nil || wn <= 0 || hn <= 0 || wn > 1<<20 || hn > 1<<20 {
+			return fmt.Errorf("%q is not WIDTHxHEIGHT (such as 8192x4320)", s)
+		}
+		*p = Pixels(wn * hn)
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a pixel count or WIDTHxHEIGHT (such as 8192x4320)", s)
+	}
+	*p = Pixels(n)
+	return nil
+}
 
 func readTokensFile(path string) ([]string, error) {
 	b, err := os.ReadFile(path)

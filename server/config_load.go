@@ -48,7 +48,7 @@ func LoadConfigFile(path string, c *Config) error {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return fmt.Errorf("config %s: %s", path, redactSecrets(err.Error()))
 	}
 	if len(root.Content) == 0 {
 		return nil // an empty file: all defaults
@@ -77,7 +77,7 @@ func decodeNode(n *yaml.Node, v reflect.Value, key string, errs *FieldErrors) {
 			if n.Tag == "!!null" {
 				return
 			}
-			errs.add(where, fmt.Sprintf("line %d: want a mapping of keys (%s), got %q", n.Line, strings.Join(yamlKeys(t), ", "), n.Value))
+			errs.add(where, fmt.Sprintf("line %d: want a mapping of keys (%s), got %q", n.Line, strings.Join(yamlKeys(t), ", "), redactSecrets(n.Value)))
 			return
 		}
 		fields := map[string]int{}
@@ -127,13 +127,15 @@ func decodeNode(n *yaml.Node, v reflect.Value, key string, errs *FieldErrors) {
 			if n.Kind != yaml.ScalarNode {
 				got = "a " + map[yaml.Kind]string{yaml.MappingNode: "mapping", yaml.SequenceNode: "list"}[n.Kind]
 			} else {
-				got = fmt.Sprintf("%q", got)
+				got = fmt.Sprintf("%q", redactSecrets(got))
 			}
 			msg := fmt.Sprintf("want %s, got %s", describeType(t), got)
 			if _, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok && n.Kind == yaml.ScalarNode {
 				msg = strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  ")
-				msg = msg[strings.Index(msg, ":")+1:]
-				msg = strings.TrimSpace(msg)
+				if strings.HasPrefix(msg, "line ") {
+					msg = msg[strings.Index(msg, ":")+1:]
+				}
+				msg = redactSecrets(strings.TrimSpace(msg))
 			}
 			if n.Line > 0 {
 				msg = fmt.Sprintf("line %d: %s", n.Line, msg)
@@ -170,6 +172,8 @@ func describeType(t reflect.Type) string {
 		return `a duration such as "10s", "1.5s" or "250ms"`
 	case t == reflect.TypeFor[ByteSize]():
 		return `a size such as "64MiB" or 1048576`
+	case t == reflect.TypeFor[Pixels]():
+		return `a pixel count such as 35389440 or "8192x4320"`
 	case t.Kind() == reflect.Pointer:
 		return describeType(t.Elem())
 	case t.Kind() == reflect.Bool:

@@ -55,6 +55,9 @@ func TestConfigDefaults(t *testing.T) {
 		{"classify.max_content_size", c.Classify.MaxContentSize, ByteSize(64 << 20)},
 		{"classify.allowed_dirs", len(c.Classify.AllowedDirs), 0},
 		{"ingest.backoff_max", c.Ingest.BackoffMax, 30 * time.Second},
+		{"ingest.max_frame_pixels", c.Ingest.MaxFramePixels, Pixels(8192 * 4320)},
+		{"ingest.allowed_hosts", len(c.Ingest.AllowedHosts), 0},
+		{"max_concurrent_streams", c.MaxConcurrentStreams, 100},
 	} {
 		if check.got != check.want {
 			t.Errorf("%s defaults to %v, want %v", check.key, check.got, check.want)
@@ -209,10 +212,69 @@ func TestConfigEnvironment(t *testing.T) {
 		t.Errorf("error %v, want it to name the variable and the key", err)
 	}
 	names := EnvNames()
-	for _, want := range []string{"ACTIOND_LISTEN", "ACTIOND_MODEL", "ACTIOND_AUTH_TOKENS", "ACTIOND_TLS_CERT_FILE", "ACTIOND_CLASSIFY_ALLOWED_DIRS", "ACTIOND_INGEST_BACKOFF_MAX"} {
+	for _, want := range []string{"ACTIOND_LISTEN", "ACTIOND_MODEL", "ACTIOND_AUTH_TOKENS", "ACTIOND_TLS_CERT_FILE", "ACTIOND_CLASSIFY_ALLOWED_DIRS", "ACTIOND_INGEST_BACKOFF_MAX",
+		"ACTIOND_MAX_CONCURRENT_STREAMS", "ACTIOND_INGEST_MAX_FRAME_PIXELS", "ACTIOND_INGEST_ALLOWED_HOSTS"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("EnvNames lacks %s: %v", want, names)
 		}
+	}
+}
+
+// A value quoted in a configuration error never shows the password of a
+// camera URL: in the file (a stream given as a bare URL, a URL where a
+// number goes, a YAML syntax error) or in the environment.
+func TestConfigErrorsRedactPasswords(t *testing.T) {
+	const secret = "pw-7731"
+	for _, tc := range []struct {
+		name, yaml string
+		env        []string
+		want       string
+	}{
+		{"stream as a bare URL", "streams: [\"rtsp://user:" + secret + "@cam-1/x\"]\n", nil,
+			`streams[0]: line 1: want a mapping of keys (name, url, window, stride, top_k, on_threshold, off_threshold, min_consecutive_windows, label_allowlist, transport, enabled), got "rtsp://***@cam-1/x"`},
+		{"URL where a number goes", "max_streams: rtsp://user:" + secret + "@cam-1/x\n", nil, `max_streams: line 1: want a whole number, got "rtsp://***@cam-1/x"`},
+		{"password in the query", "max_streams: rtsp://cam-1/x?password=" + secret + "\n", nil, `got "rtsp://cam-1/x?password=***"`},
+		{"password with a slash", "streams:\n  - rtsp://user:" + secret + "/x@cam-1/x\n", nil, `got "rtsp://***@cam-1/x"`},
+		{"URL where a size goes", "classify:\n  max_content_size: rtsp://u:" + secret + "@cam-1/x\n", nil, "classify.max_content_size: line 2:"},
+		{"syntax error", "streams:\n  - name: a\n    url: rtsp://u:" + secret + "@cam-1/x\n   bad: [\n", nil, "config"},
+		{"environment", "", []string{"ACTIOND_MAX_STREAMS=rtsp://u:" + secret + "@cam-1/x"}, `ACTIOND_MAX_STREAMS (max_streams): want a whole number, got "rtsp://***@cam-1/x"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.yaml != "" {
+				path = writeFile(t, "c.yaml", tc.yaml)
+			}
+			_, _, err := LoadConfig(path, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one with %q", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), secret) {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+func TestPixels(t *testing.T) {
+	for in, want := range map[string]Pixels{"35389440": 8192 * 4320, "8192x4320": 8192 * 4320, "1920X1080": 1920 * 1080, " 100 x 100 ": 10000} {
+		var p Pixels
+		if err := p.UnmarshalText([]byte(in)); err != nil || p != want {
+			t.Errorf("%q: %v, %v; want %v", in, p, err, want)
+		}
+	}
+	for _, in := range []string{"", "8K", "8192x", "x4320", "-1x5", "1.5"} {
+		var p Pixels
+		if err := p.UnmarshalText([]byte(in)); err == nil {
+			t.Errorf("%q parsed as %v", in, p)
+		}
+	}
+	c, _, err := LoadConfig(writeFile(t, "c.yaml", "ingest:\n  max_frame_pixels: 3840x2160\n"), []string{"ACTIOND_MAX_CONCURRENT_STREAMS=8"})
+	if err != nil || c.Ingest.MaxFramePixels != 3840*2160 || c.MaxConcurrentStreams != 8 {
+		t.Errorf("max_frame_pixels %v, max_concurrent_streams %v (%v)", c.Ingest.MaxFramePixels, c.MaxConcurrentStreams, err)
+	}
+	if _, err := (Config{Model: fakeModel(t), Ingest: IngestConfig{MaxFramePixels: -1}}).Settle(); err == nil ||
+		!strings.Contains(err.Error(), "ingest.max_frame_pixels: must be between 1 and 268435456 (16384x16384), got -1") {
+		t.Errorf("a negative max_frame_pixels: %v", err)
 	}
 }
 

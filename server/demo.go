@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -75,7 +76,7 @@ func RunDemo(opts DemoOptions) error {
 	wrong := 0
 	for i, j := range jobs {
 		prog.Step(i+1, "classify "+filepath.Base(j.path))
-		r, err := c.ClassifyFile(j.path, ClassifyOptions{TopK: 3})
+		r, err := c.ClassifyFile(context.Background(), j.path, ClassifyOptions{TopK: 3})
 		prog.Done()
 		if err != nil {
 			return err

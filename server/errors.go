@@ -7,6 +7,7 @@ import (
 
 	"github.com/actiond/actiond/server/eventlog"
 
+	"github.com/actiond/actiond/ingest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -38,6 +39,9 @@ var (
 	// ErrActionNotFound: the event log keeps no action with that id (or
 	// no snapshot of it).
 	ErrActionNotFound = errors.New("no such action")
+	// ErrClassifyBusy: classify.max_concurrent calls decode and as many
+	// wait already.
+	ErrClassifyBusy = errors.New("too many Classify calls")
 )
 
 // FieldError is a problem with one field of a request or one key of the
@@ -61,9 +65,10 @@ func (es FieldErrors) Error() string {
 	return strings.Join(parts, "; ")
 }
 
-// add records a problem with field.
+// add records a problem with field. Credentials in URLs that the problem
+// quotes are taken out.
 func (es *FieldErrors) add(field, problem string) {
-	*es = append(*es, FieldError{Field: field, Problem: problem})
+	*es = append(*es, FieldError{Field: field, Problem: redactSecrets(problem)})
 }
 
 // prefixed returns es with prefix put before every field name.
@@ -110,9 +115,10 @@ func grpcError(err error) error {
 		code = codes.AlreadyExists
 	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound), errors.Is(err, ErrActionNotFound):
 		code = codes.NotFound
-	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrContentTooLarge):
+	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrContentTooLarge),
+		errors.Is(err, ErrClassifyBusy):
 		code = codes.ResourceExhausted
-	case errors.Is(err, ErrURIForbidden):
+	case errors.Is(err, ErrURIForbidden), errors.Is(err, ingest.ErrHostNotAllowed):
 		code = codes.PermissionDenied
 	case errors.Is(err, ErrUnreadableClip):
 		code = codes.InvalidArgument

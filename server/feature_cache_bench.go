@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -27,8 +28,8 @@ type FeatureCacheBench struct {
 	// through the back.
 	FrontP50ms float64 `json:"front_p50_ms"`
 	BackP50ms  float64 `json:"back_p50_ms"`
-	// CachedP50ms is the p50 of NewFrames fronts plus one back, timed
-	// together per iteration.
+	// CachedP50ms is the p50 over iterations of NewFrames fronts plus one
+	// back, each run timed on its own and the times added.
 	CachedP50ms float64 `json:"cached_p50_ms"`
 	// WholeWindowsPerCoreS and CachedWindowsPerCoreS are windows per
 	// second per intra-op thread: 1000 / (p50 · threads).
@@ -36,6 +37,15 @@ type FeatureCacheBench struct {
 	CachedWindowsPerCoreS float64 `json:"cached_windows_per_core_s"`
 	// Speedup is WholeP50ms / CachedP50ms.
 	Speedup float64 `json:"speedup"`
+	// MaxLogitDiff is the largest difference between a logit of the
+	// window through the halves (the front on each frame, then the back)
+	// and the same logit through the whole model; MaxAbsLogit is the
+	// largest magnitude of the whole model's logits, its scale.
+	MaxLogitDiff float64 `json:"max_logit_diff"`
+	MaxAbsLogit  float64 `json:"max_abs_logit"`
+	// Top5Same says whether the halves rank the same five labels first, in
+	// the same order, as the whole model.
+	Top5Same bool `json:"top5_same"`
 }
 
 // BenchFeatureCache opens the model at path and its halves (its manifest's
@@ -80,13 +90,17 @@ func BenchFeatureCache(path string, threads, newFrames, iterations int) (*Featur
 			return nil, err
 		}
 	}
-	// Warm-up: every shape once.
-	if _, err := whole.Run(clip, 1); err != nil {
+	// Warm-up (every shape once), and what a user checks first: the
+	// halves give the whole model's logits.
+	wholeLogits, err := whole.Run(clip, 1)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := fc.back.Run(features, 1); err != nil {
+	splitLogits, err := fc.back.Run(features, 1)
+	if err != nil {
 		return nil, err
 	}
+	diff, scale, top5 := compareLogits(wholeLogits, splitLogits)
 	var wholeMS, frontMS, backMS, cachedMS []float64
 	since := func(t time.Time) float64 { return float64(time.Since(t).Nanoseconds()) / 1e6 }
 	for i := range iterations {
@@ -96,7 +110,8 @@ func BenchFeatureCache(path string, threads, newFrames, iterations int) (*Featur
 		}
 		wholeMS = append(wholeMS, since(t))
 
-		t0 := time.Now()
+		// The cached window: each front and the back timed on its own.
+		cached := 0.0
 		for k := range newFrames {
 			// Frames that vary with the iteration, into the slots a new
 			// window fills, as a stream does.
@@ -105,14 +120,15 @@ func BenchFeatureCache(path string, threads, newFrames, iterations int) (*Featur
 			if err := fc.Encode(clip[f*frameSize:(f+1)*frameSize], features[f*fc.size:(f+1)*fc.size]); err != nil {
 				return nil, err
 			}
-			frontMS = append(frontMS, since(t))
+			ms := since(t)
+			frontMS, cached = append(frontMS, ms), cached+ms
 		}
 		t = time.Now()
 		if _, err := fc.back.Run(features, 1); err != nil {
 			return nil, err
 		}
-		backMS = append(backMS, since(t))
-		cachedMS = append(cachedMS, since(t0))
+		ms := since(t)
+		backMS, cachedMS = append(backMS, ms), append(cachedMS, cached+ms)
 	}
 	p50 := func(v []float64) float64 {
 		slices.Sort(v)
@@ -121,9 +137,37 @@ func BenchFeatureCache(path string, threads, newFrames, iterations int) (*Featur
 	b := &FeatureCacheBench{
 		Model: whole.Name(), Threads: whole.Threads(), NewFrames: newFrames, Iterations: iterations,
 		WholeP50ms: p50(wholeMS), FrontP50ms: p50(frontMS), BackP50ms: p50(backMS), CachedP50ms: p50(cachedMS),
+		MaxLogitDiff: diff, MaxAbsLogit: scale, Top5Same: top5,
 	}
 	perCore := func(ms float64) float64 { return 1000 / ms / float64(b.Threads) }
 	b.WholeWindowsPerCoreS, b.CachedWindowsPerCoreS = perCore(b.WholeP50ms), perCore(b.CachedP50ms)
 	b.Speedup = b.WholeP50ms / b.CachedP50ms
 	return b, nil
+}
+
+// compareLogits returns the largest difference between the logits a and b
+// of one clip, the largest magnitude in a, and whether both rank the same
+// five labels first, in the same order.
+func compareLogits(a, b []float32) (diff, scale float64, top5Same bool) {
+	if len(a) != len(b) {
+		return math.Inf(1), 0, false
+	}
+	for i := range a {
+		diff = max(diff, math.Abs(float64(a[i]-b[i])))
+		scale = max(scale, math.Abs(float64(a[i])))
+	}
+	if math.IsNaN(diff) {
+		return math.Inf(1), scale, false
+	}
+	index := func(s engine.Scored) int { return s.Index }
+	k := min(5, len(a))
+	return diff, scale, slices.Equal(mapSlice(engine.TopK(a, k), index), mapSlice(engine.TopK(b, k), index))
+}
+
+func mapSlice[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
 }

@@ -111,15 +111,6 @@ func (svc *recognitionService) classify(ctx context.Context, req *actiondv1.Clas
 		if len(clip.Content) == 0 {
 			return nil, FieldError{Field: "content", Problem: "empty: send the clip's bytes"}
 		}
-		tmp, err := writeUpload(cfg.TempDir, req.GetFileName(), clip.Content)
-		if err != nil {
-			return nil, err
-		}
-		defer os.Remove(tmp)
-		path, file = tmp, req.GetFileName()
-		if file == "" {
-			file = "upload"
-		}
 	case *actiondv1.ClassifyRequest_Uri:
 		if path, err = allowedPath(clip.Uri, cfg.AllowedDirs); err != nil {
 			return nil, err
@@ -128,14 +119,24 @@ func (svc *recognitionService) classify(ctx context.Context, req *actiondv1.Clas
 	default:
 		return nil, FieldError{Field: "clip", Problem: "set content (the clip's bytes) or uri (file:///path on the server)"}
 	}
-	// Decoding takes memory and cores: a few at a time.
-	select {
-	case c.classifySlots <- struct{}{}:
-		defer func() { <-c.classifySlots }()
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	// Decoding takes memory and cores, an upload disk: a few at a time,
+	// and nothing written before the call's turn.
+	if err := c.classifyGate.enter(ctx); err != nil {
+		return nil, err
 	}
-	r, err := c.classifier.ClassifyFile(path, ClassifyOptions{TopK: topK})
+	defer c.classifyGate.leave()
+	if content := req.GetContent(); content != nil {
+		tmp, err := writeUpload(cfg.TempDir, req.GetFileName(), content)
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(tmp)
+		path, file = tmp, req.GetFileName()
+		if file == "" {
+			file = "upload"
+		}
+	}
+	r, err := c.classifier.ClassifyFile(ctx, path, ClassifyOptions{TopK: topK, MaxFramePixels: int(svc.srv.cfg.Ingest.MaxFramePixels)})
 	if err != nil {
 		if errors.Is(err, ErrUnreadableClip) {
 			// The temporary file's name means nothing to the client.

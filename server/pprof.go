@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"strings"
 	"time"
 )
 
@@ -33,7 +35,7 @@ func StartPprof(addr string, log *slog.Logger) (*PprofServer, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", redactedCmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -52,6 +54,18 @@ func StartPprof(addr string, log *slog.Logger) (*PprofServer, error) {
 	}()
 	log.Info("pprof listening", "addr", p.addr)
 	return p, nil
+}
+
+// redactedCmdline is pprof.Cmdline without credentials: a --stream flag
+// carries the camera's URL, password and all.
+func redactedCmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	args := make([]string, len(os.Args))
+	for i, a := range os.Args {
+		args[i] = redactSecrets(a)
+	}
+	fmt.Fprint(w, strings.Join(args, "\x00"))
 }
 
 // Addr is the address the profiles are served on.

@@ -21,6 +21,11 @@ type BuildPPTSMv2Options struct {
 	// NoLTA drops the temporal attention from a random build. A checkpoint
 	// decides for itself: LTA is on exactly when its weights are present.
 	NoLTA bool
+	// Int8 writes the model int8 in QDQ form (BuildPPTSMv2Int8 only).
+	Int8 bool
+	// CalibrationClips are the video files an int8 build calibrates its
+	// activations on, besides five synthetic scenes.
+	CalibrationClips []string
 	// Out is the ONNX file to write.
 	Out string
 	// Progress receives progress lines (a terminal; nil for none).
@@ -30,6 +35,21 @@ type BuildPPTSMv2Options struct {
 // BuildPPTSMv2 converts a checkpoint (or seeded random weights) into a
 // self-describing PP-TSMv2 ONNX file.
 func BuildPPTSMv2(opts BuildPPTSMv2Options) error {
+	_, err := buildPPTSMv2(opts)
+	return err
+}
+
+// BuildPPTSMv2Int8 is BuildPPTSMv2 with opts.Int8 set: the model and its
+// halves int8 in QDQ form (per-channel int8 weights, uint8 activations
+// calibrated on opts.CalibrationClips and five synthetic scenes). It
+// returns how the int8 model's logits agree with the float model's of the
+// same weights on the calibration clips.
+func BuildPPTSMv2Int8(opts BuildPPTSMv2Options) (Int8Agreement, error) {
+	opts.Int8 = true
+	return buildPPTSMv2(opts)
+}
+
+func buildPPTSMv2(opts BuildPPTSMv2Options) (Int8Agreement, error) {
 	prog := NewProgress(progressWriter(opts.Progress), 0)
 	defer prog.Done()
 	var (
@@ -39,18 +59,27 @@ func BuildPPTSMv2(opts BuildPPTSMv2Options) error {
 	if opts.Weights != "" {
 		prog.Step(0, "read "+filepath.Base(opts.Weights))
 		if w, err = pptsmv2.LoadWeightsFile(opts.Weights); err != nil {
-			return err
+			return Int8Agreement{}, err
 		}
 	} else {
 		w = pptsmv2.RandomWeights(opts.RandomSeed, !opts.NoLTA)
 	}
-	return pptsmv2.WriteFile(w, pptsmv2.BuildOptions{
+	bo := pptsmv2.BuildOptions{
 		Untrained: opts.Weights == "",
 		Progress: func(done, total int, what string) {
 			prog.total = total
 			prog.Step(done, what)
 		},
-	}, opts.Out)
+	}
+	if !opts.Int8 {
+		return Int8Agreement{}, pptsmv2.WriteFile(w, bo, opts.Out)
+	}
+	prog.Step(0, "calibrate int8 on the clips")
+	clips, err := Int8CalibrationClips(opts.CalibrationClips, pptsmv2.DefaultInputSize)
+	if err != nil {
+		return Int8Agreement{}, err
+	}
+	return writePPTSMv2Int8(w, bo, opts.Out, clips, 0)
 }
 
 func progressWriter(w io.Writer) io.Writer {

@@ -77,14 +77,14 @@ type Server struct {
 
 // core is what exists once the model is loaded.
 type core struct {
-	classifier    *Classifier
-	features      *featureCache // nil: windows run the whole model
-	model         *actiondv1.Model
-	hub           *Hub
-	events        *eventLog
-	sched         *Scheduler
-	streams       *StreamManager
-	classifySlots chan struct{}
+	classifier   *Classifier
+	features     *featureCache // nil: windows run the whole model
+	model        *actiondv1.Model
+	hub          *Hub
+	events       *eventLog
+	sched        *Scheduler
+	streams      *StreamManager
+	classifyGate *classifyGate
 }
 
 // Services that health reports on: "" is the whole server.
@@ -119,6 +119,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		// Room for the largest clip plus the request around it; a larger
 		// message is RESOURCE_EXHAUSTED from grpc itself.
 		grpc.MaxRecvMsgSize(int(cfg.Classify.MaxContentSize) + 1<<20),
+		grpc.MaxConcurrentStreams(uint32(cfg.MaxConcurrentStreams)),
 	}
 	if cfg.TLS.CertFile != "" {
 		creds, err := credentials.NewServerTLSFromFile(cfg.TLS.CertFile, cfg.TLS.KeyFile)
@@ -360,9 +361,9 @@ func (s *Server) loadCore() (*core, error) {
 		params = info.Params
 	}
 	c := &core{
-		classifier:    cl,
-		model:         modelProto(man, params),
-		classifySlots: make(chan struct{}, s.cfg.Classify.MaxConcurrent),
+		classifier:   cl,
+		model:        modelProto(man, params),
+		classifyGate: newClassifyGate(s.cfg.Classify.MaxConcurrent),
 	}
 	sess, enc := cl.sess, ingest.FrameEncoder(nil)
 	if man.FeatureCache != nil && *s.cfg.Inference.FeatureCache {

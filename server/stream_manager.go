@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -21,11 +22,21 @@ type StreamManager struct {
 	log   *slog.Logger
 
 	change sync.Mutex // held through a whole change
-	mu     sync.Mutex // guards streams and gen
+	// held are the state file's streams that Restore could not start, as
+	// the file has them: every save writes them back untouched, and the
+	// next start tries them again. Guarded by change.
+	held []heldStream
+	mu   sync.Mutex // guards streams and gen
 	// streams by name.
 	streams map[string]*managedStream
 	gen     uint64
 	closed  bool
+}
+
+// heldStream is a saved stream that is kept but not watched, and why.
+type heldStream struct {
+	spec   StreamSpec
+	reason string
 }
 
 // NewStreamManager returns an empty manager.
@@ -33,8 +44,11 @@ func NewStreamManager(deps *streamDeps, state *StateFile, log *slog.Logger) *Str
 	return &StreamManager{deps: deps, state: state, log: log, streams: map[string]*managedStream{}}
 }
 
-// Restore starts the configured streams, then those of the state file whose
-// names the configuration does not use.
+// Restore starts the configured streams, then those of the state file. A
+// saved stream that cannot start (the configuration has a stream of its
+// name, it no longer passes validation, or max_streams is reached) is
+// logged with the reason and kept in the file as it is, to be tried again at
+// the next start.
 func (sm *StreamManager) Restore(configured []StreamSpec) error {
 	var errs FieldErrors
 	for i, spec := range configured {
@@ -62,16 +76,13 @@ func (sm *StreamManager) Restore(configured []StreamSpec) error {
 	if err != nil {
 		return err
 	}
+	sm.change.Lock()
+	defer sm.change.Unlock()
 	for _, spec := range saved {
-		if sm.has(spec.Name) {
-			sm.log.Warn("state file stream ignored: the configuration has a stream of the same name",
-				"stream", spec.Name, "state_file", sm.state.Path())
-			continue
-		}
-		if _, err := sm.add(spec, originAPI); err != nil {
-			// A stream the model no longer accepts (a label gone): say so
-			// and serve the others rather than refuse to start.
-			sm.log.Error("state file stream not restored", "stream", spec.Name, "error", err)
+		if reason := sm.restore(spec); reason != "" {
+			sm.held = append(sm.held, heldStream{spec: spec, reason: reason})
+			sm.log.Warn("state file stream not restored: kept in the file, tried again at the next start",
+				"stream", spec.Name, "reason", reason, "state_file", sm.state.Path())
 			continue
 		}
 		sm.log.Info("stream restored from the state file", "stream", spec.Name, "url", spec.redacted().URL)
@@ -79,10 +90,25 @@ func (sm *StreamManager) Restore(configured []StreamSpec) error {
 	return nil
 }
 
-func (sm *StreamManager) has(name string) bool {
+// restore starts a saved stream without writing the file (it has the
+// stream already); it returns why it cannot, "" when it started.
+func (sm *StreamManager) restore(spec StreamSpec) string {
 	sm.mu.Lock()
-	defer sm.mu.Unlock()
-	return sm.streams[name] != nil
+	ms := sm.streams[spec.Name]
+	sm.mu.Unlock()
+	switch {
+	case ms != nil && ms.origin == originConfig:
+		return "the configuration has a stream of the same name; it is restored at the first start after the configuration no longer has it"
+	case ms != nil:
+		return "the state file has another stream of the same name before it"
+	}
+	if err := sm.start(spec, originAPI, false); err != nil {
+		if errors.Is(err, ErrTooManyStreams) {
+			return fmt.Sprintf("over max_streams (%d): it is restored at the first start with room for it", sm.deps.cfg.MaxStreams)
+		}
+		return fmt.Sprintf("%v; it is restored at the first start where it is valid", err)
+	}
+	return ""
 }
 
 // Add starts watching a new stream (AddStream).
@@ -93,39 +119,53 @@ func (sm *StreamManager) Add(spec StreamSpec) (*actiondv1.Stream, error) {
 func (sm *StreamManager) add(spec StreamSpec, origin streamOrigin) (*actiondv1.Stream, error) {
 	sm.change.Lock()
 	defer sm.change.Unlock()
-	opts, icfg, err := spec.resolve(sm.deps.cfg, sm.deps.model)
-	if err != nil {
+	if err := sm.start(spec, origin, origin == originAPI); err != nil {
 		return nil, err
 	}
+	return sm.Get(spec.Name)
+}
+
+// start starts watching spec, first writing it to the state file when
+// persist is set; nothing changes when that fails. sm.change is held.
+func (sm *StreamManager) start(spec StreamSpec, origin streamOrigin, persist bool) error {
+	opts, icfg, err := spec.resolve(sm.deps.cfg, sm.deps.model)
+	if err != nil {
+		return err
+	}
 	sm.mu.Lock()
+	closed, exists, n := sm.closed, sm.streams[spec.Name] != nil, len(sm.streams)
+	sm.mu.Unlock()
 	switch {
-	case sm.closed:
-		sm.mu.Unlock()
-		return nil, ErrShuttingDown
-	case sm.streams[spec.Name] != nil:
-		sm.mu.Unlock()
-		return nil, fmt.Errorf("stream %q: %w: choose another name, or UpdateStream or RemoveStream it", spec.Name, ErrStreamExists)
-	case len(sm.streams) >= sm.deps.cfg.MaxStreams:
-		sm.mu.Unlock()
-		return nil, fmt.Errorf("%w: the server watches %d streams, its max_streams; remove one or raise max_streams",
+	case closed:
+		return ErrShuttingDown
+	case exists:
+		return fmt.Errorf("stream %q: %w: choose another name, or UpdateStream or RemoveStream it", spec.Name, ErrStreamExists)
+	case persist && sm.heldIndex(spec.Name) >= 0:
+		return fmt.Errorf("stream %q: %w: the state file keeps a stream of that name that was not restored (%s); RemoveStream it first to replace it",
+			spec.Name, ErrStreamExists, sm.held[sm.heldIndex(spec.Name)].reason)
+	case n >= sm.deps.cfg.MaxStreams:
+		return fmt.Errorf("%w: the server watches %d streams, its max_streams; remove one or raise max_streams",
 			ErrTooManyStreams, sm.deps.cfg.MaxStreams)
 	}
+	if persist {
+		if err := sm.save(spec.Name, &spec); err != nil {
+			return err
+		}
+	}
+	sm.mu.Lock()
 	sm.gen++
 	ms := newManagedStream(spec, opts, icfg, sm.gen, origin, sm.deps)
 	sm.streams[spec.Name] = ms
 	sm.mu.Unlock()
-	if origin == originAPI {
-		if err := sm.save(); err != nil {
-			sm.mu.Lock()
-			delete(sm.streams, spec.Name)
-			sm.mu.Unlock()
-			return nil, err
-		}
-	}
 	ms.Start()
 	sm.log.Info("stream added", "stream", spec.Name, "url", spec.redacted().URL,
 		"window", opts.window, "stride", opts.stride, "enabled", opts.enabled)
-	return ms.proto(), nil
+	return nil
+}
+
+// heldIndex returns the index in held of the saved stream name, -1 if none.
+func (sm *StreamManager) heldIndex(name string) int {
+	return slices.IndexFunc(sm.held, func(h heldStream) bool { return h.spec.Name == name })
 }
 
 // Get returns one stream.
@@ -229,6 +269,9 @@ func (sm *StreamManager) Update(name string, change streamUpdate) (*actiondv1.St
 	defer sm.change.Unlock()
 	ms, err := sm.lookup(name)
 	if err != nil {
+		if h := sm.heldIndex(name); h >= 0 {
+			return nil, fmt.Errorf("stream %q: %w: the state file keeps it but it was not restored (%s)", name, ErrStreamNotFound, sm.held[h].reason)
+		}
 		return nil, err
 	}
 	spec, _ := ms.snapshot()
@@ -238,28 +281,54 @@ func (sm *StreamManager) Update(name string, change streamUpdate) (*actiondv1.St
 	if err != nil {
 		return nil, err
 	}
-	if !ms.update(spec, opts, icfg) {
-		return nil, ErrShuttingDown
-	}
-	switch ms.origin {
-	case originAPI:
-		if err := sm.save(); err != nil {
+	// The file first: a change it cannot keep is not made.
+	if ms.origin == originAPI {
+		if err := sm.save(name, &spec); err != nil {
 			return nil, err
 		}
-	case originConfig:
+	}
+	if !ms.update(spec, opts, icfg) {
+		if ms.origin == originAPI {
+			old, _ := ms.snapshot()
+			if err := sm.save(name, &old); err != nil {
+				sm.log.Error("cannot take back a stream's change in the state file: it applies at the next start",
+					"stream", name, "error", err)
+			}
+		}
+		return nil, ErrShuttingDown
+	}
+	if ms.origin == originConfig {
 		sm.log.Warn("stream of the configuration changed over the API: the change lasts until the server restarts",
 			"stream", name)
 	}
 	return ms.proto(), nil
 }
 
-// Remove stops watching a stream and forgets it (RemoveStream).
+// Remove stops watching a stream and forgets it (RemoveStream). A name that
+// only the state file has (a saved stream not restored) is taken out of
+// the file.
 func (sm *StreamManager) Remove(name string) error {
 	sm.change.Lock()
 	defer sm.change.Unlock()
 	ms, err := sm.lookup(name)
 	if err != nil {
+		if h := sm.heldIndex(name); h >= 0 {
+			gone := sm.held[h]
+			sm.held = slices.Delete(sm.held, h, h+1)
+			if err := sm.save("", nil); err != nil {
+				sm.held = slices.Insert(sm.held, h, gone)
+				return err
+			}
+			sm.log.Info("stream removed from the state file (it was not restored)", "stream", name)
+			return nil
+		}
 		return err
+	}
+	// The file first: a removal it cannot keep is not made.
+	if ms.origin == originAPI {
+		if err := sm.save(name, nil); err != nil {
+			return err
+		}
 	}
 	sm.mu.Lock()
 	delete(sm.streams, name)
@@ -268,28 +337,34 @@ func (sm *StreamManager) Remove(name string) error {
 	if ms.origin == originConfig {
 		sm.log.Warn("stream of the configuration removed over the API: it comes back when the server restarts, unless it is taken out of the configuration",
 			"stream", name)
-	} else if err := sm.save(); err != nil {
-		return err
 	}
 	sm.log.Info("stream removed", "stream", name)
 	return nil
 }
 
-// save writes the API streams to the state file.
-func (sm *StreamManager) save() error {
+// save writes the state file: the API streams, with the stream name's spec
+// replaced by spec (or left out when spec is nil), and the saved streams
+// that were not restored, untouched. sm.change is held.
+func (sm *StreamManager) save(name string, spec *StreamSpec) error {
 	if sm.state == nil {
 		return nil
 	}
-	sm.mu.Lock()
 	var specs []StreamSpec
-	for _, ms := range sm.streams {
-		if ms.origin == originAPI {
-			spec, _ := ms.snapshot()
-			specs = append(specs, spec)
+	sm.mu.Lock()
+	for n, ms := range sm.streams {
+		if ms.origin == originAPI && n != name {
+			s, _ := ms.snapshot()
+			specs = append(specs, s)
 		}
 	}
 	sm.mu.Unlock()
-	slices.SortFunc(specs, func(a, b StreamSpec) int { return strings.Compare(a.Name, b.Name) })
+	if spec != nil {
+		specs = append(specs, *spec)
+	}
+	for _, h := range sm.held {
+		specs = append(specs, h.spec)
+	}
+	slices.SortStableFunc(specs, func(a, b StreamSpec) int { return strings.Compare(a.Name, b.Name) })
 	if err := sm.state.Save(specs); err != nil {
 		return fmt.Errorf("keep streams in %s: %w", sm.state.Path(), err)
 	}

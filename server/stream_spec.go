@@ -187,6 +187,15 @@ func (s StreamSpec) resolve(cfg *Config, model models.Manifest) (streamOptions, 
 		errs.add("top_k", fmt.Sprintf("must be at most %d (the model's label count), got %d", len(model.Labels), s.TopK))
 	}
 	o.topK = min(o.topK, labels)
+	if len(errs) == 0 {
+		// ingest.allowed_hosts was checked by Config.Settle.
+		hosts, _ := ingest.ParseHostList(cfg.Ingest.AllowedHosts)
+		if u, err := url.Parse(s.URL); err == nil {
+			if err := hosts.CheckHost(u.Hostname()); err != nil {
+				return o, ingest.StreamConfig{}, fmt.Errorf("stream %q: url: %w", s.Name, err)
+			}
+		}
+	}
 
 	ic := ingest.StreamConfig{
 		Name:           s.Name,
@@ -199,6 +208,8 @@ func (s StreamSpec) resolve(cfg *Config, model models.Manifest) (streamOptions, 
 		BackoffMin:     cfg.Ingest.BackoffMin,
 		BackoffMax:     cfg.Ingest.BackoffMax,
 		SnapshotWidth:  cfg.Events.SnapshotWidth,
+		MaxFramePixels: int(cfg.Ingest.MaxFramePixels),
+		AllowedHosts:   cfg.Ingest.AllowedHosts,
 	}
 	if len(errs) == 0 {
 		settled, err := ic.Settle(model)

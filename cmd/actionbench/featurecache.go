@@ -16,6 +16,9 @@ type cacheRun struct {
 	WholePerCPU float64 `json:"whole_windows_per_core_s"`
 	CachedPerCP float64 `json:"cached_windows_per_core_s"`
 	Speedup     float64 `json:"speedup"`
+	MaxDiff     float64 `json:"max_logit_diff"`
+	MaxLogit    float64 `json:"max_abs_logit"`
+	Top5Same    bool    `json:"top5_same"`
 }
 
 // cacheResult is the feature cache at one thread count: per-repeat p50s
@@ -25,7 +28,12 @@ type cacheResult struct {
 	Whole, Front, Back, Cached              stat // ms
 	WholePerCore, CachedPerCore             stat // windows/s per core
 	Speedup                                 stat // whole ÷ cached, per repeat
-	Command                                 string
+	// MaxDiff is the largest difference between a logit of the halves and
+	// the whole model's over the repeats, MaxLogit the largest logit;
+	// Top5Same whether every repeat ranked the same five labels first.
+	MaxDiff, MaxLogit float64
+	Top5Same          bool
+	Command           string
 }
 
 // cacheNewFrames is what a window brings at the default stride (2 slots of
@@ -36,7 +44,7 @@ const cacheNewFrames = 2
 // on the untrained PP-TSMv2 (whose build writes the halves beside it), a
 // fresh process per repeat.
 func benchFeatureCache(c config, model string, threads, repeats int) (cacheResult, error) {
-	res := cacheResult{Threads: threads, Repeats: repeats, Iterations: c.iterations, NewFrames: cacheNewFrames}
+	res := cacheResult{Threads: threads, Repeats: repeats, Iterations: c.iterations, NewFrames: cacheNewFrames, Top5Same: true}
 	args := []string{"model", "bench", "--model", model, "--feature-cache", "--new-frames", strconv.Itoa(cacheNewFrames),
 		"--threads", strconv.Itoa(threads), "--iterations", strconv.Itoa(c.iterations), "--json"}
 	res.Command = c.actiond + " " + join(args)
@@ -49,6 +57,7 @@ func benchFeatureCache(c config, model string, threads, repeats int) (cacheResul
 		}
 		whole, front, back, cached = append(whole, r.Whole), append(front, r.Front), append(back, r.Back), append(cached, r.Cached)
 		wpc, cpc, speed = append(wpc, r.WholePerCPU), append(cpc, r.CachedPerCP), append(speed, r.Speedup)
+		res.MaxDiff, res.MaxLogit, res.Top5Same = max(res.MaxDiff, r.MaxDiff), max(res.MaxLogit, r.MaxLogit), res.Top5Same && r.Top5Same
 	}
 	res.Whole, res.Front, res.Back, res.Cached = summarise(whole), summarise(front), summarise(back), summarise(cached)
 	res.WholePerCore, res.CachedPerCore, res.Speedup = summarise(wpc), summarise(cpc), summarise(speed)
@@ -80,12 +89,17 @@ func featureCacheMarkdown(p func(string, ...any), model string, results []cacheR
 	}
 	p("The untrained PP-TSMv2 (`%s`) and its halves, as `actiond model build` writes them: the **front** (stem, stages 1–2) runs per frame, the **back** (LTA, temporal shift, stages 3–4, head) per window (`inference.feature_cache`, README \"Feature cache\"). ", model)
 	p("At the default stride (1.25 s of a 10 s window of 16 slots) each window brings %d new frames, so a window costs %d front runs of `[1,3,224,224]` (one per frame, as a stream runs them) plus one back run of `[1,16,256,28,28]`, against one whole-model run of `[1,16,3,224,224]` without the cache. ", cacheNewFrames, cacheNewFrames)
-	p("Each repeat is a fresh process that alternates the two, one warm-up each, and reports p50s; windows/s per core = 1000 / (p50 ms × threads). Figures are min / **median** / max over the repeats.\n\n")
+	p("Each repeat is a fresh process that alternates the two, one warm-up each, and reports p50s; each front and back run is timed on its own, a cached window being their sum; windows/s per core = 1000 / (p50 ms × threads). Figures are min / **median** / max over the repeats.\n\n")
 	p("| threads | whole model ms | front ms per frame | back ms | cached window ms | windows/s per core, whole | windows/s per core, cached | speedup |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		p("| %d | %s | %s | %s | %s | %s | %s | %s |\n", r.Threads, r.Whole, f2(r.Front), r.Back, r.Cached, f3(r.WholePerCore), f3(r.CachedPerCore), f2(r.Speedup))
 	}
 	r := results[0]
+	same := "the same five labels first in every repeat"
+	if !r.Top5Same {
+		same = "**not** the same five labels first in every repeat"
+	}
+	p("\nThe halves give the whole model's answer: their logits differ from the whole model's by at most %.2g (largest logit %.3g), %s.\n", r.MaxDiff, r.MaxLogit, same)
 	f := frontMACShare()
 	ideal := 1 / (1 - f + f*cacheNewFrames/16)
 	p("\nAt %d thread(s) the cache runs **%.2f×** the windows per core (repeats %.2f–%.2f). ",

@@ -48,11 +48,14 @@ func TestFeatureCacheSection(t *testing.T) {
 	if r.WholePerCore.Median <= 0 || r.CachedPerCore.Median <= 0 || r.Back.Median <= 0 || r.Front.Median <= 0 || r.Speedup.N != 1 {
 		t.Fatalf("result %+v", r)
 	}
+	if !r.Top5Same || r.MaxLogit <= 0 || r.MaxDiff > 1e-4*r.MaxLogit {
+		t.Errorf("the halves' logits differ from the whole model's by %v (largest %v), top 5 the same: %v", r.MaxDiff, r.MaxLogit, r.Top5Same)
+	}
 	var b strings.Builder
 	featureCacheMarkdown(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) }, model, []cacheResult{r})
 	md := b.String()
 	t.Log(md)
-	for _, want := range []string{"## Feature cache: windows/s per core", "| 1 | ", "--feature-cache --new-frames 2 --threads 1 --iterations 1 --json"} {
+	for _, want := range []string{"## Feature cache: windows/s per core", "| 1 | ", "The halves give the whole model's answer", "--feature-cache --new-frames 2 --threads 1 --iterations 1 --json"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("section lacks %q", want)
 		}

@@ -124,6 +124,9 @@ func run(c config) error {
 	if r.hotPath, err = benchHotPath(); err != nil {
 		return fmt.Errorf("live hot path: %w", err)
 	}
+	if r.int8, err = benchInt8(); err != nil {
+		return fmt.Errorf("int8: %w", err)
+	}
 	r.took = time.Since(start)
 	if err := os.WriteFile(c.out, []byte(r.markdown(c)), 0o644); err != nil {
 		return err

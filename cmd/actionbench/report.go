@@ -16,6 +16,7 @@ type report struct {
 	frontEnd []clipResult
 	live     *liveResult
 	hotPath  []string
+	int8     *int8Result
 	took     time.Duration
 }
 
@@ -137,6 +138,7 @@ func (r *report) markdown(c config) string {
 	}
 	liveMarkdown(p, c, r.live)
 	hotPathMarkdown(p, r.hotPath)
+	int8Markdown(p, r.int8)
 	p("## Reproduce\n\n```\nmake bench          # make bench-peers (apt-get python3-opencv python3-av if missing; npm onnxruntime-node@1.29.0 into .cache/bench-node) and bin/actiond first\ngo run ./cmd/actionbench -h\n```\n")
 	return b.String()
 }

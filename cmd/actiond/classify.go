@@ -59,7 +59,7 @@ func runClassify(args []string) error {
 				Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			})
 		} else {
-			r, err = c.ClassifyFile(f, opts)
+			r, err = c.ClassifyFile(context.Background(), f, opts)
 		}
 		prog.Done()
 		if err != nil {

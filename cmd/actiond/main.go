@@ -2,7 +2,7 @@
 //
 //	actiond classify [--model FILE] [--top-k K] [--threads N] [--json] [--dump-input FILE.npy] [--window D] VIDEO|rtsp://...
 //	actiond model build motion --out FILE
-//	actiond model build pptsmv2 (--weights FILE.pdparams | --random-seed N [--no-lta]) --out FILE
+//	actiond model build pptsmv2 (--weights FILE.pdparams | --random-seed N [--no-lta]) [--int8 [--calibration-clips F,…]] --out FILE
 //	actiond model fetch pptsmv2 [--out FILE]
 //	actiond model info [--json] FILE
 //	actiond model run --model FILE --input IN.npy --output OUT.npy
@@ -27,7 +27,7 @@ Usage:
   actiond classify [--model FILE] [--top-k K] [--threads N] [--json] [--dump-input FILE.npy]
                    [--window 10s] [--transport auto|udp|tcp] [--timeout 10s] VIDEO|rtsp://...
   actiond model build motion --out FILE
-  actiond model build pptsmv2 (--weights FILE.pdparams | --random-seed N [--no-lta]) --out FILE
+  actiond model build pptsmv2 (--weights FILE.pdparams | --random-seed N [--no-lta]) [--int8 [--calibration-clips F,…]] --out FILE
   actiond model fetch pptsmv2 [--out FILE]
   actiond model info [--json] FILE
   actiond model run --model FILE --input IN.npy --output OUT.npy

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -23,10 +24,7 @@ import (
 // and the allocation profile shows the live path (the window's tensor).
 func TestServeWritesProfiles(t *testing.T) {
 	t.Parallel()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("go tool pprof reads the profiles: %v", err)
-	}
+	gobin := testenv.Tool(t, "go") // go tool pprof reads the profiles
 	model, err := serveModel()
 	if err != nil {
 		t.Fatal(err)

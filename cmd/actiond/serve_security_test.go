@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -292,8 +294,10 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	pprofAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	p := startServe(t, []string{"ACTIOND_LOG_LEVEL=debug"}, "serve", "--config", config, "--listen", addr,
-		"--metrics-listen", metricsAddr, "--model", model, "--stream", "flag="+strings.Replace(withPass(good), "bounce", "nothing-here", 1))
+		"--metrics-listen", metricsAddr, "--pprof-listen", pprofAddr, "--model", model,
+		"--stream", "flag="+strings.Replace(withPass(good), "bounce", "nothing-here", 1))
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -391,6 +395,10 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	if !strings.Contains(string(metrics), `stream="wrong"`) {
 		t.Errorf("/metrics has no series of the stream \"wrong\"")
 	}
+	profiles := pprofEverything(t, pprofAddr)
+	if !strings.Contains(profiles, "--stream") {
+		t.Errorf("/debug/pprof/cmdline does not show the command line")
+	}
 	if _, err := streams.RemoveStream(ctx, &actiondv1.RemoveStreamRequest{Name: "added"}); err != nil {
 		t.Error(err)
 	}
@@ -404,13 +412,52 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	}
 
 	logs := p.stdout.String() + p.stderr.String()
-	for what, text := range map[string]string{"the API's responses, errors and events": seen.String(), "/metrics": string(metrics), "the process's output": logs} {
+	for what, text := range map[string]string{"the API's responses, errors and events": seen.String(), "/metrics": string(metrics),
+		"the process's output": logs, "/debug/pprof": profiles} {
 		for _, secret := range []string{good, wrong} {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s shows a password:\n%s", what, text)
 			}
 		}
 	}
-	t.Logf("checked %d bytes of API answers, %d of /metrics, %d of logs; the wrong password's stream said %q",
-		seen.Len(), len(metrics), len(logs), refused.GetLastError())
+	t.Logf("checked %d bytes of API answers, %d of /metrics, %d of logs, %d of profiles; the wrong password's stream said %q",
+		seen.Len(), len(metrics), len(logs), len(profiles), refused.GetLastError())
+}
+
+// pprofEverything fetches every endpoint of the pprof listener (the index,
+// the command line, a 1s CPU profile and trace, symbol, and each named
+// profile in every form) and returns what they say, gzip undone.
+func pprofEverything(t *testing.T, addr string) string {
+	t.Helper()
+	paths := []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/profile?seconds=1", "/debug/pprof/trace?seconds=1",
+		"/debug/pprof/symbol", "/debug/pprof/goroutine?debug=2"}
+	for _, name := range []string{"allocs", "block", "goroutine", "heap", "mutex", "threadcreate"} {
+		for _, debug := range []string{"0", "1"} {
+			paths = append(paths, "/debug/pprof/"+name+"?debug="+debug)
+		}
+	}
+	var all bytes.Buffer
+	for _, path := range paths {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s, %v", path, resp.Status, err)
+		}
+		if len(body) > 2 && body[0] == 0x1f && body[1] == 0x8b {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+		}
+		all.Write(body)
+		all.WriteByte('\n')
+	}
+	return all.String()
 }

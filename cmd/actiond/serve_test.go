@@ -221,6 +221,9 @@ func TestServeConfigErrors(t *testing.T) {
 		return p
 	}
 	unknown := write("unknown.yaml", "listen: 127.0.0.1:1\ninference:\n  batch: 3\n")
+	// A stream given as a bare URL, and a URL where a number goes: the
+	// errors quote the values, never their passwords.
+	secrets := write("secrets.yaml", "streams: [\"rtsp://cam:pw-3141@127.0.0.1/x\"]\nmax_streams: rtsp://cam:pw-3141@127.0.0.1/y\n")
 	good := write("good.yaml", "listen: file-listen\n")
 	for _, tc := range []struct {
 		name string
@@ -235,6 +238,10 @@ func TestServeConfigErrors(t *testing.T) {
 		{"bad environment", []string{"ACTIOND_MAX_STREAMS=many"}, nil, []string{`ACTIOND_MAX_STREAMS (max_streams): want a whole number, got "many"`}},
 		{"bad stream flag", nil, []string{"--stream", "cam=http://x/y"}, []string{"streams[0].url: must start with rtsp:// or rtsps://"}},
 		{"no such file", nil, []string{"--config", filepath.Join(dir, "none.yaml")}, []string{"config: open", "none.yaml"}},
+		{"passwords in values", nil, []string{"--config", secrets}, []string{`streams[0]: line 1: want a mapping of keys`, `got "rtsp://***@127.0.0.1/x"`,
+			`max_streams: line 2: want a whole number, got "rtsp://***@127.0.0.1/y"`}},
+		{"password in the environment", []string{"ACTIOND_MAX_STREAMS=rtsp://cam:pw-3141@127.0.0.1/z"}, nil, []string{`got "rtsp://***@127.0.0.1/z"`}},
+		{"password in a stream flag", nil, []string{"--stream", "cam=http://cam:pw-3141@127.0.0.1/x"}, []string{"streams[0].url: must start with rtsp:// or rtsps://, got http://***@127.0.0.1/x"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runActiond(t, tc.env, append([]string{"serve", "--model", model}, tc.args...)...)
@@ -245,6 +252,9 @@ func TestServeConfigErrors(t *testing.T) {
 				if !strings.Contains(r.stderr, w) {
 					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
 				}
+			}
+			if strings.Contains(r.stdout+r.stderr, "pw-3141") {
+				t.Errorf("the output shows a password:\n%s%s", r.stdout, r.stderr)
 			}
 		})
 	}

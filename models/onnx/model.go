@@ -31,6 +31,14 @@ const (
 	Int64     DataType = 7
 )
 
+// Element types of quantised models, kept in Tensor.Raw: activations in
+// Uint8, weights in Int8, biases in Int32.
+const (
+	Uint8 DataType = 2
+	Int8  DataType = 3
+	Int32 DataType = 6
+)
+
 // Model is an ONNX ModelProto.
 type Model struct {
 	// IRVersion is the ONNX IR version. It defaults to DefaultIRVersion.

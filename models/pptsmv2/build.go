@@ -101,6 +101,30 @@ func HalfPaths(path string) (front, back string) {
 // them. The halves are written first: a model file never names halves that
 // are not there.
 func WriteFile(w *Weights, opts BuildOptions, path string) error {
+	return writeFile(w, opts, path, nil, "")
+}
+
+// WriteFileQuantized is WriteFile with the model and its halves int8 in
+// QDQ form (QuantizeQDQ over ranges, from CalibrationModel runs of the
+// model Build returns); the build fingerprint says int8, so that halves of
+// the float model are never taken for its own.
+func WriteFileQuantized(w *Weights, opts BuildOptions, path string, ranges map[string]Range) error {
+	// The front reads the frames as its input, which the whole model names
+	// "frames" after its reshape.
+	r := make(map[string]Range, len(ranges)+1)
+	for k, v := range ranges {
+		r[k] = v
+	}
+	if v, ok := ranges[framesName]; ok {
+		r[InputName] = v
+	}
+	return writeFile(w, opts, path, func(m *onnx.Model) (*onnx.Model, error) { return QuantizeQDQ(m, r) }, "+int8")
+}
+
+// framesName is the whole model's input reshaped to frames [16N, 3, S, S].
+const framesName = "frames"
+
+func writeFile(w *Weights, opts BuildOptions, path string, transform func(*onnx.Model) (*onnx.Model, error), idSuffix string) error {
 	opts, err := opts.check(w)
 	if err != nil {
 		return err
@@ -111,7 +135,7 @@ func WriteFile(w *Weights, opts BuildOptions, path string) error {
 		Front:        filepath.Base(frontPath),
 		Back:         filepath.Base(backPath),
 		FeatureShape: featureShape(opts.InputSize),
-		Build:        buildID(w, opts),
+		Build:        buildID(w, opts) + idSuffix,
 	}
 	m, err := build(w, opts, partWhole, fc, step)
 	if err != nil {
@@ -120,6 +144,22 @@ func WriteFile(w *Weights, opts BuildOptions, path string) error {
 	front, back, err := BuildSplit(w, opts)
 	if err != nil {
 		return err
+	}
+	if transform != nil {
+		for _, p := range []**onnx.Model{&m, &front, &back} {
+			if *p, err = transform(*p); err != nil {
+				return err
+			}
+		}
+		// The manifest says what the graph became (model info shows it).
+		man, err := models.ManifestFromModel(m)
+		if err != nil {
+			return err
+		}
+		man.Description = m.DocString
+		if err := models.EmbedManifest(m, man); err != nil {
+			return err
+		}
 	}
 	front.SetMetadata(models.BuildKey, fc.Build)
 	back.SetMetadata(models.BuildKey, fc.Build)
@@ -227,7 +267,7 @@ func build(w *Weights, opts BuildOptions, p part, fc *models.FeatureCache, step 
 	var x string
 	switch p {
 	case partWhole:
-		x = b.node("Reshape", []string{InputName, b.ints("shape.frames", -1, 3, int64(s), int64(s))}, "frames")
+		x = b.node("Reshape", []string{InputName, b.ints("shape.frames", -1, 3, int64(s), int64(s))}, framesName)
 	case partFront:
 		x = InputName
 	}

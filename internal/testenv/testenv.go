@@ -1,0 +1,57 @@
+// Package testenv decides what a test does when the machine lacks something
+// that it needs (a tool, a codec, a /proc file): in CI (CI=true, as CI
+// services set it) the test fails, so that a CI run never passes by
+// skipping; elsewhere it skips with the reason and the fix. Tests only.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// CI reports whether the tests run in CI (the environment has CI=true).
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Missing ends the test for want of something the machine lacks: it fails
+// under CI and skips elsewhere. The message says what is missing; Missing
+// adds the fix.
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	format += " (make setup installs it)"
+	if CI() {
+		t.Fatalf("CI=true: "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// Tool returns the path of the command-line tool name, ending the test
+// through Missing when it is not on PATH.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, "%s not installed: %v", name, err)
+	}
+	return p
+}
+
+// FFmpegEncoder returns the path of ffmpeg, ending the test through Missing
+// when ffmpeg is not installed or was built without the encoder (Debian's
+// ffmpeg has libx264 and libx265).
+func FFmpegEncoder(t testing.TB, encoder string) string {
+	t.Helper()
+	ffmpeg := Tool(t, "ffmpeg")
+	out, err := exec.Command(ffmpeg, "-hide_banner", "-encoders").Output()
+	if err != nil {
+		Missing(t, "%s -encoders: %v", ffmpeg, err)
+	}
+	for line := range strings.Lines(string(out)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[1] == encoder {
+			return ffmpeg
+		}
+	}
+	Missing(t, "%s has no %s encoder", ffmpeg, encoder)
+	return ""
+}
