@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/internal/testenv"
 	"github.com/chromedp/chromedp"
 )
 
@@ -22,21 +23,6 @@ import (
 // ACTIOND_SCREENSHOTS=DIR the screenshots of each page are written there
 // (make screenshots: docs/); otherwise to the test's temporary directory.
 
-// chromium returns the browser's path; without one the test skips, or
-// fails under CI=true.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed (make setup installs it)")
-	}
-	t.Skip("chromium is not installed (make setup installs it)")
-	return ""
-}
 
 var buildActionctl = sync.OnceValues(func() (string, error) {
 	p := filepath.Join(filepath.Dir(actiond), "actionctl")
@@ -68,7 +54,7 @@ func waitJS(what, expr string) chromedp.Action[chromedp.Void] {
 }
 
 func TestConsoleInBrowser(t *testing.T) {
-	browser := chromium(t)
+	browser := testenv.Tool(t, "chromium")
 	model, err := serveModel()
 	if err != nil {
 		t.Fatal(err)

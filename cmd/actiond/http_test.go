@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -11,19 +10,14 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/internal/testcert"
+	"github.com/actiond/actiond/internal/testenv"
 )
 
 // The API over HTTP/JSON, as the README shows it: curl (the real one)
 // against `actiond serve --demo` with a token and TLS, on the HTTP
 // listener's own port.
 func TestServeHTTPJSONWithCurl(t *testing.T) {
-	curlPath, err := exec.LookPath("curl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("curl is not installed")
-		}
-		t.Skip("curl is not installed")
-	}
+	curlPath := testenv.Tool(t, "curl")
 	model, err := serveModel()
 	if err != nil {
 		t.Fatal(err)
