@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,9 +65,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	const token = "console-test-token-1234"
-	p := startServe(t, []string{"ACTIOND_TOKENS=" + token, "ACTIOND_DATA_DIR=" + t.TempDir()},
-		"serve", "--demo", "--model", model, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--camera-listen", "127.0.0.1:0")
+	// A fixed HTTP address and data_dir, so that the server can come back
+	// where the page looks for it, with its log.
+	env := []string{"ACTIOND_TOKENS=" + token, "ACTIOND_DATA_DIR=" + t.TempDir()}
+	args := []string{"serve", "--demo", "--model", model, "--listen", "127.0.0.1:0", "--http-listen", freeAddr(t),
+		"--camera-listen", "127.0.0.1:0"}
+	p := startServe(t, env, args...)
 	consoleURL := waitLine(t, p, regexp.MustCompile(`Open the console in a browser: (\S+)`))
 	grpcAddr := waitLine(t, p, regexp.MustCompile(`serving gRPC on (\S+)`))
 
@@ -142,7 +146,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		waitJS("the token prompt", `document.getElementById('token-dialog').open`))
 	step("wrong token", chromedp.SendKeys(chromedp.CSS("#token-input"), "not-the-token"), chromedp.Click(chromedp.CSS("#token-form button[type=submit]")),
 		waitJS("the prompt again, with the server's message",
-			`document.getElementById('token-dialog').open && document.getElementById('token-error').textContent.includes('invalid bearer token')`))
+			`document.getElementById('token-dialog').open && document.getElementById('token-error').textContent.includes('invalid bearer token')`),
+		shot("token"))
 	step("right token", chromedp.SendKeys(chromedp.CSS("#token-input"), token), chromedp.Click(chromedp.CSS("#token-form button[type=submit]")),
 		waitJS("the prompt closed", `!document.getElementById('token-dialog').open`),
 		waitJS("demo PLAYING on the Cameras page",
@@ -224,11 +229,43 @@ func TestConsoleInBrowser(t *testing.T) {
 	step("unreachable", waitJS("the unreachable banner",
 		`!document.getElementById('banner').hidden && document.getElementById('banner').textContent.includes('Server unreachable')`))
 
+	// It comes back: the page resumes its Subscribe after the last
+	// position it saw, and every position since arrives (no gap).
+	before, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.position`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("actiond did not stop within 30s of SIGTERM")
+	}
+	startServe(t, env, args...)
+	step("back", waitJS("the banner gone", `document.getElementById('banner').hidden`),
+		waitJS("demo PLAYING again", `!!document.querySelector('.camera-card[data-stream="demo"][data-state="STREAM_STATE_PLAYING"]')`),
+		waitJS("resumed after position "+before, fmt.Sprintf(
+			`Number(document.body.dataset.resumes) >= 1 && Number(document.body.dataset.position) > %s + 10`, before)))
+	gaps, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.gaps`))
+	if err != nil || gaps != "0" {
+		t.Errorf("positions the page missed: %s (%v)", gaps, err)
+	}
+
 	mu.Lock()
 	defer mu.Unlock()
 	if len(pageErrors) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(pageErrors, "\n"))
 	}
+}
+
+// freeAddr returns a loopback address with a port that was free.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // waitLine waits for a line of p's output that re matches and returns its

@@ -61,8 +61,24 @@ function actionFromEnded(streamName, e) {
   };
 }
 
+// progress says how the live picture stands, on <body> (data-position,
+// data-resumes, data-gaps) for whoever looks: the header's indicator, the
+// browser test. A gap is an event whose log position is not the one after
+// the last: something was missed.
+const progress = { resumes: 0, gaps: 0 };
+function showProgress() {
+  const d = document.body.dataset;
+  d.position = String(lastPosition);
+  d.resumes = String(progress.resumes);
+  d.gaps = String(progress.gaps);
+}
+
 function apply(ev) {
-  if (ev.position && Number(ev.position) > lastPosition) lastPosition = Number(ev.position);
+  const pos = Number(ev.position || 0);
+  if (pos > 0) {
+    if (lastPosition > 0 && pos !== lastPosition + 1 && pos > lastPosition) progress.gaps++;
+    if (pos > lastPosition) lastPosition = pos;
+  }
   if (!ev.stream) return;
   const s = entry(ev.stream);
   if (ev.streamStatus) {
@@ -138,11 +154,21 @@ async function run(signal) {
         emit(null);
       }
       const req = {};
-      if (resume && lastPosition > 0) req.resumeAfter = String(lastPosition);
+      if (resume && lastPosition > 0) {
+        req.resumeAfter = String(lastPosition);
+        progress.resumes++;
+      } else {
+        lastPosition = 0; // a fresh picture: positions start over
+      }
+      showProgress();
       await stream('RecognitionService', 'Subscribe', req, (msg) => {
         if (msg.event) {
           apply(msg.event);
           emit(msg.event);
+          if (!showProgress.pending) {
+            showProgress.pending = true;
+            setTimeout(() => { showProgress.pending = false; showProgress(); }, 250);
+          }
         }
       }, {
         signal,
