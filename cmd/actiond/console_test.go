@@ -24,7 +24,6 @@ import (
 // ACTIOND_SCREENSHOTS=DIR the screenshots of each page are written there
 // (make screenshots: docs/); otherwise to the test's temporary directory.
 
-
 var buildActionctl = sync.OnceValues(func() (string, error) {
 	p := filepath.Join(filepath.Dir(actiond), "actionctl")
 	out, err := exec.Command("go", "build", "-o", p, "../actionctl").CombinedOutput()
@@ -220,9 +219,14 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Navigate(consoleURL+"#/cameras"),
 		waitJS("the demo card", `!!document.querySelector('.camera-card[data-stream="demo"] .bar-label')`),
 		waitJS("no sideways scrolling", `document.documentElement.scrollWidth <= 390`),
-		shot("cameras-phone"))
+		shot("cameras-phone"),
+		chromedp.Navigate(consoleURL+"#/camera/demo?span=2m"),
+		waitJS("a span on the phone's timeline", `!!document.querySelector('.timeline rect.span')`),
+		waitJS("no sideways scrolling on the camera page", `document.documentElement.scrollWidth <= 390`),
+		shot("camera-phone"))
 
 	// The server goes away: the page says so, and that it retries.
+	step("back to cameras", chromedp.EmulateViewport(1280, 800), waitJS("the Cameras page", `(location.hash = '#/cameras') && !!document.querySelector('.camera-card')`))
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
