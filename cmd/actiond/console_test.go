@@ -209,6 +209,25 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "lobby") {
 		t.Fatalf("actionctl streams ls does not list the stream added in the console: %v\n%s", err, out)
 	}
+	step("disable, enable", chromedp.Click(chromedp.CSS(`tr[data-stream="lobby"] .row-actions button:nth-child(2)`)),
+		waitJS("lobby DISABLED", `!!document.querySelector('tr[data-stream="lobby"] .state-disabled')`),
+		chromedp.Click(chromedp.CSS(`tr[data-stream="lobby"] .row-actions button:nth-child(2)`)),
+		waitJS("lobby enabled again", `!document.querySelector('tr[data-stream="lobby"] .state-disabled') && document.querySelector('tr[data-stream="lobby"] .row-actions button:nth-child(2)').textContent === 'Disable'`))
+	step("edit", chromedp.Click(chromedp.CSS(`tr[data-stream="lobby"] .row-actions button:nth-child(1)`)),
+		chromedp.WaitVisible(chromedp.CSS("#sf-window")),
+		chromedp.SetValue(chromedp.CSS("#sf-window"), "0.5"),
+		chromedp.Click(chromedp.CSS(".stream-form button[type=submit]")),
+		waitJS("the API's message at the window field", `document.getElementById('sf-window-err').textContent.includes('must be between 1s and 10m')`),
+		chromedp.SetValue(chromedp.CSS("#sf-window"), "5"),
+		chromedp.Click(chromedp.CSS(".stream-form button[type=submit]")),
+		waitJS("the new window in the table", `(document.querySelector('tr[data-stream="lobby"]')||{}).textContent?.includes('5 s /')`))
+	step("remove", chromedp.Click(chromedp.CSS(`button[data-remove="lobby"]`)),
+		waitJS("asked again", `document.querySelector('button[data-remove="lobby"]').textContent === 'Remove lobby?'`),
+		chromedp.Click(chromedp.CSS(`button[data-remove="lobby"]`)),
+		waitJS("lobby gone", `!document.querySelector('tr[data-stream="lobby"]')`))
+	if out, err := exec.Command(ctl, "--server", grpcAddr, "--token", token, "streams", "ls").CombinedOutput(); err != nil || strings.Contains(string(out), "lobby") {
+		t.Fatalf("actionctl streams ls after the console removed lobby: %v\n%s", err, out)
+	}
 
 	step("model", chromedp.Navigate(consoleURL+"#/model"),
 		waitJS("the manifest", `document.querySelectorAll('.labels li').length === 5`),

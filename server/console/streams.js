@@ -68,7 +68,7 @@ export function streamsPage(main) {
           h('td', { class: 'row-actions' },
             h('button', { type: 'button', onclick: () => openForm(s.stream) }, 'Edit'),
             h('button', { type: 'button', onclick: () => setEnabled(s.stream.name, !enabled) }, enabled ? 'Disable' : 'Enable'),
-            h('button', { type: 'button', class: 'danger', onclick: () => remove(s.stream.name) }, 'Remove')));
+            h('button', { type: 'button', class: 'danger', 'data-remove': s.stream.name, onclick: (e) => remove(s.stream.name, e.currentTarget) }, 'Remove')));
       }))));
   }
 
@@ -99,8 +99,22 @@ export function streamsPage(main) {
     refresh();
   }
 
-  async function remove(name) {
-    if (!window.confirm(`Remove ${name}? Its open actions end and it is forgotten.`)) return;
+  // remove asks first, on the button itself: a second press within a few
+  // seconds removes the stream.
+  async function remove(name, button) {
+    if (!button.dataset.armed) {
+      button.dataset.armed = '1';
+      button.textContent = `Remove ${name}?`;
+      button.classList.add('armed');
+      msg.textContent = `Press again to remove ${name}: its open actions end and it is forgotten.`;
+      setTimeout(() => {
+        if (!button.isConnected) return;
+        delete button.dataset.armed;
+        button.textContent = 'Remove';
+        button.classList.remove('armed');
+      }, 5000);
+      return;
+    }
     try {
       await call('StreamService', 'RemoveStream', { name });
       msg.textContent = `${name} removed.`;
