@@ -265,7 +265,7 @@ func (s *Server) startHTTP() error {
 		}
 		return fmt.Errorf("http_listen: %w", err)
 	}
-	s.webSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.webSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	s.served.Go(func() {
 		var err error
 		if s.cfg.TLS.CertFile != "" {

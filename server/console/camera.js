@@ -44,6 +44,7 @@ export function camera(main, name) {
   const fetched = new Map(); // actionId -> Action
   let pinned = null;
   let noHistory = false;
+  let capped = false;
 
   function renderHead() {
     const s = live.streams.get(name);
@@ -130,7 +131,7 @@ export function camera(main, name) {
     if (focused) tl.querySelector(`[data-action="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
     if (noHistory) note.textContent = 'This server keeps no history: the timeline shows the actions seen since this page was opened.';
     else if (actions.length === 0) note.textContent = 'No actions in this span yet.';
-    else note.textContent = `${actions.length} action${actions.length === 1 ? '' : 's'} in the last ${spanKey}${isLive ? '' : ' around ' + dateTime(new Date(at))}.`;
+    else note.textContent = `${actions.length} action${actions.length === 1 ? '' : 's'} in the last ${spanKey}${isLive ? '' : ' around ' + dateTime(new Date(at))}${capped ? ` (the newest ${MAX_PAGES * 1000}; zoom in for the rest)` : ''}.`;
   }
 
   let shown = null;
@@ -189,6 +190,7 @@ export function camera(main, name) {
         for (const a of resp.actions || []) fetched.set(a.actionId, a);
         if (!resp.nextPageToken) break;
         req.pageToken = resp.nextPageToken;
+        capped = page === MAX_PAGES - 1;
       }
       noHistory = false;
     } catch (e) {
@@ -216,7 +218,8 @@ export function camera(main, name) {
       }
     }
   });
-  const timer = setInterval(() => { if (isLive) renderTimeline(); }, 1000);
+  // A long span moves slowly: redraw it less often.
+  const timer = setInterval(() => { if (isLive) renderTimeline(); }, spanMs <= 3600e3 ? 1000 : 15000);
   const onResize = () => renderTimeline();
   window.addEventListener('resize', onResize);
   return () => { stopped = true; off(); clearInterval(timer); window.removeEventListener('resize', onResize); };
