@@ -61,10 +61,6 @@ type StreamConfig struct {
 	// camera's certificate: set, it is trusted instead of a CA (as for
 	// self-signed certificates). It defaults to CA verification.
 	TLSFingerprint string
-	// SnapshotWidth, when positive, has every Window carry the decoded
-	// frame at its centre (Window.Snapshot), scaled to at most this many
-	// pixels wide. It defaults to 0: none.
-	SnapshotWidth int
 	// MaxFramePixels is the largest frame, width times height, the
 	// camera may send: a larger one ends the connection with
 	// ErrFrameTooLarge before it is decoded. It defaults to
@@ -74,6 +70,10 @@ type StreamConfig struct {
 	// connect to (see HostList); checked again on the address that each
 	// connection dials, after DNS. It defaults to any host.
 	AllowedHosts []string
+	// SnapshotWidth, when positive, has every Window carry the decoded
+	// frame at its centre (Window.Snapshot), scaled to at most this many
+	// pixels wide. It defaults to 0: none.
+	SnapshotWidth int
 }
 
 // Defaults of StreamConfig.

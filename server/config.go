@@ -41,9 +41,11 @@ type Config struct {
 	// Model is the ONNX model file. It defaults to $ACTIOND_MODEL, else
 	// DefaultModelPath().
 	Model string `yaml:"model"`
-	// StateFile is where streams added, changed or removed over the API are
-	// kept, so that they survive a restart. It defaults to "": they last
-	// until the server stops.
+	// StateFile is the file where earlier versions kept the streams added
+	// over the API. They are now kept in the stream registry (a KV bucket
+	// beside the event log, in data_dir): an existing state file is
+	// imported into it once, at the first start, and then left alone. It
+	// defaults to "".
 	StateFile string `yaml:"state_file"`
 	// DataDir is where the server keeps what lasts: the embedded event log
 	// (events, action history, snapshots, the stream registry). It
@@ -77,7 +79,7 @@ type Config struct {
 	Events      EventsConfig      `yaml:"events"`
 
 	// Streams are the cameras watched from the start. Streams added over
-	// the API are kept in StateFile instead.
+	// the API are kept in the stream registry instead.
 	Streams []StreamSpec `yaml:"streams"`
 }
 
@@ -285,14 +287,14 @@ const (
 	DefaultMaxSubscribers  = 256
 	DefaultMaxContentSize  = 64 << 20
 	DefaultMaxConcurrent   = 2
+	// DefaultMaxConcurrentStreams is max_concurrent_streams' default.
+	DefaultMaxConcurrentStreams = 100
+	// DefaultMaxFramePixels is ingest.max_frame_pixels' default: 8K.
+	DefaultMaxFramePixels  = ingest.DefaultMaxFramePixels
 	DefaultWindowRetention = 24 * time.Hour
 	DefaultActionRetention = 30 * 24 * time.Hour
 	DefaultEventsMaxBytes  = 2 << 30
 	DefaultSnapshotWidth   = 640
-	// DefaultMaxConcurrentStreams is max_concurrent_streams' default.
-	DefaultMaxConcurrentStreams = 100
-	// DefaultMaxFramePixels is ingest.max_frame_pixels' default: 8K.
-	DefaultMaxFramePixels = ingest.DefaultMaxFramePixels
 )
 
 // Settle returns c with every default filled in, or every problem found,

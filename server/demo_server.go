@@ -130,17 +130,20 @@ func WriteDemoInstructions(w io.Writer, s *Server, cameraURL string) {
 	fmt.Fprintf(w, `actiond demo: serving gRPC on %s with the motion model
   camera %q: %s, a bright disk moving right for 4 s, then left for 4 s, looped
   windows of %v every %v: moving_right and moving_left take turns
-%s
+
 In a second terminal, watch the labels:
   bin/actionctl %swatch
   grpcurl %s%s-d '{"kinds":["EVENT_KIND_ACTION_STARTED","EVENT_KIND_ACTION_ENDED"]}' %s actiond.v1.RecognitionService/Subscribe
 or every window:
   grpcurl %s%s%s actiond.v1.RecognitionService/Subscribe
-
+The history (kept in %s, across restarts):
+  bin/actionctl %sactions ls
+  grpcurl %s%s%s actiond.v1.HistoryService/ListActions
+%s
 Actions also show below as they start and end. Ctrl-C stops.
 
-`, s.Addr(), DemoStream, cameraURL, DemoWindow, DemoStride, console,
-		ctlServer, plain, auth, s.Addr(), plain, auth, s.Addr())
+`, s.Addr(), DemoStream, cameraURL, DemoWindow, DemoStride,
+		ctlServer, plain, auth, s.Addr(), plain, auth, s.Addr(), cfg.DataDir, ctlServer, plain, auth, s.Addr(), console)
 }
 
 // FollowDemoActions prints each action of the demo as it starts and ends,
@@ -175,6 +178,8 @@ func endReason(r actiondv1.ActionEndReason) string {
 		return "stream lost"
 	case actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_REMOVED:
 		return "stream removed"
+	case actiondv1.ActionEndReason_ACTION_END_REASON_SERVER_RESTARTED:
+		return "server restarted"
 	}
 	return r.String()
 }

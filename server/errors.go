@@ -5,9 +5,8 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/actiond/actiond/server/eventlog"
-
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -36,12 +35,12 @@ var (
 	ErrClipNotFound = errors.New("no such file")
 	// ErrUnreadableClip: a clip that cannot be opened or decoded.
 	ErrUnreadableClip = errors.New("clip cannot be decoded")
-	// ErrActionNotFound: the event log keeps no action with that id (or
-	// no snapshot of it).
-	ErrActionNotFound = errors.New("no such action")
 	// ErrClassifyBusy: classify.max_concurrent calls decode and as many
 	// wait already.
 	ErrClassifyBusy = errors.New("too many Classify calls")
+	// ErrActionNotFound: the event log keeps no action with that id (or
+	// no snapshot of it).
+	ErrActionNotFound = errors.New("no such action")
 )
 
 // FieldError is a problem with one field of a request or one key of the

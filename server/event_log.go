@@ -38,6 +38,8 @@ type eventLog struct {
 	actions *actionIndex
 	snaps   *snapshotStore
 
+	stopFollow func() // stops follow's consumer; nil when none
+
 	wake chan struct{} // the log failed: check it soon
 	stop chan struct{}
 	done chan struct{}
@@ -102,6 +104,9 @@ func openEventLog(ctx context.Context, cfg Config, metrics *Metrics, log *slog.L
 			return nil, nil, err
 		}
 		ends = e.restartEnds(ctx)
+		if err := e.follow(ctx, st.Last); err != nil {
+			log.Warn("event log: the history follows this server's actions only", "error", err)
+		}
 		e.markUp()
 		where := cfg.DataDir
 		if cfg.NATS.URL != "" {
@@ -112,6 +117,31 @@ func openEventLog(ctx context.Context, cfg Config, metrics *Metrics, log *slog.L
 	}
 	go e.run()
 	return e, ends, nil
+}
+
+// follow keeps the action index up to date with what other servers append
+// to a shared log (a fleet): an ordered consumer of the ActionStarted and
+// ActionEnded subjects from after position from. This server's own events
+// reach the index first, directly (add is idempotent).
+func (e *eventLog) follow(ctx context.Context, from uint64) error {
+	cons, err := e.log.JetStream().OrderedConsumer(ctx, eventlog.StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects: eventlog.FilterSubjects(nil, []string{eventlog.KindStarted, eventlog.KindEnded}),
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    from + 1,
+	})
+	if err != nil {
+		return err
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		if ev, err := eventlog.Decode(msg); err == nil {
+			e.actions.add(ev)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	e.stopFollow = cc.Stop
+	return nil
 }
 
 // lockDataDir takes data_dir's lock: two servers must not share one store.
@@ -289,7 +319,9 @@ func (e *eventLog) run() {
 func (e *eventLog) close() {
 	close(e.stop)
 	<-e.done
-	e.snaps.wait()
+	if e.stopFollow != nil {
+		e.stopFollow()
+	}
 	e.log.Close()
 	e.unlock()
 }
@@ -302,7 +334,6 @@ type snapshotStore struct {
 
 	mu    sync.Mutex
 	store jetstream.ObjectStore
-	puts  sync.WaitGroup
 }
 
 // bucket returns the object store, making it on first use.
@@ -356,9 +387,6 @@ func (s *snapshotStore) size(ctx context.Context) (uint64, error) {
 	return st.Size(), nil
 }
 
-// wait waits for the snapshots being stored.
-func (s *snapshotStore) wait() { s.puts.Wait() }
-
 // checkResume fails when a Subscribe cannot resume after position: the
 // log is down, or no longer keeps the events after it (OUT_OF_RANGE,
 // naming the oldest position kept).
@@ -390,6 +418,11 @@ func (e *eventLog) replay(ctx context.Context, req *actiondv1.SubscribeRequest, 
 	}
 	subjects := eventlog.FilterSubjects(req.GetStreams(), kinds)
 	after, upTo := req.GetResumeAfter(), sub.seam
+	if after > upTo {
+		// Past the newest position: not this log's (a data_dir started
+		// afresh). Nothing to replay; every live event is new.
+		after = upTo
+	}
 	for round := 0; ; round++ {
 		if upTo > after {
 			err := e.log.Replay(ctx, after, upTo, subjects, func(ev *actiondv1.Event) error {
@@ -406,10 +439,8 @@ func (e *eventLog) replay(ctx context.Context, req *actiondv1.SubscribeRequest, 
 		if round == 3 || !sub.queue.forgetDropped() {
 			return after, nil
 		}
-		st, err := e.log.State(ctx)
-		if err != nil {
-			return after, nil // the live events go on; the queue says what was lost
-		}
-		upTo = st.Last
+		// Every event dropped from the queue was appended before it was
+		// queued: the newest position now covers them all.
+		upTo = e.lastPos.Load()
 	}
 }

@@ -193,6 +193,30 @@ func TestEventLogResumeHistorySnapshots(t *testing.T) {
 		t.Errorf("HistoryService health: %v %v", h, err)
 	}
 
+	// A position past the newest (the client's, from a log started afresh
+	// since): nothing to replay, and the live events still come.
+	ahead := subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{ResumeAfter: ptr(last + 1_000_000)})
+	if ev := ahead.next(30 * time.Second); ev.GetPosition() <= last || !ev.GetLogged() {
+		t.Errorf("resume past the newest position: %s", describeEvent(ev))
+	}
+
+	// An action another server appends to the shared log (a fleet) shows
+	// in the history too.
+	if _, err := ts.core.Load().events.log.Append(ctx, &actiondv1.Event{Stream: "elsewhere", Sequence: 1,
+		Kind: &actiondv1.Event_ActionStarted{ActionStarted: &actiondv1.ActionStarted{ActionId: "act-other-node", Label: "moving_up",
+			StartTime: timestamppb.Now()}}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		a, err := history.GetAction(ctx, &actiondv1.GetActionRequest{ActionId: "act-other-node"})
+		if err == nil && a.GetAction().GetStream() == "elsewhere" && a.GetAction().GetOpen() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an action appended by another server is not in the history: %v", err)
+		}
+	}
+
 	// A position the log no longer keeps.
 	js := ts.core.Load().events.log.JetStream()
 	stream, err := js.Stream(ctx, eventlog.StreamName)

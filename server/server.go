@@ -398,9 +398,17 @@ func (s *Server) loadCore() (*core, error) {
 		c.hub.send(hubRestartEnds{events: restartEnds})
 	}
 	c.sched.Start()
-	var state *StateFile
-	if s.cfg.StateFile != "" {
-		state = NewStateFile(s.cfg.StateFile)
+	// The streams added over the API are kept in the stream registry, a
+	// KV bucket beside the event log; it imports state_file once.
+	var state streamStore
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	reg, err := openStreamRegistry(rctx, events.log.JetStream(), s.cfg.StateFile, s.log.With("component", "streams"))
+	rcancel()
+	if err != nil {
+		s.log.Error("stream registry unavailable: streams added over the API are not restored, and changes fail until a restart finds it", "error", err)
+		state = unavailableStore{err: err}
+	} else {
+		state = reg
 	}
 	deps := &streamDeps{cfg: &s.cfg, model: man, encoder: enc, sched: c.sched, hub: c.hub, log: s.log}
 	c.streams = NewStreamManager(deps, state, s.log.With("component", "streams"))

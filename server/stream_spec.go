@@ -207,9 +207,9 @@ func (s StreamSpec) resolve(cfg *Config, model models.Manifest) (streamOptions, 
 		ReadTimeout:    cfg.Ingest.ReadTimeout,
 		BackoffMin:     cfg.Ingest.BackoffMin,
 		BackoffMax:     cfg.Ingest.BackoffMax,
-		SnapshotWidth:  cfg.Events.SnapshotWidth,
 		MaxFramePixels: int(cfg.Ingest.MaxFramePixels),
 		AllowedHosts:   cfg.Ingest.AllowedHosts,
+		SnapshotWidth:  cfg.Events.SnapshotWidth,
 	}
 	if len(errs) == 0 {
 		settled, err := ic.Settle(model)

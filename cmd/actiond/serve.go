@@ -20,7 +20,8 @@ func runServe(args []string) error {
 	metrics := fs.String("metrics-listen", "", "address of the Prometheus endpoint /metrics (default: /metrics on --http-listen)")
 	httpListen := fs.String("http-listen", "", "address of the web console and the HTTP/JSON API (default "+server.DefaultHTTPListen+"; \"\" turns it off)")
 	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+server.DefaultModelPath()+")")
-	state := fs.String("state-file", "", "keep streams added over the API in this file across restarts")
+	state := fs.String("state-file", "", "import the streams of this state file (of an earlier version) into the stream registry, once")
+	dataDir := fs.String("data-dir", "", "keep the event log (history, snapshots) here (default $XDG_STATE_HOME/actiond)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
 	demo := fs.Bool("demo", false, "the first-run demo: the motion model and a demo camera (stream \"demo\")")
 	pprofListen := fs.String("pprof-listen", "", "serve Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (default: none)")
@@ -54,6 +55,8 @@ func runServe(args []string) error {
 			cfg.Model = *model
 		case "state-file":
 			cfg.StateFile = *state
+		case "data-dir":
+			cfg.DataDir = *dataDir
 		case "log-level":
 			cfg.Log.Level = *logLevel
 		}
