@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -128,6 +130,9 @@ func (s *Session) Output() Tensor { return s.output }
 // Threads is the number of intra-op threads the session uses.
 func (s *Session) Threads() int { return s.threads }
 
+// Path is the model file the session was opened from.
+func (s *Session) Path() string { return s.path }
+
 // Name is the model file's base name, used in errors.
 func (s *Session) Name() string { return filepath.Base(s.path) }
 
@@ -149,20 +154,35 @@ func (s *Session) ItemShape(n int) ([]int64, error) {
 	return shape, nil
 }
 
+// ErrInterrupted: a run ended early because its context did (RunContext).
+// The error wraps the context's cause too.
+var ErrInterrupted = errors.New("run interrupted")
+
 // Run runs a batch of n items given as one flat float32 slice in the input's
 // layout, and returns the flat output.
 func (s *Session) Run(input []float32, n int) ([]float32, error) {
+	return s.RunContext(context.Background(), input, n)
+}
+
+// RunContext is Run that ends early when ctx does: ONNX Runtime's terminate
+// flag stops the run between two of the graph's nodes, and the error is
+// ErrInterrupted (and ctx's cause).
+func (s *Session) RunContext(ctx context.Context, input []float32, n int) ([]float32, error) {
 	shape, err := s.ItemShape(n)
 	if err != nil {
 		return nil, err
 	}
-	out, _, err := s.RunShape(input, shape)
+	out, _, err := s.runShape(ctx, input, shape)
 	return out, err
 }
 
 // RunShape runs the model on input of the given shape and returns the output
 // values and shape. The shape must match the model's rank and fixed axes.
 func (s *Session) RunShape(input []float32, shape []int64) ([]float32, []int64, error) {
+	return s.runShape(context.Background(), input, shape)
+}
+
+func (s *Session) runShape(ctx context.Context, input []float32, shape []int64) ([]float32, []int64, error) {
 	if err := s.checkShape(input, shape); err != nil {
 		return nil, nil, err
 	}
@@ -170,6 +190,9 @@ func (s *Session) RunShape(input []float32, shape []int64) ([]float32, []int64, 
 	defer s.mu.Unlock()
 	if s.sess == nil {
 		return nil, nil, fmt.Errorf("model %q: session is closed", s.Name())
+	}
+	if ctx.Err() != nil {
+		return nil, nil, s.interrupted(ctx, shape)
 	}
 	b, err := s.buffersFor(shape)
 	if err != nil {
@@ -180,7 +203,29 @@ func (s *Session) RunShape(input []float32, shape []int64) ([]float32, []int64, 
 	if b.out != nil {
 		outputs[0] = b.out
 	}
-	if err := s.sess.Run([]ort.Value{b.in}, outputs); err != nil {
+	var ro *ort.RunOptions
+	if ctx.Done() != nil {
+		if ro, err = ort.NewRunOptions(); err != nil {
+			return nil, nil, fmt.Errorf("run model %q: run options: %v", s.Name(), err)
+		}
+		defer ro.Destroy()
+		// The flag is set from another goroutine while the run goes on;
+		// the options are freed only once that is over.
+		set := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			defer close(set)
+			_ = ro.Terminate()
+		})
+		defer func() {
+			if !stop() {
+				<-set
+			}
+		}()
+	}
+	if err := s.sess.RunWithOptions([]ort.Value{b.in}, outputs, ro); err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, s.interrupted(ctx, shape)
+		}
 		return nil, nil, fmt.Errorf("run model %q on %s: %v", s.Name(), formatShape(shape), err)
 	}
 	if b.out != nil {
@@ -193,6 +238,10 @@ func (s *Session) RunShape(input []float32, shape []int64) ([]float32, []int64, 
 		return nil, nil, fmt.Errorf("run model %q: output %s is not a float32 tensor", s.Name(), s.output.Name)
 	}
 	return append([]float32(nil), t.GetData()...), append([]int64(nil), t.GetShape()...), nil
+}
+
+func (s *Session) interrupted(ctx context.Context, shape []int64) error {
+	return fmt.Errorf("run model %q on %s: %w: %w", s.Name(), formatShape(shape), ErrInterrupted, context.Cause(ctx))
 }
 
 func (s *Session) checkShape(input []float32, shape []int64) error {

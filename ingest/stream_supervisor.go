@@ -21,7 +21,7 @@ func (s *Stream) run() {
 		s.update(false, func(st *Status) {
 			st.LastWindowEnd, st.InputFPS = w.MediaEnd, w.FPS
 		})
-		sendDropOldest(s.windows, w, &s.ctr.droppedWindows)
+		s.sendWindow(w)
 	}
 	p.onEpoch = func(c epochChange) {
 		s.log.Info("new epoch", "epoch", c.epoch, "reason", c.reason)

@@ -21,7 +21,8 @@ const (
 // Window is one full window of a live stream, as model input.
 //
 // The tensor is the receiver's: every Window carries its own copy, so it may
-// be kept, modified or handed to another goroutine.
+// be kept, modified or handed to another goroutine. With a TensorPool
+// (Stream.SetTensorPool) it is lent: give it back when done.
 type Window struct {
 	// Stream is the name of the stream the window comes from.
 	Stream string
@@ -112,6 +113,8 @@ type windowGrid struct {
 	// enc, when set, encodes each kept frame after preprocessing; the
 	// ring then holds features.
 	enc FrameEncoder
+	// pool, when set, lends the windows' tensors.
+	pool *TensorPool
 	// snapshotWidth, when positive, has each window carry the frame at
 	// its centre, scaled to at most this width.
 	snapshotWidth int
@@ -480,7 +483,7 @@ func (w *window) emit(anchor *heldFrame) Window {
 		Stream: w.stream,
 		Seq:    w.seq,
 		Epoch:  w.epoch,
-		Tensor: make([]float32, int(seg)*w.frameSize),
+		Tensor: w.grid.pool.Get(int(seg) * w.frameSize),
 	}
 	w.seq++
 	frames := make(map[uint64]bool, seg)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -94,9 +95,19 @@ type LogConfig struct {
 // InferenceConfig tunes the one scheduler that runs every stream's windows
 // through the model.
 type InferenceConfig struct {
-	// Threads is the number of ONNX Runtime intra-op threads. It defaults
-	// to 0: all cores.
+	// Threads is the number of ONNX Runtime intra-op threads, shared by
+	// the sessions. It defaults to 0: all cores.
 	Threads int `yaml:"threads"`
+	// Sessions is how many model runs may be in flight at once, each on
+	// its own engine session with Threads/Sessions intra-op threads (and,
+	// with the feature cache, as many fronts). It defaults to 0:
+	// DefaultSessions(Threads), one per 4 threads (1 on 2 and 4 cores, 2
+	// on 8, 4 on 16, 16 on 64): one batch-1 run does not scale past about
+	// 4 threads, because each of its many small layers ends at a barrier
+	// where the threads wait for the slowest, so a many-core machine
+	// fills its cores with runs side by side. Each session costs a copy
+	// of the model's weights.
+	Sessions int `yaml:"sessions"`
 	// MaxBatch is the most windows run through the model at once, from
 	// any streams. It defaults to 1: on CPUs a batch of B windows costs
 	// about B windows' time (a window is already 16 frames), so batching
@@ -297,6 +308,31 @@ const (
 	DefaultSnapshotWidth   = 640
 )
 
+// threadsPerSession is how many intra-op threads the default rule of
+// inference.sessions gives each run.
+const threadsPerSession = 4
+
+// DefaultSessions is inference.sessions for a number of intra-op threads
+// (0: the number of cores): one session per 4 threads, at least one.
+func DefaultSessions(threads int) int {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return max(1, threads/threadsPerSession)
+}
+
+// InferenceSplit returns how many sessions run and the intra-op threads of
+// each, from inference.threads and inference.sessions (0: their defaults).
+func InferenceSplit(threads, sessions int) (n, perSession int) {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	if sessions <= 0 {
+		sessions = DefaultSessions(threads)
+	}
+	return sessions, max(1, threads/sessions)
+}
+
 // Settle returns c with every default filled in, or every problem found,
 // each naming its key. It reads the tokens file; it checks that the model,
 // the certificate and the allowed directories exist. The model's labels are
@@ -389,6 +425,9 @@ func (c Config) Settle() (Config, error) {
 
 	if c.Inference.Threads < 0 {
 		bad("inference.threads", "must be 0 (all cores) or more, got %d", c.Inference.Threads)
+	}
+	if c.Inference.Sessions < 0 || c.Inference.Sessions > 256 {
+		bad("inference.sessions", "must be 0 (one per 4 threads) or between 1 and 256, got %d", c.Inference.Sessions)
 	}
 	count("inference.max_batch", &c.Inference.MaxBatch, DefaultMaxBatch, 256)
 	positive("inference.max_wait", &c.Inference.MaxWait, DefaultMaxWait)

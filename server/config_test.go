@@ -65,6 +65,19 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
+// inference.sessions defaults to one session per 4 threads, the threads
+// shared among them.
+func TestInferenceSplit(t *testing.T) {
+	for _, c := range []struct{ threads, sessions, wantN, wantPer int }{
+		{2, 0, 1, 2}, {4, 0, 1, 4}, {8, 0, 2, 4}, {16, 0, 4, 4}, {64, 0, 16, 4},
+		{16, 1, 1, 16}, {2, 2, 2, 1}, {3, 2, 2, 1}, {1, 4, 4, 1},
+	} {
+		if n, per := InferenceSplit(c.threads, c.sessions); n != c.wantN || per != c.wantPer {
+			t.Errorf("threads %d, sessions %d: %d sessions of %d threads, want %d of %d", c.threads, c.sessions, n, per, c.wantN, c.wantPer)
+		}
+	}
+}
+
 func TestConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	model := fakeModel(t)
@@ -117,12 +130,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		want       []string
 	}{
 		{"unknown key", "listen: x:1\nlisten_addr: y\n", []string{"listen_addr: unknown key (line 2); the keys here are listen, metrics_listen"}},
-		{"unknown nested key", "inference:\n  max_bach: 3\n", []string{"inference.max_bach: unknown key (line 2); the keys here are threads, max_batch, max_wait, feature_cache"}},
+		{"unknown nested key", "inference:\n  max_bach: 3\n", []string{"inference.max_bach: unknown key (line 2); the keys here are threads, sessions, max_batch, max_wait, feature_cache"}},
 		{"unknown stream key", "streams:\n  - name: a\n    url: rtsp://h/x\n    windw: 3s\n", []string{"streams[0].windw: unknown key (line 4)"}},
 		{"wrong type", "max_streams: lots\n", []string{`max_streams: line 1: want a whole number, got "lots"`}},
 		{"duration without unit", "shutdown_timeout: 10\n", []string{`shutdown_timeout: line 1: want a duration such as "10s"`}},
 		{"bad size", "classify:\n  max_content_size: 3 parsecs\n", []string{"classify.max_content_size: line 2:", "a size is a number of bytes"}},
-		{"not a mapping", "inference: 4\n", []string{"inference: line 1: want a mapping of keys (threads, max_batch, max_wait, feature_cache)"}},
+		{"not a mapping", "inference: 4\n", []string{"inference: line 1: want a mapping of keys (threads, sessions, max_batch, max_wait, feature_cache)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Config
@@ -146,6 +159,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"listen", func(c *Config) { c.Listen = "nowhere" }, `listen: must be HOST:PORT, got "nowhere"`},
 		{"model", func(c *Config) { c.Model = "/no/such.onnx" }, `model: model "/no/such.onnx" (from --model)`},
 		{"batch", func(c *Config) { c.Inference.MaxBatch = -1 }, "inference.max_batch: must be between 1 and 256, got -1"},
+		{"sessions", func(c *Config) { c.Inference.Sessions = -2 }, "inference.sessions: must be 0 (one per 4 threads) or between 1 and 256, got -2"},
 		{"thresholds", func(c *Config) { c.Actions.OnThreshold, c.Actions.OffThreshold = 0.5, 0.7 }, "actions.off_threshold: (0.7) must not be above actions.on_threshold (0.5)"},
 		{"threshold range", func(c *Config) { c.Actions.OnThreshold = 1.5 }, "actions.on_threshold: must be in (0, 1], got 1.5"},
 		{"tls half", func(c *Config) { c.TLS.CertFile = "/x.pem" }, "tls: set both tls.cert_file and tls.key_file, or neither"},
@@ -231,7 +245,7 @@ func TestConfigErrorsRedactPasswords(t *testing.T) {
 		want       string
 	}{
 		{"stream as a bare URL", "streams: [\"rtsp://user:" + secret + "@cam-1/x\"]\n", nil,
-			`streams[0]: line 1: want a mapping of keys (name, url, window, stride, top_k, on_threshold, off_threshold, min_consecutive_windows, label_allowlist, transport, enabled), got "rtsp://***@cam-1/x"`},
+			`streams[0]: line 1: want a mapping of keys (name, url, window, stride, top_k, on_threshold, off_threshold, min_consecutive_windows, label_allowlist, transport, enabled, skip_static), got "rtsp://***@cam-1/x"`},
 		{"URL where a number goes", "max_streams: rtsp://user:" + secret + "@cam-1/x\n", nil, `max_streams: line 1: want a whole number, got "rtsp://***@cam-1/x"`},
 		{"password in the query", "max_streams: rtsp://cam-1/x?password=" + secret + "\n", nil, `got "rtsp://cam-1/x?password=***"`},
 		{"password with a slash", "streams:\n  - rtsp://user:" + secret + "/x@cam-1/x\n", nil, `got "rtsp://***@cam-1/x"`},

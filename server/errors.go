@@ -7,6 +7,7 @@ import (
 
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/server/eventlog"
+	"github.com/actiond/actiond/server/fleet"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -35,6 +36,8 @@ var (
 	ErrClipNotFound = errors.New("no such file")
 	// ErrUnreadableClip: a clip that cannot be opened or decoded.
 	ErrUnreadableClip = errors.New("clip cannot be decoded")
+	// ErrNotInFleet: a fleet call to a node outside a fleet.
+	ErrNotInFleet = errors.New("this node is not part of a fleet (set nats.url)")
 	// ErrClassifyBusy: classify.max_concurrent calls decode and as many
 	// wait already.
 	ErrClassifyBusy = errors.New("too many Classify calls")
@@ -112,8 +115,10 @@ func grpcError(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrStreamExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound), errors.Is(err, ErrActionNotFound):
+	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound), errors.Is(err, ErrActionNotFound), errors.Is(err, fleet.ErrUnknownNode):
 		code = codes.NotFound
+	case errors.Is(err, ErrNotInFleet):
+		code = codes.FailedPrecondition
 	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrContentTooLarge),
 		errors.Is(err, ErrClassifyBusy):
 		code = codes.ResourceExhausted
@@ -123,7 +128,7 @@ func grpcError(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, eventlog.ErrOutOfRange):
 		code = codes.OutOfRange
-	case errors.Is(err, ErrNotReady), errors.Is(err, ErrShuttingDown), errors.Is(err, eventlog.ErrUnavailable):
+	case errors.Is(err, ErrNotReady), errors.Is(err, ErrShuttingDown), errors.Is(err, fleet.ErrClosed), errors.Is(err, eventlog.ErrUnavailable):
 		code = codes.Unavailable
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled

@@ -39,6 +39,9 @@ type eventLog struct {
 	snaps   *snapshotStore
 
 	stopFollow func() // stops follow's consumer; nil when none
+	// indexed says that the index was loaded from the log (at start, or
+	// by run once a log down at start came up). Owned by run after start.
+	indexed bool
 
 	wake chan struct{} // the log failed: check it soon
 	stop chan struct{}
@@ -90,7 +93,7 @@ func openEventLog(ctx context.Context, cfg Config, metrics *Metrics, log *slog.L
 		return nil, nil, err
 	}
 	e.log = l
-	e.snaps = &snapshotStore{js: l.JetStream(), ttl: cfg.Events.ActionRetention}
+	e.snaps = &snapshotStore{js: l.JetStream(), ttl: cfg.Events.ActionRetention, connected: l.Connected}
 	var ends []*actiondv1.Event
 	if st, err := l.State(ctx); err != nil {
 		log.Warn("event log unavailable: events flow unlogged until it is back; history is empty until then", "error", err)
@@ -107,6 +110,7 @@ func openEventLog(ctx context.Context, cfg Config, metrics *Metrics, log *slog.L
 		if err := e.follow(ctx, st.Last); err != nil {
 			log.Warn("event log: the history follows this server's actions only", "error", err)
 		}
+		e.indexed = true
 		e.markUp()
 		where := cfg.DataDir
 		if cfg.NATS.URL != "" {
@@ -276,6 +280,7 @@ func (e *eventLog) observe(st eventlog.State) {
 	e.metrics.log.bytes.Set(float64(st.Bytes))
 	e.metrics.log.messages.Set(float64(st.Messages))
 	e.metrics.log.oldestPosition.Set(float64(st.First))
+	e.metrics.log.lastPosition.Set(float64(st.Last))
 	e.oldest.Store(st.First)
 }
 
@@ -299,6 +304,17 @@ func (e *eventLog) run() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		st, err := e.log.State(ctx)
+		if err == nil && !e.indexed {
+			// The log was down at start: the history is read now.
+			if lerr := e.load(ctx, st); lerr != nil {
+				e.slog.Warn("event log back, but its history cannot be read yet", "error", lerr)
+			} else {
+				if ferr := e.follow(context.Background(), st.Last); ferr != nil {
+					e.slog.Warn("event log: the history follows this server's actions only", "error", ferr)
+				}
+				e.indexed = true
+			}
+		}
 		if err == nil {
 			e.observe(st)
 			e.actions.forgetBefore(st.First)
@@ -329,8 +345,9 @@ func (e *eventLog) close() {
 // snapshotStore keeps the actions' snapshots in a JetStream object store,
 // one object per action id, kept as long as the action.
 type snapshotStore struct {
-	js  jetstream.JetStream
-	ttl time.Duration
+	js        jetstream.JetStream
+	ttl       time.Duration
+	connected func() bool
 
 	mu    sync.Mutex
 	store jetstream.ObjectStore
@@ -340,6 +357,9 @@ type snapshotStore struct {
 func (s *snapshotStore) bucket(ctx context.Context) (jetstream.ObjectStore, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.connected() {
+		return nil, fmt.Errorf("%w: snapshots: not connected to NATS", eventlog.ErrUnavailable)
+	}
 	if s.store != nil {
 		return s.store, nil
 	}

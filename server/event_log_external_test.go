@@ -13,6 +13,7 @@ import (
 	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -190,5 +191,47 @@ func TestExternalNATS(t *testing.T) {
 			t.Errorf("resumed %s, want position %d", describeEvent(ev), before[i+1].GetPosition())
 		}
 		prev = ev.GetPosition()
+	}
+}
+
+// The external NATS is down when the server starts: the server serves
+// (live events flow unlogged), HistoryService is NOT_SERVING, and stream
+// changes over the API fail UNAVAILABLE (the registry cannot keep them);
+// once NATS is up, the log is used, HistoryService answers and changes are
+// kept.
+func TestExternalNATSDownAtStart(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ts := startServer(t, Config{NATS: NATSConfig{URL: "nats://" + addr}})
+	ctx := ctxT(t, 90*time.Second)
+	h, err := ts.health.Check(ctx, &healthpb.HealthCheckRequest{Service: actiondv1.HistoryService_ServiceDesc.ServiceName})
+	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("HistoryService with NATS down at start: %v %v", h, err)
+	}
+	_, err = ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: "cam", Url: "rtsp://127.0.0.1:1/x"})
+	wantCode(t, "AddStream with the registry unavailable", err, codes.Unavailable)
+
+	startNATS(t, t.TempDir(), addr)
+	history := actiondv1.NewHistoryServiceClient(ts.conn)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		h, err := ts.health.Check(ctx, &healthpb.HealthCheckRequest{Service: actiondv1.HistoryService_ServiceDesc.ServiceName})
+		if err == nil && h.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HistoryService not SERVING within 30s of NATS coming up: %v %v", h, err)
+		}
+	}
+	if _, err := history.ListActions(ctx, &actiondv1.ListActionsRequest{}); err != nil {
+		t.Errorf("ListActions once NATS is up: %v", err)
+	}
+	if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: "cam", Url: "rtsp://127.0.0.1:1/x",
+		Options: &actiondv1.StreamOptions{Enabled: ptr(false)}}); err != nil {
+		t.Errorf("AddStream once NATS is up: %v", err)
 	}
 }

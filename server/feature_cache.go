@@ -22,12 +22,17 @@ import (
 // batching them costs more per frame on CPUs (on the 2-core development
 // machine, 1 thread: 5.0–5.4 ms per frame at batch 1, 5.5–6.5 at batch 2,
 // 6.0–6.2 at batch 8; `actiond model bench --model M.front.onnx --batch B`),
-// as for whole windows (BENCHMARKS.md, "Batching"). The engine session
-// serialises the runs of several streams.
+// as for whole windows (BENCHMARKS.md, "Batching"). With
+// inference.sessions above 1 (widen) there are as many fronts and backs:
+// the streams' fronts run side by side, one per free front session.
 type featureCache struct {
 	front, back *engine.Session
 	shape       []int // features per frame
 	size        int   // their count
+
+	fronts chan *engine.Session // free fronts, front among them
+	backs  []*engine.Session    // back first
+	extra  []*engine.Session    // opened by widen, closed with the cache
 }
 
 // openFeatureCache opens the halves that the manifest of the model at path
@@ -53,7 +58,9 @@ func openFeatureCache(path string, man models.Manifest, threads int) (*featureCa
 		front.Close()
 		return nil, err
 	}
-	f := &featureCache{front: front, back: back, shape: fc.FeatureShape, size: fc.FeatureSize()}
+	f := &featureCache{front: front, back: back, shape: fc.FeatureShape, size: fc.FeatureSize(),
+		fronts: make(chan *engine.Session, 1), backs: []*engine.Session{back}}
+	f.fronts <- front
 	feat := make([]int64, len(fc.FeatureShape))
 	for i, d := range fc.FeatureShape {
 		feat[i] = int64(d)
@@ -99,21 +106,55 @@ func checkHalf(path, part string, man models.Manifest) error {
 // FeatureSize implements ingest.FrameEncoder.
 func (f *featureCache) FeatureSize() int { return f.size }
 
-// Encode implements ingest.FrameEncoder: the front on one frame.
+// widen opens more fronts and backs, up to sessions of each, with threads
+// intra-op threads each.
+func (f *featureCache) widen(sessions, threads int) error {
+	if sessions <= len(f.backs) {
+		return nil
+	}
+	fronts := make(chan *engine.Session, sessions)
+	for range len(f.backs) {
+		fronts <- <-f.fronts
+	}
+	f.fronts = fronts
+	for len(f.backs) < sessions {
+		front, err := engine.Open(f.front.Path(), engine.Options{Threads: threads, NoSpin: true})
+		if err != nil {
+			return err
+		}
+		f.extra = append(f.extra, front)
+		back, err := engine.Open(f.back.Path(), engine.Options{Threads: threads, NoSpin: true})
+		if err != nil {
+			return err
+		}
+		f.extra = append(f.extra, back)
+		f.fronts <- front
+		f.backs = append(f.backs, back)
+	}
+	return nil
+}
+
+// Encode implements ingest.FrameEncoder: the front on one frame, on the
+// first front session free.
 func (f *featureCache) Encode(frame, dst []float32) error {
-	out, err := f.front.Run(frame, 1)
+	front := <-f.fronts
+	defer func() { f.fronts <- front }()
+	out, err := front.Run(frame, 1)
 	if err != nil {
 		return err
 	}
 	if len(out) != len(dst) {
-		return fmt.Errorf("model %q: front gave %d values, want %d", f.front.Name(), len(out), len(dst))
+		return fmt.Errorf("model %q: front gave %d values, want %d", front.Name(), len(out), len(dst))
 	}
 	copy(dst, out)
 	return nil
 }
 
-// Close frees both sessions.
+// Close frees the sessions.
 func (f *featureCache) Close() {
 	f.front.Close()
 	f.back.Close()
+	for _, s := range f.extra {
+		s.Close()
+	}
 }

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -123,7 +123,7 @@ func TestFeatureCacheMatchesWholeModel(t *testing.T) {
 	rec := &recordingEncoder{featureCache: fc}
 
 	results := make(chan hubResult, 16)
-	sched := NewScheduler(fc.back, man, 2, 10*time.Millisecond, func(r hubResult) { results <- r },
+	sched := NewScheduler([]*engine.Session{fc.back}, man, 2, 10*time.Millisecond, nil, func(r hubResult) { results <- r },
 		NewMetrics(), slog.New(slog.DiscardHandler))
 	sched.Start()
 	defer sched.Close()
@@ -148,7 +148,9 @@ func TestFeatureCacheMatchesWholeModel(t *testing.T) {
 				t.Fatalf("window tensor has %d values, want %d (16 × %v)", len(w.Tensor), want, fc.shape)
 			}
 			wins = append(wins, w)
-			if !sched.Submit(context.Background(), inferenceJob{stream: w.Stream, epoch: w.Epoch,
+			// One stream each: a stream's newer window would replace its
+			// waiting one (latest wins).
+			if !sched.Submit(inferenceJob{stream: fmt.Sprintf("%s-%d", w.Stream, len(wins)), epoch: w.Epoch,
 				span: windowSpan{mediaStart: w.MediaStart}, tensor: w.Tensor}) {
 				t.Fatal("scheduler refused a window")
 			}
@@ -230,7 +232,7 @@ func TestServerFeatureCache(t *testing.T) {
 			if tc.wantLog != "" && !strings.Contains(ts.logs.String(), tc.wantLog) {
 				t.Errorf("log lacks %q", tc.wantLog)
 			}
-			if tc.on && c.sched.sess != c.features.back {
+			if tc.on && c.sched.sessions[0] != c.features.back {
 				t.Error("the scheduler does not run the back")
 			}
 			ctx := ctxT(t, 60*time.Second)

@@ -155,7 +155,7 @@ func FuzzConfig(f *testing.F) {
 // manifest), without a server: nothing panics, every problem names a field
 // of the request, and what is accepted holds the documented invariants.
 func FuzzStreamRequest(f *testing.F) {
-	// set: bit 0 window, 1 stride, 2 top_k, 3 on, 4 off, 5 consecutive, 6 labels, 7 enabled.
+	// set: bit 0 window, 1 stride, 2 top_k, 3 on, 4 off, 5 consecutive, 6 labels, 7 enabled and skip_static.
 	f.Add("dock-3", "rtsp://user:pass@192.0.2.7/stream1", int64(5), int32(0), int64(1), int32(250000000),
 		uint32(3), float32(0.7), float32(0.3), uint32(2), "moving_left\nmoving_right", int32(2), uint8(0xff))
 	f.Add("cam.1", "rtsps://h:8554/x", int64(0), int32(0), int64(0), int32(0), uint32(0), float32(0), float32(0), uint32(0), "", int32(0), uint8(0))
@@ -199,8 +199,8 @@ func FuzzStreamRequest(f *testing.F) {
 			o.LabelAllowlist = &actiondv1.LabelAllowlist{Labels: strings.Split(labels, "\n")}
 		}
 		if set&128 != 0 {
-			enabled := set&1 == 0
-			o.Enabled = &enabled
+			enabled, skip := set&1 == 0, set&2 == 0
+			o.Enabled, o.SkipStatic = &enabled, &skip
 		}
 		// As AddStream does.
 		spec := StreamSpec{Name: name, URL: rawURL}
@@ -254,6 +254,9 @@ func FuzzStreamRequest(f *testing.F) {
 			t.Fatalf("top_k %d accepted", opts.topK)
 		case opts.consecutive < 1 || opts.consecutive > maxConsecutive:
 			t.Fatalf("min_consecutive_windows %d accepted", opts.consecutive)
+		}
+		if opts.skipStatic != o.GetSkipStatic() {
+			t.Fatalf("skip_static %t in effect, %v asked", opts.skipStatic, o.SkipStatic)
 		}
 		switch opts.transport {
 		case "auto", "udp", "tcp":

@@ -160,6 +160,10 @@ func applyOptions(spec *StreamSpec, o *actiondv1.StreamOptions, errs *FieldError
 		enabled := o.GetEnabled()
 		spec.Enabled = &enabled
 	}
+	if o.SkipStatic != nil {
+		skip := o.GetSkipStatic()
+		spec.SkipStatic = &skip
+	}
 }
 
 // maxTopK bounds top_k before the model's label count is known.

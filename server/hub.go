@@ -84,6 +84,7 @@ type (
 		scores  []float32 // probabilities over all labels
 		latency time.Duration
 		made    time.Time // when the window was complete
+		reused  bool      // skip_static: the model did not run, scores are the last result's
 		// snapshot is the frame at the window's centre, nil if none.
 		snapshot *frameSnapshot
 	}
@@ -285,6 +286,7 @@ func (h *Hub) result(hs *hubStream, r hubResult) {
 		Untrained:        h.model.Untrained,
 		Model:            h.model.Name,
 		CompletedTime:    timestamppb.New(r.span.completed),
+		Reused:           r.reused,
 	}
 	best := -1
 	for _, s := range top {

@@ -21,8 +21,10 @@ type streamDeps struct {
 	// encoder, when set, is the model's front: windows keep features.
 	encoder ingest.FrameEncoder
 	sched   *Scheduler
-	hub     *Hub
-	log     *slog.Logger // the streams' parent logger
+	// pool lends the windows' tensors; the scheduler gives them back.
+	pool *ingest.TensorPool
+	hub  *Hub
+	log  *slog.Logger // the streams' parent logger
 }
 
 // managedStream is one named stream of the server. Its goroutine owns the
@@ -115,6 +117,7 @@ func (m *managedStream) finish() {
 	m.stopped, m.stateSince = true, time.Now()
 	st := m.statusLocked()
 	m.mu.Unlock()
+	m.deps.sched.forget(m.name, m.gen)
 	m.deps.hub.send(hubRemoveStream{name: m.name, gen: m.gen, final: st})
 }
 
@@ -179,6 +182,7 @@ func (m *managedStream) startIngest() {
 	if m.deps.encoder != nil {
 		s.SetEncoder(m.deps.encoder)
 	}
+	s.SetTensorPool(m.deps.pool)
 	s.Start()
 	m.cur, m.wins, m.changes = s, s.Windows(), s.StatusChanges()
 	m.needOffset = true
@@ -193,6 +197,9 @@ func (m *managedStream) closeIngest() {
 		return
 	}
 	cur.Close() // its last windows and statuses are dropped with it
+	for w := range cur.Windows() {
+		m.deps.pool.Put(w.Tensor)
+	}
 	final := cur.Status()
 	m.mu.Lock()
 	m.base = addCounters(m.base, final)
@@ -238,7 +245,10 @@ func (m *managedStream) update(spec StreamSpec, opts streamOptions, icfg ingest.
 	})
 }
 
-// forward hands a window to the scheduler, in the stream's media time.
+// forward hands a window to the scheduler, in the stream's media time. It
+// never waits for the model: the scheduler keeps the stream's latest
+// window, so that control calls (update, Close) that run on this goroutine
+// answer at once however busy the model is.
 func (m *managedStream) forward(w ingest.Window) {
 	m.mu.Lock()
 	if m.needOffset {
@@ -264,8 +274,16 @@ func (m *managedStream) forward(w ingest.Window) {
 	if w.Snapshot != nil {
 		job.snapshot = &frameSnapshot{img: w.Snapshot, media: w.SnapshotMedia + m.mediaOffset}
 	}
+	skipStatic, slot := m.opts.skipStatic, m.opts.window/time.Duration(max(m.deps.model.Segments, 1))
+	strideSlots := 0
+	if slot > 0 {
+		strideSlots = int(m.opts.stride / slot)
+	}
 	m.mu.Unlock()
-	m.deps.sched.Submit(m.ctx, job)
+	if skipStatic {
+		job.static = staticWindow(w.Tensor, m.deps.model.Segments, strideSlots, m.deps.encoder != nil)
+	}
+	m.deps.sched.Submit(job)
 }
 
 // statusChanged passes a status change of the ingest stream to the hub.
@@ -348,6 +366,11 @@ func (m *managedStream) statusFromLocked(st ingest.Status) *actiondv1.StreamStat
 		DroppedWindows: b.DroppedWindows + st.DroppedWindows,
 		Model:          m.deps.model.Name,
 	}
+	skipped, stride := m.deps.sched.streamStats(m.name, m.gen)
+	ps.SkippedWindows = skipped
+	if stride > 0 {
+		ps.EffectiveStride = durationpb.New(stride)
+	}
 	if ps.Codec == "" {
 		ps.Codec = string(m.last.Codec)
 	}
@@ -418,7 +441,7 @@ func clockProto(c ingest.Clock) actiondv1.Clock {
 // optionsProto returns options in effect as the API shows them.
 func optionsProto(o streamOptions) *actiondv1.StreamOptions {
 	topK, k := uint32(o.topK), uint32(o.consecutive)
-	on, off, enabled := o.on, o.off, o.enabled
+	on, off, enabled, skipStatic := o.on, o.off, o.enabled, o.skipStatic
 	return &actiondv1.StreamOptions{
 		Window:                durationpb.New(o.window),
 		Stride:                durationpb.New(o.stride),
@@ -429,5 +452,6 @@ func optionsProto(o streamOptions) *actiondv1.StreamOptions {
 		LabelAllowlist:        &actiondv1.LabelAllowlist{Labels: o.allowNames},
 		Transport:             transportProto(string(o.transport)),
 		Enabled:               &enabled,
+		SkipStatic:            &skipStatic,
 	}
 }

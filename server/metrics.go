@@ -21,6 +21,7 @@ type Metrics struct {
 	inferenceSeconds prometheus.Histogram
 	batchSize        prometheus.Histogram
 	inferenceErrors  prometheus.Counter
+	runsInFlight     prometheus.Gauge
 	subscribers      prometheus.Gauge
 	eventsSent       prometheus.Counter
 	eventsDropped    prometheus.Counter
@@ -58,6 +59,10 @@ func NewMetrics() *Metrics {
 			Name: "actiond_inference_errors_total",
 			Help: "Batches the model failed to run (their windows are dropped).",
 		}),
+		runsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "actiond_inference_runs_in_flight",
+			Help: "Batches running through the model now (at most inference.sessions).",
+		}),
 		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "actiond_subscribers",
 			Help: "Subscribe calls open now.",
@@ -80,7 +85,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	m.registry.MustRegister(
-		m.windowToEvent, m.inferenceSeconds, m.batchSize, m.inferenceErrors,
+		m.windowToEvent, m.inferenceSeconds, m.batchSize, m.inferenceErrors, m.runsInFlight,
 		m.subscribers, m.eventsSent, m.eventsDropped, m.classifyRequests, m.modelLoaded,
 		streamCollector{m},
 		collectors.NewGoCollector(),
@@ -112,13 +117,15 @@ var (
 	descDecodeErrors    = prometheus.NewDesc("actiond_stream_decode_errors_total", "Packets or frames the decoder rejected.", streamLabels, nil)
 	descReconnects      = prometheus.NewDesc("actiond_stream_reconnects_total", "Connection attempts after the first.", streamLabels, nil)
 	descWindows         = prometheus.NewDesc("actiond_stream_windows_total", "Windows made.", streamLabels, nil)
-	descDroppedWindows  = prometheus.NewDesc("actiond_stream_dropped_windows_total", "Windows dropped because inference fell behind.", streamLabels, nil)
+	descDroppedWindows  = prometheus.NewDesc("actiond_stream_dropped_windows_total", "Windows dropped before the scheduler took them (the stream's own queue overflowed); those the model had no time for are skipped_windows.", streamLabels, nil)
+	descSkippedWindows  = prometheus.NewDesc("actiond_stream_skipped_windows_total", "Windows not run because the model was busy: a newer window of the stream replaced them (latest wins).", streamLabels, nil)
+	descEffectiveStride = prometheus.NewDesc("actiond_stream_effective_stride_seconds", "The stride actually served over the last minute: the mean time between the ends of the windows the model ran or reused (0 until two were).", streamLabels, nil)
 	descDroppedFrames   = prometheus.NewDesc("actiond_stream_dropped_frames_total", "Frames dropped before decoding because the decoder fell behind.", streamLabels, nil)
 	descPacketsLost     = prometheus.NewDesc("actiond_stream_packets_lost_total", "RTP packets lost on the way from the camera.", streamLabels, nil)
 	descInputFPS        = prometheus.NewDesc("actiond_stream_input_fps", "Frames per second of media time over the last window.", streamLabels, nil)
 	descState           = prometheus.NewDesc("actiond_stream_state", "1 for the state the stream is in.", []string{"stream", "state"}, nil)
 	streamStateNames    = []actiondv1.StreamState{actiondv1.StreamState_STREAM_STATE_CONNECTING, actiondv1.StreamState_STREAM_STATE_PLAYING, actiondv1.StreamState_STREAM_STATE_RETRYING, actiondv1.StreamState_STREAM_STATE_STOPPED, actiondv1.StreamState_STREAM_STATE_DISABLED}
-	streamCollectorDesc = []*prometheus.Desc{descFrames, descDecodeErrors, descReconnects, descWindows, descDroppedWindows, descDroppedFrames, descPacketsLost, descInputFPS, descState}
+	streamCollectorDesc = []*prometheus.Desc{descFrames, descDecodeErrors, descReconnects, descWindows, descDroppedWindows, descSkippedWindows, descEffectiveStride, descDroppedFrames, descPacketsLost, descInputFPS, descState}
 )
 
 func (c streamCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -142,6 +149,8 @@ func (c streamCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descReconnects, st.GetReconnectCount())
 		counter(descWindows, st.GetWindowCount())
 		counter(descDroppedWindows, st.GetDroppedWindows())
+		counter(descSkippedWindows, st.GetSkippedWindows())
+		ch <- prometheus.MustNewConstMetric(descEffectiveStride, prometheus.GaugeValue, st.GetEffectiveStride().AsDuration().Seconds(), name)
 		counter(descDroppedFrames, st.GetDroppedFrames())
 		counter(descPacketsLost, st.GetPacketsLost())
 		ch <- prometheus.MustNewConstMetric(descInputFPS, prometheus.GaugeValue, st.GetInputFps(), name)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/engine"
+	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
 )
 
@@ -20,176 +22,516 @@ type inferenceJob struct {
 	span   windowSpan
 	tensor []float32 // [segments, 3, size, size], or [segments, features…] with the feature cache
 	made   time.Time // when the stream handed the window over
+	// static: the stream's skip_static is on and the frames this window
+	// added barely differ from those before them (staticWindow), so the
+	// result of the window before may stand for it.
+	static bool
+	seq    uint64 // the scheduler's number for it within its stream
 	// snapshot is the frame at the window's centre, for the snapshot of
 	// an action the window starts; nil when none is kept.
 	snapshot *frameSnapshot
 }
 
-// Scheduler is the one place where windows meet the model: it collects the
-// windows of every stream and runs them as batches [N,segments,3,S,S]
-// through one engine session, so that the cost grows with the work, not
-// with the number of streams. A batch runs when it holds MaxBatch windows,
-// or MaxWait after its first window came. Its goroutine owns the batch
-// buffer; streams hand windows over with Submit, which waits while the
-// scheduler is busy (the stream's own bounded queue then drops its oldest
-// windows, counted as dropped_windows).
+// Scheduler is the one place where windows meet the model. Under load it
+// sheds instead of queueing: each stream has at most one window waiting,
+// and a newer window replaces it (the older one is skipped, counted in the
+// stream's skipped_windows), so latency stays near one round of model runs
+// however many cameras there are, and a stream's effective stride stretches
+// instead. Streams with a waiting window are served oldest first, one
+// window each per round (round robin), so every stream gets an equal share
+// of the model.
+//
+// Submit never blocks: a stream's goroutine hands its window over and goes
+// on. One runner goroutine per engine session (inference.sessions) takes
+// the next batch: up to MaxBatch windows of different streams, when it
+// holds MaxBatch windows or MaxWait after its first window came; a stream
+// has at most one window in a run, so its results come in order. A
+// window's tensor goes back to the pool once it is copied into the batch.
+//
+// Close drops the waiting windows and ends the runs in flight (ONNX
+// Runtime's terminate flag), so that shutdown does not wait for the model.
 type Scheduler struct {
-	sess     *engine.Session
+	sessions []*engine.Session
 	model    models.Manifest
 	itemSize int
 	maxBatch int
 	maxWait  time.Duration
+	pool     *ingest.TensorPool // nil: tensors are not given back
 	deliver  func(hubResult)
 	metrics  *Metrics
 	log      *slog.Logger
 
-	in       chan inferenceJob
-	stop     chan struct{}
+	ctx      context.Context // ends the runs in flight
+	cancel   context.CancelCauseFunc
+	wake     chan struct{} // a runner may find work
+	runners  sync.WaitGroup
+	start    sync.Once
 	stopOnce sync.Once
 	done     chan struct{}
-	buf      []float32
+
+	mu       sync.Mutex
+	stopping bool
+	streams  map[schedKey]*schedStream
+	line     []*schedStream // streams with a window waiting, oldest first
+
+	// beforeRun, for tests, is called on the runner's goroutine with each
+	// batch before it runs.
+	beforeRun func(batch []inferenceJob)
 }
 
-// NewScheduler returns a scheduler that runs sess and hands each window's
-// result to deliver, on the scheduler's goroutine. sess is the whole model,
-// or the back of a split one (the windows then hold features): a window is
-// one item of its input.
-func NewScheduler(sess *engine.Session, model models.Manifest, maxBatch int, maxWait time.Duration,
-	deliver func(hubResult), metrics *Metrics, log *slog.Logger) *Scheduler {
+type schedKey struct {
+	name string
+	gen  uint64
+}
+
+// schedStream is what the scheduler knows of one stream.
+type schedStream struct {
+	key     schedKey
+	seq     uint64        // jobs numbered so far
+	waiting *inferenceJob // at most one window waits
+	since   time.Time     // when it started waiting: its place in line
+	// running is the seq of its window in a run, 0 if none; runEpoch
+	// that window's epoch.
+	running  uint64
+	runEpoch uint64
+	// follow is a static window (without its tensor) that takes the
+	// result of the window numbered followAfter, ahead of it.
+	follow      *inferenceJob
+	followAfter uint64
+	// last is the stream's last result, for a static window with nothing
+	// ahead of it.
+	last      []float32
+	lastEpoch uint64
+	hasLast   bool
+	skipped   uint64
+	served    []servedWindow // over the last minute, oldest first
+	// loggedSkips is skipped when the last "model busy" line was logged,
+	// at loggedAt.
+	loggedSkips uint64
+	loggedAt    time.Time
+}
+
+// skipLogEvery is how often a stream's skipped windows are summarised in
+// the log, at most.
+const skipLogEvery = 10 * time.Second
+
+// skipLogLocked returns how many windows the stream skipped since the last
+// summary, when one is due; 0 otherwise.
+func (st *schedStream) skipLogLocked() uint64 {
+	if st.skipped == st.loggedSkips || time.Since(st.loggedAt) < skipLogEvery {
+		return 0
+	}
+	n := st.skipped - st.loggedSkips
+	st.loggedSkips, st.loggedAt = st.skipped, time.Now()
+	return n
+}
+
+// servedWindow is a window the model ran or reused, for effective_stride.
+type servedWindow struct {
+	end time.Duration // media time
+	at  time.Time
+}
+
+// strideSpan is how far back effective_stride looks.
+const strideSpan = time.Minute
+
+// NewScheduler returns a scheduler that runs its batches on sessions (one
+// runner each) and hands each window's result to deliver, on a runner's
+// goroutine, in each stream's window order. The sessions are the whole
+// model, or the back of a split one (the windows then hold features): a
+// window is one item of its input. pool, if not nil, gets the windows'
+// tensors back.
+func NewScheduler(sessions []*engine.Session, model models.Manifest, maxBatch int, maxWait time.Duration,
+	pool *ingest.TensorPool, deliver func(hubResult), metrics *Metrics, log *slog.Logger) *Scheduler {
 	item := model.Segments * 3 * model.InputSize * model.InputSize
-	if shape := sess.Input().Shape; len(shape) > 1 && !slices.Contains(shape[1:], -1) {
+	if shape := sessions[0].Input().Shape; len(shape) > 1 && !slices.Contains(shape[1:], -1) {
 		item = 1
 		for _, d := range shape[1:] {
 			item *= int(d)
 		}
 	}
+	ctx, cancel := context.WithCancelCause(context.Background())
 	return &Scheduler{
-		sess:     sess,
+		sessions: sessions,
 		model:    model,
 		itemSize: item,
-		maxBatch: maxBatch,
+		maxBatch: max(maxBatch, 1),
 		maxWait:  maxWait,
+		pool:     pool,
 		deliver:  deliver,
 		metrics:  metrics,
 		log:      log,
-		in:       make(chan inferenceJob, maxBatch),
-		stop:     make(chan struct{}),
+		ctx:      ctx,
+		cancel:   cancel,
+		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		streams:  map[schedKey]*schedStream{},
 	}
 }
 
-// Start starts the scheduler's goroutine.
-func (s *Scheduler) Start() { go s.run() }
+// ItemSize is the number of values of one window's tensor.
+func (s *Scheduler) ItemSize() int { return s.itemSize }
 
-// Close stops taking windows, runs the ones already handed over, and waits.
+// Start starts one runner per session.
+func (s *Scheduler) Start() {
+	s.start.Do(func() {
+		for _, sess := range s.sessions {
+			s.runners.Go(func() { s.runner(sess) })
+		}
+		go func() {
+			s.runners.Wait()
+			close(s.done)
+		}()
+	})
+}
+
+// errSchedulerClosed ends the runs in flight at Close.
+var errSchedulerClosed = errors.New("the server is shutting down")
+
+// Close stops taking windows, drops the waiting ones, ends the runs in
+// flight, and waits for the runners.
 func (s *Scheduler) Close() {
-	s.stopOnce.Do(func() { close(s.stop) })
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.stopping = true
+		dropped := 0
+		for _, st := range s.line {
+			s.pool.Put(st.waiting.tensor)
+			st.waiting = nil
+			dropped++
+		}
+		s.line = nil
+		s.mu.Unlock()
+		if dropped > 0 {
+			s.log.Info("windows waiting for the model dropped at shutdown", "windows", dropped)
+		}
+		s.cancel(errSchedulerClosed)
+		s.Start() // a scheduler never started still ends
+	})
 	<-s.done
 }
 
 // Wait waits until the scheduler has stopped.
 func (s *Scheduler) Wait() { <-s.done }
 
-// Submit hands a window over, waiting while the scheduler is busy. It
-// returns false, dropping the window, when ctx ends or the scheduler stops.
-func (s *Scheduler) Submit(ctx context.Context, job inferenceJob) bool {
-	select {
-	case <-s.stop:
+// Submit hands a window over without waiting: it becomes its stream's
+// waiting window, replacing (skipping) an older one. A static window
+// behind another of its stream takes that one's result instead; with
+// nothing ahead, the stream's last result at once. It returns false when
+// the scheduler has stopped (the tensor goes back to the pool).
+func (s *Scheduler) Submit(job inferenceJob) bool {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		s.pool.Put(job.tensor)
 		return false
+	}
+	st := s.streams[schedKey{job.stream, job.gen}]
+	if st == nil {
+		st = &schedStream{key: schedKey{job.stream, job.gen}}
+		s.streams[st.key] = st
+	}
+	st.seq++
+	job.seq = st.seq
+	if job.static {
+		if r, ok := s.reuseLocked(st, job); ok {
+			s.mu.Unlock()
+			s.deliver(r)
+			return true
+		}
+		// A static window behind another of the same epoch takes its
+		// result: the tensor is not needed.
+		ahead, aheadEpoch := st.running, st.runEpoch
+		if st.waiting != nil {
+			ahead, aheadEpoch = st.waiting.seq, st.waiting.epoch
+		}
+		if ahead != 0 && aheadEpoch == job.epoch {
+			s.pool.Put(job.tensor)
+			job.tensor = nil
+			if st.follow != nil {
+				st.skipped++
+			}
+			st.follow, st.followAfter = &job, ahead
+			skips := st.skipLogLocked()
+			s.mu.Unlock()
+			s.logSkips(job.stream, skips)
+			return true
+		}
+	}
+	if st.waiting != nil {
+		// Latest wins: the waiting window (and a static one that was to
+		// take its result) is skipped; the stream keeps its place.
+		st.skipped++
+		if st.follow != nil && st.followAfter == st.waiting.seq {
+			st.skipped++
+			st.follow = nil
+		}
+		s.pool.Put(st.waiting.tensor)
+		st.waiting = &job
+	} else {
+		st.waiting, st.since = &job, time.Now()
+		s.line = append(s.line, st)
+	}
+	skips := st.skipLogLocked()
+	s.mu.Unlock()
+	s.signal()
+	s.logSkips(job.stream, skips)
+	return true
+}
+
+// logSkips says that a stream skipped n windows, if it did.
+func (s *Scheduler) logSkips(stream string, n uint64) {
+	if n > 0 {
+		s.log.Warn("windows skipped: model busy; the stream's newest window replaced its waiting one (latest wins)",
+			"stream", stream, "skipped_since_last_said", n)
+	}
+}
+
+// reuseLocked returns the result of a static window with nothing of its
+// stream ahead of it: the stream's last result, if of the same epoch.
+func (s *Scheduler) reuseLocked(st *schedStream, job inferenceJob) (hubResult, bool) {
+	if st.waiting != nil || st.running != 0 || !st.hasLast || st.lastEpoch != job.epoch {
+		return hubResult{}, false
+	}
+	s.pool.Put(job.tensor)
+	st.servedLocked(job.span.mediaEnd)
+	return hubResult{
+		name: job.stream, gen: job.gen, epoch: job.epoch, span: job.span,
+		scores: st.last, made: job.made, reused: true, snapshot: job.snapshot,
+	}, true
+}
+
+// signal wakes a runner.
+func (s *Scheduler) signal() {
+	select {
+	case s.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case s.in <- job:
-		return true
-	case <-ctx.Done():
-		return false
-	case <-s.stop:
-		return false
+}
+
+// servedLocked records that a window ending at end was served now.
+func (st *schedStream) servedLocked(end time.Duration) {
+	now := time.Now()
+	drop := 0
+	for drop < len(st.served) && (now.Sub(st.served[drop].at) > strideSpan || len(st.served)-drop >= 256) {
+		drop++
+	}
+	st.served = append(st.served[drop:], servedWindow{end: end, at: now})
+}
+
+// effectiveStrideLocked is the mean time between the ends of the windows
+// served over the last minute; 0 before two were.
+func (st *schedStream) effectiveStrideLocked() time.Duration {
+	now := time.Now()
+	first := 0
+	for first < len(st.served) && now.Sub(st.served[first].at) > strideSpan {
+		first++
+	}
+	w := st.served[first:]
+	if len(w) < 2 {
+		return 0
+	}
+	return (w[len(w)-1].end - w[0].end) / time.Duration(len(w)-1)
+}
+
+// streamStats returns a stream's skipped windows and effective stride.
+func (s *Scheduler) streamStats(name string, gen uint64) (skipped uint64, stride time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[schedKey{name, gen}]
+	if st == nil {
+		return 0, 0
+	}
+	return st.skipped, st.effectiveStrideLocked()
+}
+
+// forget drops what the scheduler holds for a stream that is gone.
+func (s *Scheduler) forget(name string, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[schedKey{name, gen}]
+	if st == nil {
+		return
+	}
+	delete(s.streams, st.key)
+	if st.waiting != nil {
+		s.pool.Put(st.waiting.tensor)
+		st.waiting = nil
+		s.line = slices.DeleteFunc(s.line, func(o *schedStream) bool { return o == st })
+	}
+	st.follow = nil
+}
+
+// runner runs batches on sess until Close.
+func (s *Scheduler) runner(sess *engine.Session) {
+	var buf []float32
+	for {
+		batch := s.next()
+		if batch == nil {
+			return
+		}
+		if cap(buf) < len(batch)*s.itemSize {
+			buf = make([]float32, s.maxBatch*s.itemSize)
+		}
+		s.runBatch(sess, buf, batch)
 	}
 }
 
-func (s *Scheduler) run() {
-	defer close(s.done)
+// next waits for a batch: the first streams in line that have no window in
+// a run, up to MaxBatch of them, once there are MaxBatch or the first has
+// waited MaxWait. It returns nil at Close.
+func (s *Scheduler) next() []inferenceJob {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
-		var batch []inferenceJob
+		s.mu.Lock()
+		if s.stopping {
+			s.mu.Unlock()
+			return nil
+		}
+		var ready []*schedStream
+		for _, st := range s.line {
+			if st.running == 0 {
+				ready = append(ready, st)
+				if len(ready) == s.maxBatch {
+					break
+				}
+			}
+		}
+		var wait time.Duration
+		if len(ready) > 0 && len(ready) < s.maxBatch {
+			wait = time.Until(ready[0].since.Add(s.maxWait))
+		}
+		if len(ready) > 0 && wait <= 0 {
+			batch := make([]inferenceJob, len(ready))
+			for i, st := range ready {
+				batch[i] = *st.waiting
+				st.waiting = nil
+				st.running, st.runEpoch = batch[i].seq, batch[i].epoch
+			}
+			s.line = slices.DeleteFunc(s.line, func(st *schedStream) bool { return st.waiting == nil })
+			more := len(s.line) > 0
+			s.mu.Unlock()
+			if more {
+				s.signal() // another runner may take the rest
+			}
+			return batch
+		}
+		s.mu.Unlock()
+		var fire <-chan time.Time
+		if wait > 0 {
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			fire = timer.C
+		}
 		select {
-		case j := <-s.in:
-			batch = append(batch, j)
-		case <-s.stop:
-			s.drain()
-			return
+		case <-s.wake:
+		case <-fire:
+		case <-s.ctx.Done():
 		}
-		timer := time.NewTimer(s.maxWait)
-	collect:
-		for len(batch) < s.maxBatch {
-			select {
-			case j := <-s.in:
-				batch = append(batch, j)
-			case <-timer.C:
-				break collect
-			case <-s.stop:
-				break collect
-			}
-		}
-		timer.Stop()
-		s.runBatch(batch)
 	}
 }
 
-// drain runs what was handed over before Close.
-func (s *Scheduler) drain() {
-	for {
-		var batch []inferenceJob
-	collect:
-		for len(batch) < s.maxBatch {
-			select {
-			case j := <-s.in:
-				batch = append(batch, j)
-			default:
-				break collect
-			}
-		}
-		if len(batch) == 0 {
-			return
-		}
-		s.runBatch(batch)
-	}
-}
-
-// runBatch runs one batch and delivers each window's scores.
-func (s *Scheduler) runBatch(batch []inferenceJob) {
+// runBatch runs one batch on sess and delivers each window's scores (and
+// those of the static windows that follow them).
+func (s *Scheduler) runBatch(sess *engine.Session, buf []float32, batch []inferenceJob) {
 	n := len(batch)
-	if cap(s.buf) < n*s.itemSize {
-		s.buf = make([]float32, s.maxBatch*s.itemSize)
-	}
-	input := s.buf[:n*s.itemSize]
+	input := buf[:n*s.itemSize]
 	for i, j := range batch {
 		copy(input[i*s.itemSize:(i+1)*s.itemSize], j.tensor)
+		s.pool.Put(j.tensor)
+		batch[i].tensor = nil
+	}
+	s.metrics.runsInFlight.Inc()
+	if s.beforeRun != nil {
+		s.beforeRun(batch)
 	}
 	start := time.Now()
-	out, err := s.sess.Run(input, n)
+	out, err := sess.RunContext(s.ctx, input, n)
 	latency := time.Since(start)
-	s.metrics.inferenceSeconds.Observe(latency.Seconds())
-	s.metrics.batchSize.Observe(float64(n))
+	s.metrics.runsInFlight.Dec()
 	labels := len(s.model.Labels)
 	if err == nil && len(out) != n*labels {
 		err = fmt.Errorf("model output has %d values, want %d (%d windows of %d labels)", len(out), n*labels, n, labels)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, engine.ErrInterrupted):
+		s.log.Warn("model run interrupted by shutdown; its windows are dropped", "windows", n,
+			"after", latency.Round(time.Millisecond))
+	case err != nil:
 		s.metrics.inferenceErrors.Inc()
 		s.log.Error("inference failed; the batch's windows are dropped", "windows", n, "error", err)
-		return
+	default:
+		s.metrics.inferenceSeconds.Observe(latency.Seconds())
+		s.metrics.batchSize.Observe(float64(n))
 	}
 	for i, j := range batch {
-		scores := out[i*labels : (i+1)*labels]
-		if s.model.Output == models.OutputLogits {
-			scores = engine.Softmax(scores)
-		} else {
-			scores = append([]float32(nil), scores...)
+		var scores []float32
+		if err == nil {
+			scores = out[i*labels : (i+1)*labels]
+			if s.model.Output == models.OutputLogits {
+				scores = engine.Softmax(scores)
+			} else {
+				scores = append([]float32(nil), scores...)
+			}
 		}
-		s.deliver(hubResult{
+		s.finish(j, scores, latency)
+	}
+}
+
+// finish delivers a run window's result and those of the static windows
+// that follow it, then lets its stream run again.
+func (s *Scheduler) finish(j inferenceJob, scores []float32, latency time.Duration) {
+	var results []hubResult
+	s.mu.Lock()
+	st := s.streams[schedKey{j.stream, j.gen}]
+	if st != nil && scores != nil {
+		st.last, st.lastEpoch, st.hasLast = scores, j.epoch, true
+		st.servedLocked(j.span.mediaEnd)
+		results = append(results, hubResult{
 			name: j.stream, gen: j.gen, epoch: j.epoch, span: j.span,
 			scores: scores, latency: latency, made: j.made, snapshot: j.snapshot,
 		})
+	}
+	for {
+		// A static window may come to follow j while its result is on
+		// its way: it is answered before the stream runs again.
+		if st != nil && st.follow != nil && st.followAfter == j.seq {
+			f := st.follow
+			st.follow = nil
+			if scores != nil { // else its result is lost with the run
+				st.servedLocked(f.span.mediaEnd)
+				results = append(results, hubResult{
+					name: f.stream, gen: f.gen, epoch: f.epoch, span: f.span,
+					scores: scores, made: f.made, reused: true, snapshot: f.snapshot,
+				})
+			}
+		}
+		if len(results) == 0 {
+			if st != nil {
+				st.running = 0
+			}
+			more := len(s.line) > 0
+			s.mu.Unlock()
+			if more {
+				s.signal()
+			}
+			return
+		}
+		s.mu.Unlock()
+		// Delivered before the stream may run again: its results stay
+		// in order.
+		for _, r := range results {
+			s.deliver(r)
+		}
+		results = results[:0]
+		s.mu.Lock()
 	}
 }

@@ -16,9 +16,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -83,6 +85,8 @@ type core struct {
 	hub          *Hub
 	events       *eventLog
 	sched        *Scheduler
+	pool         *ingest.TensorPool
+	extra        []*engine.Session // the scheduler's sessions beyond the classifier's
 	streams      *StreamManager
 	classifyGate *classifyGate
 }
@@ -351,7 +355,8 @@ func (s *Server) load() {
 }
 
 func (s *Server) loadCore() (*core, error) {
-	cl, err := OpenClassifier(s.cfg.Model, s.cfg.Inference.Threads)
+	nsess, threads := InferenceSplit(s.cfg.Inference.Threads, s.cfg.Inference.Sessions)
+	cl, err := OpenClassifier(s.cfg.Model, threads)
 	if err != nil {
 		return nil, err
 	}
@@ -365,33 +370,55 @@ func (s *Server) loadCore() (*core, error) {
 		model:        modelProto(man, params),
 		classifyGate: newClassifyGate(s.cfg.Classify.MaxConcurrent),
 	}
-	sess, enc := cl.sess, ingest.FrameEncoder(nil)
+	var sessions []*engine.Session
+	enc := ingest.FrameEncoder(nil)
 	if man.FeatureCache != nil && *s.cfg.Inference.FeatureCache {
-		if c.features, err = openFeatureCache(s.cfg.Model, man, s.cfg.Inference.Threads); err != nil {
+		if c.features, err = openFeatureCache(s.cfg.Model, man, threads); err == nil {
+			if err = c.features.widen(nsess, threads); err != nil {
+				c.features.Close()
+			}
+		}
+		if err != nil {
 			// The model itself works: serve it whole rather than not at all.
+			c.features = nil
 			s.log.Warn("feature cache off: running the whole model per window", "error", err)
 		} else {
-			sess, enc = c.features.back, c.features
+			sessions, enc = c.features.backs, c.features
 			s.log.Info("feature cache on: the front runs once per kept frame, the back per window",
 				"front", c.features.front.Name(), "back", c.features.back.Name(), "features_per_frame", c.features.shape)
 		}
 	}
+	if sessions == nil {
+		sessions = []*engine.Session{cl.sess}
+		for len(sessions) < nsess {
+			sess, err := engine.Open(s.cfg.Model, engine.Options{Threads: threads, NoSpin: true})
+			if err != nil {
+				c.closeModels()
+				return nil, err
+			}
+			c.extra = append(c.extra, sess)
+			sessions = append(sessions, sess)
+		}
+	}
+	s.log.Info("inference", "sessions", nsess, "threads_per_session", threads, "max_batch", s.cfg.Inference.MaxBatch)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	events, restartEnds, err := openEventLog(ctx, s.cfg, s.metrics, s.log.With("component", "eventlog"), func(st healthpb.HealthCheckResponse_ServingStatus) {
 		s.health.SetServingStatus(actiondv1.HistoryService_ServiceDesc.ServiceName, st)
 	})
 	cancel()
 	if err != nil {
-		cl.Close()
-		if c.features != nil {
-			c.features.Close()
-		}
+		c.closeModels()
 		return nil, err
 	}
 	c.events = events
 	c.hub = NewHub(man, s.cfg.Subscribers.QueueSize, s.cfg.Subscribers.MaxSubscribers, s.metrics, s.log.With("component", "hub"))
 	c.hub.events = events
-	c.sched = NewScheduler(sess, man, s.cfg.Inference.MaxBatch, s.cfg.Inference.MaxWait,
+	itemSize := man.Segments * 3 * man.InputSize * man.InputSize
+	if enc != nil {
+		itemSize = man.Segments * enc.FeatureSize()
+	}
+	c.pool = ingest.NewTensorPool(itemSize)
+	c.sched = NewScheduler(sessions, man, s.cfg.Inference.MaxBatch, s.cfg.Inference.MaxWait, c.pool,
 		func(r hubResult) { c.hub.send(r) }, s.metrics, s.log.With("component", "scheduler"))
 	c.hub.Start()
 	if len(restartEnds) > 0 {
@@ -400,27 +427,43 @@ func (s *Server) loadCore() (*core, error) {
 	c.sched.Start()
 	// The streams added over the API are kept in the stream registry, a
 	// KV bucket beside the event log; it imports state_file once.
+	openRegistry := func() (*streamRegistry, error) {
+		if !events.log.Connected() {
+			return nil, fmt.Errorf("%w: not connected to NATS", eventlog.ErrUnavailable)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return openStreamRegistry(ctx, events.log.JetStream(), s.cfg.StateFile, s.log.With("component", "streams"))
+	}
 	var state streamStore
-	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
-	reg, err := openStreamRegistry(rctx, events.log.JetStream(), s.cfg.StateFile, s.log.With("component", "streams"))
-	rcancel()
-	if err != nil {
-		s.log.Error("stream registry unavailable: streams added over the API are not restored, and changes fail until a restart finds it", "error", err)
-		state = unavailableStore{err: err}
+	if reg, err := openRegistry(); err != nil {
+		s.log.Error("stream registry unavailable: the streams added over the API are watched again at the next start with it; changes fail until it is back", "error", err)
+		state = &lateRegistry{open: openRegistry}
 	} else {
 		state = reg
 	}
-	deps := &streamDeps{cfg: &s.cfg, model: man, encoder: enc, sched: c.sched, hub: c.hub, log: s.log}
+	deps := &streamDeps{cfg: &s.cfg, model: man, encoder: enc, sched: c.sched, pool: c.pool, hub: c.hub, log: s.log}
 	c.streams = NewStreamManager(deps, state, s.log.With("component", "streams"))
 	return c, nil
 }
 
-// stop stops the streams (their last events go out), drains the scheduler,
-// ends the subscriptions and frees the model.
+// stop stops the streams (their last events go out), stops the scheduler
+// (its runs in flight end), and ends the subscriptions.
 func (c *core) stop() {
 	c.streams.Close(c.sched.Close)
 	c.hub.Close()
 	c.events.close()
+}
+
+// closeModels frees the model's sessions.
+func (c *core) closeModels() {
+	c.classifier.Close()
+	if c.features != nil {
+		c.features.Close()
+	}
+	for _, s := range c.extra {
+		s.Close()
+	}
 }
 
 // Follow calls fn with every event that passes req's filter, on a goroutine
@@ -511,10 +554,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.served.Wait()
 	if c != nil {
-		c.classifier.Close()
-		if c.features != nil {
-			c.features.Close()
-		}
+		c.closeModels()
 	}
 	s.log.Info("stopped")
 	return nil

@@ -374,9 +374,10 @@ func (sm *StreamManager) save(name string, spec *StreamSpec) error {
 	return nil
 }
 
-// Close stops every stream's camera, calls drain (the scheduler runs the
-// windows already handed over), then ends the streams: their actions end and
-// their last status is STOPPED. The state file keeps them.
+// Close stops every stream's camera, calls drain (the scheduler stops: its
+// waiting windows are dropped, its runs in flight ended), then ends the
+// streams: their actions end and their last status is STOPPED. The state
+// file keeps them.
 func (sm *StreamManager) Close(drain func()) {
 	sm.change.Lock()
 	defer sm.change.Unlock()

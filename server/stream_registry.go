@@ -177,10 +177,26 @@ func decodeRegistrySpec(b []byte) (StreamSpec, error) {
 	return spec, errs.err()
 }
 
-// unavailableStore stands for a registry that could not be opened: it
-// keeps nothing, and every change fails, rather than be forgotten.
-type unavailableStore struct{ err error }
+// lateRegistry stands for a registry that could not be opened at start
+// (NATS down): it restores nothing, and opens the registry at the first
+// change, failing the change while it cannot. The streams it already
+// keeps are watched again at the next start.
+type lateRegistry struct {
+	open func() (*streamRegistry, error)
+	reg  *streamRegistry
+}
 
-func (u unavailableStore) Load() ([]StreamSpec, error) { return nil, nil }
-func (u unavailableStore) Save([]StreamSpec) error     { return u.err }
-func (u unavailableStore) Path() string                { return "the stream registry (unavailable)" }
+func (l *lateRegistry) Load() ([]StreamSpec, error) { return nil, nil }
+
+func (l *lateRegistry) Save(specs []StreamSpec) error {
+	if l.reg == nil {
+		reg, err := l.open()
+		if err != nil {
+			return err
+		}
+		l.reg = reg
+	}
+	return l.reg.Save(specs)
+}
+
+func (l *lateRegistry) Path() string { return "the stream registry (KV bucket " + registryBucket + ")" }

@@ -46,6 +46,10 @@ type StreamSpec struct {
 	// Enabled says whether the server connects to the camera. It defaults
 	// to true.
 	Enabled *bool `yaml:"enabled,omitempty"`
+	// SkipStatic reuses the last result for a window whose new frames
+	// barely differ from the frames before them (StaticPixelThreshold)
+	// instead of running the model. It defaults to false.
+	SkipStatic *bool `yaml:"skip_static,omitempty"`
 }
 
 var streamName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -126,6 +130,7 @@ type streamOptions struct {
 	allowNames []string
 	transport  ingest.Transport
 	enabled    bool
+	skipStatic bool
 }
 
 // resolve fills in s's defaults from the server's configuration and the
@@ -139,6 +144,7 @@ func (s StreamSpec) resolve(cfg *Config, model models.Manifest) (streamOptions, 
 		off:         s.OffThreshold,
 		consecutive: s.MinConsecutiveWindows,
 		enabled:     s.Enabled == nil || *s.Enabled,
+		skipStatic:  s.SkipStatic != nil && *s.SkipStatic,
 		transport:   ingest.Transport(strings.ToLower(s.Transport)),
 	}
 	if o.transport == "" {

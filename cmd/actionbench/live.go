@@ -56,10 +56,20 @@ type livePoint struct {
 	// Ingest losses in the period, summed over the streams.
 	DroppedFrames, DroppedWindows, PacketsLost, DecodeErrors, Reconnects uint64
 	SubDropped                                                           uint64 // events the subscriber's queue dropped
-	InferBusy                                                            float64
-	MeanBatch                                                            float64
-	Profiled                                                             bool
-	Err                                                                  string // why the point is incomplete
+	// Skipped windows (latest wins) over the period, all streams; Reused
+	// results (skip_static) among Events.
+	Skipped uint64
+	Reused  int
+	// Fairness is the fewest results of a stream over the period ÷ the
+	// most (1: every stream served alike).
+	Fairness float64
+	// EffStride is the mean of the streams' effective_stride at the end of
+	// the period (0 when the server does not report it).
+	EffStride time.Duration
+	InferBusy float64
+	MeanBatch float64
+	Profiled  bool
+	Err       string // why the point is incomplete
 }
 
 // perStream is (RSS − base) / N in MiB.
@@ -72,21 +82,35 @@ func (p livePoint) drops() uint64 {
 	return p.DroppedFrames + p.DroppedWindows + p.PacketsLost + p.DecodeErrors
 }
 
-// meetsGoal: p99 within 1 s and nothing lost (issue #6 item 6).
+// meetsGoal: served at the full stride: p99 within 1 s, nothing lost,
+// nothing skipped.
 func (p livePoint) meetsGoal() bool {
-	return p.Err == "" && p.P99 <= time.Second && p.drops() == 0 && p.SubDropped == 0 && p.Events >= p.Expected*9/10
+	return p.Err == "" && p.P99 <= time.Second && p.drops() == 0 && p.SubDropped == 0 && p.Skipped == 0 && p.Events >= p.Expected*9/10
+}
+
+// liveSeries is one run of the camera counts: this actiond, the peer, or
+// this actiond with half the cameras still.
+type liveSeries struct {
+	Name    string // in the report
+	Actiond string
+	Static  bool // odd cameras show a still picture, with skip_static on
+	BaseRSS int64
+	Points  []livePoint
+	Stopped string
 }
 
 type liveResult struct {
-	Model       string
-	Source      string // the 720p file the simulator serves
-	Bitrate     float64
-	BaseRSS     int64 // model loaded, no streams
-	Config      string
-	LoadedLine  string // actiond's "model loaded" log line: its effective setup
-	Command     string
-	Points      []livePoint
-	Stopped     string // why larger N were not run
+	Model      string
+	Source     string // the 720p file the simulator serves
+	Bitrate    float64
+	BaseRSS    int64 // model loaded, no streams
+	Config     string
+	LoadedLine string // actiond's "model loaded" log line: its effective setup
+	Command    string
+	Points     []livePoint
+	Stopped    string // why larger N were not run
+	// Others are the peer's series and the half-still one, when run.
+	Others      []*liveSeries
 	ProfileN    int
 	CPUTop      []string // go tool pprof -top of the CPU profile
 	AllocTop    []string
@@ -129,36 +153,63 @@ func benchLive(ctx context.Context, c config, model string, ns []int) (*liveResu
 		return nil, err
 	}
 	defer sim.Close()
-	cams := &liveCameras{sim: sim, src: src, t0: time.Now()}
+	cams := &liveCameras{sim: sim, src: src, c: c, t0: time.Now()}
 
 	progress("live: actiond with the model loaded and no streams")
 	if res.BaseRSS, _, err = liveBaseline(ctx, c, model); err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	for _, n := range ns {
-		if err := cams.ensure(ctx, n); err != nil {
-			return nil, err
-		}
-		res.Bitrate = sim.Stats(camName(0)).Bitrate
-		progress("live: %d camera(s), %s measured", n, c.livePeriod)
-		pt, info, err := livePointRun(ctx, c, model, sim, n, res)
+	main := &liveSeries{Name: "this actiond", Actiond: c.actiond, BaseRSS: res.BaseRSS}
+	series := []*liveSeries{main}
+	if c.peer != "" {
+		pc := c
+		pc.actiond = c.peer
+		progress("live: the peer actiond (%s) with the model loaded and no streams", c.peer)
+		base, _, err := liveBaseline(ctx, pc, model)
 		if err != nil {
-			return nil, fmt.Errorf("%d cameras: %w", n, err)
+			return nil, fmt.Errorf("peer baseline: %w", err)
 		}
-		res.Config, res.LoadedLine, res.Command = info.config, info.loaded, info.command
-		res.Points = append(res.Points, pt)
-		progress("live: N=%d: actiond %.2f cores, bench %.2f, machine %.2f; RSS %.0f MiB (%.1f MiB/stream over the base); events %d/%d; p50 %s p99 %s; drops %d frames, %d windows, %d packets, %d decode errors; model busy %.0f%%, mean batch %.2f %s",
-			n, pt.CPU, pt.BenchCPU, pt.MachineCPU, mib(pt.RSS), pt.perStream(res.BaseRSS), pt.Events, pt.Expected,
-			secs(pt.P50), secs(pt.P99), pt.DroppedFrames, pt.DroppedWindows, pt.PacketsLost, pt.DecodeErrors, 100*pt.InferBusy, pt.MeanBatch, pt.Err)
-		if pt.P99 > c.liveStopP99 || pt.Events < pt.Expected/2 {
-			if i := slices.Index(ns, n); i < len(ns)-1 {
-				res.Stopped = fmt.Sprintf("Stopped after N = %d (p99 %s s, %d of %d results): N = %s not run, as they can only be worse.",
-					n, secs(pt.P99), pt.Events, pt.Expected, intsList(ns[i+1:]))
-				progress("live: %s", res.Stopped)
+		series = append(series, &liveSeries{Name: "peer " + c.peer, Actiond: c.peer, BaseRSS: base})
+	}
+	if c.liveStatic {
+		series = append(series, &liveSeries{Name: "this actiond, half the cameras still (skip_static)", Actiond: c.actiond, Static: true, BaseRSS: res.BaseRSS})
+	}
+	for si, se := range series {
+		sc := c
+		sc.actiond = se.Actiond
+		if si > 0 {
+			sc.liveProfile = 0
+		}
+		for _, n := range ns {
+			if err := cams.ensure(ctx, n, se.Static); err != nil {
+				return nil, err
 			}
-			break
+			res.Bitrate = sim.Stats(camName(0)).Bitrate
+			progress("live: %s: %d camera(s), %s measured", se.Name, n, c.livePeriod)
+			pt, info, err := livePointRun(ctx, sc, model, sim, n, res, se, si)
+			if err != nil {
+				return nil, fmt.Errorf("%s, %d cameras: %w", se.Name, n, err)
+			}
+			if si == 0 {
+				res.Config, res.LoadedLine, res.Command = info.config, info.loaded, info.command
+			}
+			se.Points = append(se.Points, pt)
+			progress("live: %s: N=%d: actiond %.2f cores, bench %.2f, machine %.2f; RSS %.0f MiB (%.1f MiB/stream over the base); events %d/%d (%d reused); skipped %d; fairness %.2f; effective stride %s s; p50 %s p99 %s; drops %d frames, %d windows, %d packets, %d decode errors; model busy %.0f%%, mean batch %.2f %s",
+				se.Name, n, pt.CPU, pt.BenchCPU, pt.MachineCPU, mib(pt.RSS), pt.perStream(se.BaseRSS), pt.Events, pt.Expected, pt.Reused, pt.Skipped, pt.Fairness, secs(pt.EffStride),
+				secs(pt.P50), secs(pt.P99), pt.DroppedFrames, pt.DroppedWindows, pt.PacketsLost, pt.DecodeErrors, 100*pt.InferBusy, pt.MeanBatch, pt.Err)
+			// Every N up to 16 is run: past it, only while it can still
+			// tell something.
+			if n >= 16 && (pt.P99 > c.liveStopP99 || pt.Events < pt.Expected/2) {
+				if i := slices.Index(ns, n); i < len(ns)-1 {
+					se.Stopped = fmt.Sprintf("Stopped after N = %d (p99 %s s, %d of %d results): N = %s not run, as they can only be worse.",
+						n, secs(pt.P99), pt.Events, pt.Expected, intsList(ns[i+1:]))
+					progress("live: %s: %s", se.Name, se.Stopped)
+				}
+				break
+			}
 		}
 	}
+	res.Points, res.Stopped, res.Others = main.Points, main.Stopped, series[1:]
 	return res, nil
 }
 
@@ -199,13 +250,52 @@ func camName(i int) string { return fmt.Sprintf("cam%02d", i+1) }
 // as real cameras, switched on at random moments, are; all at one phase
 // would make every window of every stream close at once.
 type liveCameras struct {
-	sim *ingest.Simulator
-	src string
-	t0  time.Time
-	n   int
+	sim    *ingest.Simulator
+	src    string
+	still  string // the source's first frame for 10 s, made on first use
+	c      config
+	t0     time.Time
+	n      int
+	stills int
 }
 
-func (lc *liveCameras) ensure(ctx context.Context, n int) error {
+// stillName is the path of the i-th camera of a half-still run: odd
+// cameras show the still picture.
+func stillName(i int) string { return fmt.Sprintf("still%02d", i+1) }
+
+// ensure adds cameras up to n; with still, the odd ones of the first n
+// have a still twin too.
+func (lc *liveCameras) ensure(ctx context.Context, n int, still bool) error {
+	if err := lc.ensureMoving(ctx, n); err != nil || !still {
+		return err
+	}
+	if lc.still == "" {
+		out := filepath.Join(lc.c.work, fmt.Sprintf("live-%dp%d-still.mp4", liveHeight, liveFPS))
+		if _, err := os.Stat(out); err != nil {
+			progress("live: a still %dx%d clip from the first frame of %s (%s)", liveWidth, liveHeight, lc.src, out)
+			tmp := out + ".tmp.mp4"
+			if err := runQuiet("ffmpeg", "-nostdin", "-v", "error", "-y", "-i", lc.src, "-an",
+				"-vf", fmt.Sprintf("trim=end_frame=1,loop=loop=%d:size=1:start=0,setpts=N/%d/TB", 10*liveFPS-1, liveFPS),
+				"-c:v", "libx264", "-preset", "veryfast", "-crf", "12", "-g", strconv.Itoa(liveFPS), "-bf", "0", tmp); err != nil {
+				return err
+			}
+			if err := os.Rename(tmp, out); err != nil {
+				return err
+			}
+		}
+		lc.still = out
+	}
+	for ; lc.stills < n; lc.stills++ {
+		if lc.stills%2 == 1 {
+			if err := lc.sim.AddFile(stillName(lc.stills), lc.still); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (lc *liveCameras) ensureMoving(ctx context.Context, n int) error {
 	for ; lc.n < n; lc.n++ {
 		phase := time.Duration(math.Mod(float64(lc.n)*0.6180339887, 1) * float64(time.Second))
 		since := time.Since(lc.t0)
@@ -339,7 +429,8 @@ func waitServing(ctx context.Context, cl *client.Client, p *actiondProc) error {
 // liveConfigYAML is the server's configuration for n cameras: every key
 // not named here is at its default, so the run measures what the server
 // does by default.
-func liveConfigYAML(model string, sim *ingest.Simulator, n int) string {
+// With static, the odd cameras show the still picture with skip_static on.
+func liveConfigYAML(model string, sim *ingest.Simulator, n int, static bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: 127.0.0.1:0\nmetrics_listen: 127.0.0.1:0\nmodel: %s\nlog:\n  level: info\n", model)
 	if n == 0 {
@@ -347,7 +438,11 @@ func liveConfigYAML(model string, sim *ingest.Simulator, n int) string {
 	}
 	b.WriteString("streams:\n")
 	for i := range n {
-		fmt.Fprintf(&b, "  - name: %s\n    url: %s\n    window: %s\n    stride: %s\n", camName(i), sim.URL(camName(i)), liveWindow, liveStride)
+		url, extra := sim.URL(camName(i)), ""
+		if static && i%2 == 1 {
+			url, extra = sim.URL(stillName(i)), "    skip_static: true\n"
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    url: %s\n    window: %s\n    stride: %s\n%s", camName(i), url, liveWindow, liveStride, extra)
 	}
 	return b.String()
 }
@@ -355,7 +450,7 @@ func liveConfigYAML(model string, sim *ingest.Simulator, n int) string {
 // liveBaseline is actiond's RSS with the model loaded and no streams.
 func liveBaseline(ctx context.Context, c config, model string) (int64, string, error) {
 	cfgPath := filepath.Join(c.work, "live-0.yaml")
-	if err := os.WriteFile(cfgPath, []byte(liveConfigYAML(model, nil, 0)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(liveConfigYAML(model, nil, 0, false)), 0o644); err != nil {
 		return 0, "", err
 	}
 	p, err := startActiond(ctx, c, cfgPath, filepath.Join(c.work, "live-0.log"))
@@ -389,6 +484,8 @@ type liveLatencies struct {
 	mu      sync.Mutex
 	at      []time.Time
 	lat     []time.Duration
+	stream  []string
+	reused  []bool
 	per     map[string]int
 	dropped uint64
 	err     error
@@ -414,6 +511,8 @@ func (l *liveLatencies) subscribe(ctx context.Context, cl *client.Client) {
 			}
 			l.at = append(l.at, now)
 			l.lat = append(l.lat, now.Sub(w.GetCompletedTime().AsTime()))
+			l.stream = append(l.stream, ev.GetStream())
+			l.reused = append(l.reused, w.GetReused())
 			l.per[ev.GetStream()]++
 		}
 		l.mu.Unlock()
@@ -438,16 +537,20 @@ func (l *liveLatencies) warm(n, min int) (bool, error) {
 	return true, nil
 }
 
-func livePointRun(ctx context.Context, c config, model string, sim *ingest.Simulator, n int, res *liveResult) (livePoint, liveRunInfo, error) {
+func livePointRun(ctx context.Context, c config, model string, sim *ingest.Simulator, n int, res *liveResult, se *liveSeries, si int) (livePoint, liveRunInfo, error) {
 	pt := livePoint{N: n}
 	var info liveRunInfo
-	info.config = liveConfigYAML(model, sim, n)
-	cfgPath := filepath.Join(c.work, fmt.Sprintf("live-%d.yaml", n))
+	info.config = liveConfigYAML(model, sim, n, se.Static)
+	tag := ""
+	if si > 0 {
+		tag = fmt.Sprintf("-s%d", si)
+	}
+	cfgPath := filepath.Join(c.work, fmt.Sprintf("live%s-%d.yaml", tag, n))
 	if err := os.WriteFile(cfgPath, []byte(info.config), 0o644); err != nil {
 		return pt, info, err
 	}
 	info.command = fmt.Sprintf("%s serve --config %s --pprof-listen 127.0.0.1:0", c.actiond, cfgPath)
-	p, err := startActiond(ctx, c, cfgPath, filepath.Join(c.work, fmt.Sprintf("live-%d.log", n)))
+	p, err := startActiond(ctx, c, cfgPath, filepath.Join(c.work, fmt.Sprintf("live%s-%d.log", tag, n)))
 	if err != nil {
 		return pt, info, err
 	}
@@ -558,6 +661,8 @@ func livePointRun(ctx context.Context, c config, model string, sim *ingest.Simul
 	pt.PacketsLost = ing1.packetsLost - ing0.packetsLost
 	pt.DecodeErrors = ing1.decodeErrors - ing0.decodeErrors
 	pt.Reconnects = ing1.reconnects - ing0.reconnects
+	pt.Skipped = ing1.skipped - ing0.skipped
+	pt.EffStride = ing1.effStride
 	pt.InferBusy = (met1["actiond_inference_seconds_sum"] - met0["actiond_inference_seconds_sum"]) / s
 	if runs := met1["actiond_inference_batch_size_count"] - met0["actiond_inference_batch_size_count"]; runs > 0 {
 		pt.MeanBatch = (met1["actiond_inference_batch_size_sum"] - met0["actiond_inference_batch_size_sum"]) / runs
@@ -569,10 +674,25 @@ func livePointRun(ctx context.Context, c config, model string, sim *ingest.Simul
 	time.Sleep(liveStride)
 	lat.mu.Lock()
 	var ls []time.Duration
+	per := map[string]int{}
+	for i := range n {
+		per[camName(i)] = 0
+	}
 	for i, at := range lat.at {
 		if !at.Before(t0) && at.Before(t1) {
 			ls = append(ls, lat.lat[i])
+			per[lat.stream[i]]++
+			if lat.reused[i] {
+				pt.Reused++
+			}
 		}
+	}
+	lo, hi := math.MaxInt, 0
+	for _, k := range per {
+		lo, hi = min(lo, k), max(hi, k)
+	}
+	if hi > 0 {
+		pt.Fairness = float64(lo) / float64(hi)
 	}
 	pt.SubDropped = lat.dropped - drop0
 	lat.mu.Unlock()
@@ -614,7 +734,8 @@ func loadedLine(path string) string {
 }
 
 type ingestTotals struct {
-	droppedFrames, droppedWindows, packetsLost, decodeErrors, reconnects uint64
+	droppedFrames, droppedWindows, packetsLost, decodeErrors, reconnects, skipped uint64
+	effStride                                                                     time.Duration // mean over the streams reporting it
 }
 
 func ingestCounters(ctx context.Context, cl *client.Client) (ingestTotals, error) {
@@ -630,6 +751,17 @@ func ingestCounters(ctx context.Context, cl *client.Client) (ingestTotals, error
 		t.packetsLost += st.GetPacketsLost()
 		t.decodeErrors += st.GetDecodeErrors()
 		t.reconnects += st.GetReconnectCount()
+		t.skipped += st.GetSkippedWindows()
+	}
+	var k int
+	for _, s := range streams {
+		if d := s.GetStatus().GetEffectiveStride(); d != nil {
+			t.effStride += d.AsDuration()
+			k++
+		}
+	}
+	if k > 0 {
+		t.effStride /= time.Duration(k)
 	}
 	return t, nil
 }
@@ -785,7 +917,7 @@ func runLive(c config) (*liveResult, error) {
 		return nil, err
 	}
 	if c.livePlot != "" && len(r.Points) > 0 {
-		if err := writeLivePlot(c.livePlot, r.Points); err != nil {
+		if err := writeLivePlot(c.livePlot, r.Points, r.BaseRSS); err != nil {
 			return nil, err
 		}
 		r.Plot = c.livePlot

@@ -15,11 +15,11 @@ import (
 func TestLivePlot(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "docs", "live.png")
 	pts := []livePoint{
-		{N: 1, P50: 300 * time.Millisecond, P99: 500 * time.Millisecond, CPU: 0.3, BenchCPU: 0.01, MachineCPU: 0.5},
-		{N: 4, P50: 600 * time.Millisecond, P99: 900 * time.Millisecond, CPU: 1.1, BenchCPU: 0.04, MachineCPU: 1.3},
-		{N: 8, P50: 2 * time.Second, P99: 4 * time.Second, CPU: 1.9, BenchCPU: 0.08, MachineCPU: 2},
+		{N: 1, P50: 300 * time.Millisecond, P99: 500 * time.Millisecond, CPU: 0.3, BenchCPU: 0.01, MachineCPU: 0.5, RSS: 300 << 20, EffStride: 1250 * time.Millisecond},
+		{N: 4, P50: 600 * time.Millisecond, P99: 900 * time.Millisecond, CPU: 1.1, BenchCPU: 0.04, MachineCPU: 1.3, RSS: 380 << 20, EffStride: 1250 * time.Millisecond},
+		{N: 8, P50: 2 * time.Second, P99: 4 * time.Second, CPU: 1.9, BenchCPU: 0.08, MachineCPU: 2, RSS: 500 << 20, EffStride: 2500 * time.Millisecond},
 	}
-	if err := writeLivePlot(path, pts); err != nil {
+	if err := writeLivePlot(path, pts, 250<<20); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -31,7 +31,7 @@ func TestLivePlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := img.Bounds(); b.Dx() != 1000 || b.Dy() != 460 {
+	if b := img.Bounds(); b.Dx() != 1000 || b.Dy() != 880 {
 		t.Errorf("size %v", b)
 	}
 	count := map[color.RGBA]int{}

@@ -40,7 +40,10 @@ type config struct {
 	liveBitrate int
 	livePlot    string
 	liveOnly    bool
+	liveStatic  bool
+	peer        string
 	cache       string
+	sessions    int
 }
 
 func main() {
@@ -55,14 +58,17 @@ func main() {
 	flag.IntVar(&c.iterations, "iterations", 10, "timed model runs per repeat (each repeat reports its p50)")
 	flag.IntVar(&c.clipRepeats, "clip-repeats", 5, "timed clip loads per figure")
 	flag.StringVar(&c.batching, "batching", "2:5,1:3", "Batching section: threads:repeats[,…], in the order to run; empty to skip")
-	flag.StringVar(&c.live, "live", "1,2,4,8,12,16", "Live capacity section: camera counts, in the order to run; empty to skip")
+	flag.StringVar(&c.live, "live", "1,2,4,6,8,12,16", "Live capacity section: camera counts, in the order to run (all up to 16 are run; past 16 only while p99 stays under -live-stop-p99); empty to skip")
 	flag.DurationVar(&c.livePeriod, "live-period", 40*time.Second, "Live: measured period per camera count (after the warm-up)")
 	flag.DurationVar(&c.liveStopP99, "live-stop-p99", 10*time.Second, "Live: run no larger camera count once p99 latency is past this")
 	flag.IntVar(&c.liveProfile, "live-profile", 8, "Live: capture actiond's CPU and allocation profiles at this camera count; 0 for none")
 	flag.IntVar(&c.liveBitrate, "live-bitrate", 2_000_000, "Live: the simulated cameras' H.264 bitrate, bit/s; 0 for constant quality")
 	flag.StringVar(&c.livePlot, "live-plot", "docs/live-capacity.png", "Live: where to write the plot of latency and CPU against N (linked from -out)")
 	flag.BoolVar(&c.liveOnly, "live-only", false, "run only the Live section and write only it to -out")
+	flag.BoolVar(&c.liveStatic, "live-static-half", true, "Live: run the camera counts again with half the cameras showing a still picture and skip_static on for them")
+	flag.StringVar(&c.peer, "peer-actiond", "", "Live: another actiond binary (e.g. one built from an older commit) run through the same camera counts side by side; empty for none")
 	flag.StringVar(&c.cache, "feature-cache", "1:5,2:3", "Feature cache section: threads:repeats[,…], in the order to run; empty to skip")
+	flag.IntVar(&c.sessions, "sessions", 3, "Sessions section: repeats of each split of the cores into sessions × threads; 0 to skip")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintf(os.Stderr, "actionbench: %v\n", err)
@@ -115,6 +121,11 @@ func run(c config) error {
 		}
 		r.cache = append(r.cache, fc)
 	}
+	if c.sessions > 0 {
+		if r.sessions, err = benchSessions(c, r.engine.Model, r.machine.Cores, c.sessions); err != nil {
+			return fmt.Errorf("sessions: %w", err)
+		}
+	}
 	if r.frontEnd, err = benchFrontEnd(c); err != nil {
 		return fmt.Errorf("front end: %w", err)
 	}
@@ -128,7 +139,11 @@ func run(c config) error {
 		return fmt.Errorf("int8: %w", err)
 	}
 	r.took = time.Since(start)
-	if err := os.WriteFile(c.out, []byte(r.markdown(c)), 0o644); err != nil {
+	md := r.markdown(c)
+	if old, err := os.ReadFile(c.out); err == nil {
+		md = keepFleetSection(string(old), md) // written by cmd/fleetsim
+	}
+	if err := os.WriteFile(c.out, []byte(md), 0o644); err != nil {
 		return err
 	}
 	progress("wrote %s in %s", c.out, r.took.Round(time.Second))

@@ -13,9 +13,10 @@ import (
 	"github.com/actiond/actiond/cmd/internal/plot"
 )
 
-// The live plot: two panels against the number of cameras, latency (p50,
-// p99, the 1 s goal) on the left and CPU (actiond, the simulator, the
-// machine's cores) on the right. Drawn with the standard library and
+// The live plot: four panels against the number of cameras: latency (p50,
+// p99, the 1 s goal) and CPU (actiond, the simulator, the machine's cores)
+// above, the effective stride (the stride actually served) and RSS per
+// stream (over the base, and marginal) below. Drawn with the standard library and
 // basicfont so that make bench needs no plotting tool.
 
 var (
@@ -48,15 +49,15 @@ func (p panel) px(x, y float64) (int, int) {
 }
 
 // writeLivePlot draws the points into path (PNG).
-func writeLivePlot(path string, pts []livePoint) error {
-	const W, H = 1000, 460
+func writeLivePlot(path string, pts []livePoint, baseRSS int64) error {
+	const W, H = 1000, 880
 	img := image.NewRGBA(image.Rect(0, 0, W, H))
 	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 	plot.Text(img, W/2, 18, "actiond live capacity: 720p25 H.264 cameras, window 10 s, stride 1.25 s, untrained PP-TSMv2", colBlack, true)
 
-	var ns, p50, p99, cpu, bench, mach []float64
-	maxN, maxLat, maxCPU := 1.0, 1.2, 2.2
-	for _, pt := range pts {
+	var ns, p50, p99, cpu, bench, mach, strideNs, stride, rss, margNs, marg []float64
+	maxN, maxLat, maxCPU, maxStride, maxRSS := 1.0, 1.2, 2.2, liveStride.Seconds()*1.2, 48.0
+	for i, pt := range pts {
 		n := float64(pt.N)
 		ns = append(ns, n)
 		p50 = append(p50, pt.P50.Seconds())
@@ -67,6 +68,19 @@ func writeLivePlot(path string, pts []livePoint) error {
 		maxN = max(maxN, n)
 		maxLat = max(maxLat, pt.P99.Seconds()*1.1)
 		maxCPU = max(maxCPU, pt.MachineCPU*1.1)
+		if pt.EffStride > 0 {
+			strideNs = append(strideNs, n)
+			stride = append(stride, pt.EffStride.Seconds())
+			maxStride = max(maxStride, pt.EffStride.Seconds()*1.1)
+		}
+		rss = append(rss, pt.perStream(baseRSS))
+		maxRSS = max(maxRSS, pt.perStream(baseRSS)*1.1)
+		if i > 0 && pt.N > pts[i-1].N {
+			m := mib(pt.RSS-pts[i-1].RSS) / float64(pt.N-pts[i-1].N)
+			margNs = append(margNs, n)
+			marg = append(marg, max(0, m))
+			maxRSS = max(maxRSS, m*1.1)
+		}
 	}
 	// Ticks on the measured camera counts; a little room after the last.
 	xmax := maxN + max(1, maxN/16)
@@ -84,6 +98,19 @@ func writeLivePlot(path string, pts []livePoint) error {
 		{name: "actiond", col: colGreen, xs: ns, ys: cpu},
 		{name: "simulator + subscriber", col: colOrange, xs: ns, ys: bench},
 		{name: "whole machine (all jobs)", col: colGrey, xs: ns, ys: mach},
+	})
+	bl := panel{img: img, x0: 70, y0: 470, w: 370, h: 330, xmin: 0, xmax: xmax, ymin: 0, ymax: niceCeil(maxStride)}
+	br := panel{img: img, x0: 580, y0: 470, w: 370, h: 330, xmin: 0, xmax: xmax, ymin: 0, ymax: niceCeil(maxRSS)}
+	bl.axes(ns, "cameras (N)", "effective stride, s (the stride actually served)")
+	br.axes(ns, "cameras (N)", "RSS per stream, MiB")
+	bl.draw([]series{
+		{name: fmt.Sprintf("stride asked (%.2f s)", liveStride.Seconds()), col: colGrey, dashed: true, xs: []float64{0, xmax}, ys: []float64{liveStride.Seconds(), liveStride.Seconds()}},
+		{name: "effective stride (mean over streams)", col: colBlue, xs: strideNs, ys: stride},
+	})
+	br.draw([]series{
+		{name: "goal: marginal <= 40 MiB", col: colGrey, dashed: true, xs: []float64{0, xmax}, ys: []float64{40, 40}},
+		{name: "(RSS - base) / N", col: colGreen, xs: ns, ys: rss},
+		{name: "marginal (since the previous N)", col: colRed, xs: margNs, ys: marg},
 	})
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err

@@ -13,6 +13,7 @@ type report struct {
 	engine   *engineResult
 	batching []batchResult
 	cache    []cacheResult
+	sessions *sessionsResult
 	frontEnd []clipResult
 	live     *liveResult
 	hotPath  []string
@@ -113,6 +114,7 @@ func (r *report) markdown(c config) string {
 
 	batchingMarkdown(p, c, e.Model, r.batching, server.DefaultMaxBatch)
 	featureCacheMarkdown(p, e.Model, r.cache)
+	sessionsMarkdown(p, e.Model, r.sessions)
 
 	p("## Clip front end: decode + centre sampling + preprocessing\n\n")
 	p("From a video file to the `[16,3,224,224]` float32 model input, no model run. actiond is `ingest.LoadClip` with the PP-TSMv2 manifest's preprocessing, in process (`go test ./ingest -run '^$' -bench LoadClip` measures the same on the shared clip). ")

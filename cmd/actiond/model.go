@@ -184,6 +184,7 @@ func runModelBench(args []string) error {
 	model := fs.String("model", "", "ONNX model file (required)")
 	threads := fs.Int("threads", 0, "intra-op threads (0 = all cores)")
 	batch := fs.Int("batch", 1, "clips per run")
+	sessions := fs.Int("sessions", 1, "sessions running side by side, each with --threads threads (as inference.sessions)")
 	iterations := fs.Int("iterations", 20, "timed runs after one warm-up run")
 	asJSON := fs.Bool("json", false, "print JSON")
 	cache := fs.Bool("feature-cache", false, "time a live window with the feature cache (fronts on --new-frames frames, then the back) against the whole model")
@@ -197,12 +198,17 @@ func runModelBench(args []string) error {
 	if *cache {
 		return benchFeatureCache(*model, *threads, *newFrames, *iterations, *asJSON)
 	}
-	b, err := server.BenchModel(*model, *threads, *batch, *iterations)
+	b, err := server.BenchModelSessions(*model, *sessions, *threads, *batch, *iterations)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(b)
+	}
+	if b.Sessions > 1 {
+		fmt.Printf("%s: %d sessions of %d threads side by side, batch %d, %d runs each: p50 %.2f ms, p90 %.2f ms, min %.2f ms; %.2f clips/s together\n",
+			b.Model, b.Sessions, b.Threads, b.Batch, b.Iterations, b.P50ms, b.P90ms, b.Minms, b.ClipsPerS)
+		return nil
 	}
 	fmt.Printf("%s: %d threads, batch %d, %d runs: p50 %.2f ms, p90 %.2f ms, min %.2f ms, %.1f GFLOP/s\n",
 		b.Model, b.Threads, b.Batch, b.Iterations, b.P50ms, b.P90ms, b.Minms, b.GFLOPS)

@@ -172,4 +172,15 @@ func TestModelBenchJSON(t *testing.T) {
 	if got["batch"] != 2.0 || got["threads"] != 1.0 {
 		t.Errorf("batch %v threads %v, want 2 and 1", got["batch"], got["threads"])
 	}
+
+	// --sessions: that many sessions side by side, and their clips/s
+	// together.
+	r = mustRun(t, "model", "bench", "--model", model, "--sessions", "2", "--threads", "1", "--iterations", "2", "--json")
+	got = nil
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("model bench --sessions 2 --json printed %q: %v", r.stdout, err)
+	}
+	if cps, _ := got["clips_per_s"].(float64); got["sessions"] != 2.0 || cps <= 0 {
+		t.Errorf("sessions %v, clips_per_s %v; want 2 and a positive number", got["sessions"], got["clips_per_s"])
+	}
 }

@@ -232,7 +232,7 @@ func TestServeConfigErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"unknown key", nil, []string{"--config", unknown}, []string{"inference.batch: unknown key (line 3); the keys here are threads, max_batch, max_wait"}},
+		{"unknown key", nil, []string{"--config", unknown}, []string{"inference.batch: unknown key (line 3); the keys here are threads, sessions, max_batch, max_wait"}},
 		{"file", nil, []string{"--config", good}, []string{`listen: must be HOST:PORT, got "file-listen"`}},
 		{"environment over file", []string{"ACTIOND_LISTEN=env-listen"}, []string{"--config", good}, []string{`got "env-listen"`}},
 		{"flags over environment", []string{"ACTIOND_LISTEN=env-listen"}, []string{"--config", good, "--listen", "flag-listen"}, []string{`got "flag-listen"`}},

@@ -201,6 +201,9 @@ func (l *Log) ensureStream(ctx context.Context) error {
 	if l.stream.Load() != nil {
 		return nil
 	}
+	if !l.nc.IsConnected() {
+		return fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
+	}
 	s, err := l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "actiond events, by position",
@@ -226,6 +229,9 @@ func (l *Log) Close() {
 	}
 	l.shutdownEmbedded()
 }
+
+// Connected says whether the connection to NATS is up now.
+func (l *Log) Connected() bool { return l.nc.IsConnected() }
 
 // JetStream returns the log's JetStream context (for KV and object
 // stores, consumers of the log).
@@ -296,6 +302,9 @@ type State struct {
 
 // State asks JetStream what the log holds.
 func (l *Log) State(ctx context.Context) (State, error) {
+	if !l.nc.IsConnected() {
+		return State{}, fmt.Errorf("%w: not connected to NATS", ErrUnavailable)
+	}
 	sp := l.stream.Load()
 	if sp == nil {
 		if err := l.ensureStream(ctx); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -132,5 +133,41 @@ func equal(t *testing.T, what string, got, want uint64) {
 	t.Helper()
 	if got != want {
 		t.Fatalf("%s = %d, want %d", what, got, want)
+	}
+}
+
+// With Listen set, NATS clients (the nats CLI, another program) reach the
+// embedded server's event stream over TCP; without it there is no port.
+func TestLogListen(t *testing.T) {
+	ctx := context.Background()
+	l := openTest(t, Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	defer l.Close()
+	if _, err := l.Append(ctx, started("a", "a1")); err != nil {
+		t.Fatal(err)
+	}
+	url := l.ClientURL()
+	if url == "" {
+		t.Fatal("no client URL with nats.listen set")
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := s.GetMsg(ctx, 1); err != nil || msg.Subject != Subject("a", KindStarted) {
+		t.Fatalf("over TCP: %v %v", msg, err)
+	}
+	quiet := openTest(t, Config{DataDir: t.TempDir()})
+	defer quiet.Close()
+	if quiet.ClientURL() != "" || quiet.Embedded().Addr() != nil {
+		t.Errorf("without nats.listen: %q, %v", quiet.ClientURL(), quiet.Embedded().Addr())
 	}
 }

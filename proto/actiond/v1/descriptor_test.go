@@ -18,6 +18,7 @@ func TestDocumentedFilesMatchGenerated(t *testing.T) {
 	}
 	for _, gen := range []protoreflect.FileDescriptor{
 		File_actiond_v1_event_proto,
+		File_actiond_v1_fleet_service_proto,
 		File_actiond_v1_model_proto,
 		File_actiond_v1_recognition_service_proto,
 		File_actiond_v1_stream_proto,
@@ -43,6 +44,7 @@ func TestDocumentedFilesHaveComments(t *testing.T) {
 	for _, name := range []protoreflect.FullName{
 		"actiond.v1.StreamService",
 		"actiond.v1.StreamService.UpdateStream",
+		"actiond.v1.FleetService.DrainNode",
 		"actiond.v1.StreamOptions.top_k",
 		"actiond.v1.Event",
 		"actiond.v1.ClassifyRequest.uri",

@@ -44,6 +44,8 @@ Commands:
   classify FILE|file:///PATH... [--top-k K] [--json]
   model [--json]
   health [SERVICE]
+  nodes ls [--json]               (the fleet's nodes; a single node lists itself)
+  nodes drain NAME [--wait]       (hand the node's streams over; --wait until it owns none)
   version
 
 Stream flags:
@@ -129,6 +131,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return cmd.actions(ctx, rest)
 	case "health":
 		return cmd.health(ctx, rest)
+	case "nodes", "node":
+		return cmd.nodes(ctx, rest)
 	case "version":
 		fmt.Fprintln(env.Stdout, "actionctl dev")
 		return nil

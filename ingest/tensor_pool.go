@@ -1,0 +1,107 @@
+package ingest
+
+import "sync"
+
+// TensorPool lends the tensors that windows carry, so that a server with
+// many streams reuses a few window-sized buffers instead of allocating one
+// per window (a 16-frame 224² window is 9.6 MB): the stream takes one from
+// the pool for each window it emits, and whoever is done with the window
+// (the scheduler, once the tensor is copied into a batch or replaced by a
+// newer window) gives it back with Put. The pool then holds as many tensors
+// as were ever lent at once, which the consumer bounds (one waiting window
+// per stream); a tensor never given back is left to the garbage collector.
+//
+// A tensor of another size than the pool's is allocated and dropped as
+// usual. It is safe for concurrent use.
+type TensorPool struct {
+	size int
+
+	mu        sync.Mutex
+	free      [][]float32
+	allocated uint64 // tensors made, over the pool's life
+	lent      int    // out now
+	maxLent   int
+}
+
+// TensorPoolStats is the pool's accounting.
+type TensorPoolStats struct {
+	// Allocated counts the tensors the pool ever made: it stops growing
+	// once the pool holds as many as are lent at once.
+	Allocated uint64
+	// Lent is how many are out now, MaxLent the most that ever were.
+	Lent, MaxLent int
+	// Free is how many wait in the pool.
+	Free int
+	// Size is the values per tensor.
+	Size int
+}
+
+// NewTensorPool returns a pool of tensors of size float32 values.
+func NewTensorPool(size int) *TensorPool { return &TensorPool{size: size} }
+
+// Get returns a tensor of n values, from the pool when n is its size. Its
+// values are whatever they were: the caller overwrites them all. A nil
+// pool allocates.
+func (p *TensorPool) Get(n int) []float32 {
+	if p == nil || n != p.size {
+		return make([]float32, n)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lent++
+	p.maxLent = max(p.maxLent, p.lent)
+	if k := len(p.free); k > 0 {
+		t := p.free[k-1]
+		p.free[k-1] = nil
+		p.free = p.free[:k-1]
+		return t
+	}
+	p.allocated++
+	return make([]float32, n)
+}
+
+// Put gives t back. t must not be used afterwards. A tensor of another
+// size, or nil, is ignored, as is any Put on a nil pool.
+func (p *TensorPool) Put(t []float32) {
+	if p == nil || len(t) != p.size || cap(t) != p.size {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lent > 0 {
+		p.lent--
+	}
+	p.free = append(p.free, t)
+}
+
+// Stats returns the pool's accounting now.
+func (p *TensorPool) Stats() TensorPoolStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return TensorPoolStats{Allocated: p.allocated, Lent: p.lent, MaxLent: p.maxLent, Free: len(p.free), Size: p.size}
+}
+
+// SetTensorPool makes the stream take its windows' tensors from pool: the
+// receiver of a Window gives its Tensor back with pool.Put when done with
+// it. Windows the stream drops because the receiver is slow go back to the
+// pool by themselves. It must be called before Start; nil (the default)
+// allocates a tensor per window.
+func (s *Stream) SetTensorPool(pool *TensorPool) { s.set.grid.pool = pool }
+
+// sendWindow queues w for the receiver without blocking: when the queue is
+// full, its oldest window is dropped (counted) and its tensor given back.
+func (s *Stream) sendWindow(w Window) {
+	for {
+		select {
+		case s.windows <- w:
+			return
+		default:
+		}
+		select {
+		case old := <-s.windows:
+			s.ctr.droppedWindows.Add(1)
+			s.set.grid.pool.Put(old.Tensor)
+		default:
+		}
+	}
+}
