@@ -404,7 +404,7 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 	defer h.pic.release()
 	seg := int64(w.grid.segments)
 	var buf []float32 // the first slot filled, copied to the others
-	var img *Image // the converted frame, for the snapshot
+	var img *Image    // the converted frame, for the snapshot
 	for j, k := range h.picks {
 		// Only slots of a future window: with a stride longer than the
 		// window some slots belong to none.
