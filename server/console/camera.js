@@ -207,6 +207,7 @@ export function camera(main, name) {
   load();
   const off = live.on((ev) => {
     if (!ev) { renderHead(); renderTimeline(); renderWindows(); return; }
+    if (ev.statuses) { renderHead(); return; }
     if (ev.stream !== name) return;
     if (ev.streamStatus) renderHead();
     if (ev.windowResult) renderWindows();

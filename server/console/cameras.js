@@ -80,7 +80,7 @@ export function cameras(main) {
   }
   all();
   const off = live.on((ev) => {
-    if (!ev) return all();
+    if (!ev || ev.statuses) return all();
     if (ev.stream) {
       if (!cards.has(ev.stream)) return all();
       update(ev.stream);

@@ -19,8 +19,9 @@ let controller = null;
 let retryDelay = 1000;
 let retryTimer = null;
 
-// on calls fn(event) for every event, and fn(null) when the whole picture
-// was reloaded; it returns the function that stops it.
+// on calls fn(event) for every event, fn(null) when the whole picture was
+// reloaded, and fn({statuses: true}) when the streams' counters (fps,
+// frames) were read afresh; it returns the function that stops it.
 export function on(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
@@ -137,12 +138,32 @@ export function start() {
   stop();
   controller = new AbortController();
   run(controller.signal);
+  // Status events come when a state changes; the counters in between
+  // (fps, frames) are read every few seconds.
+  const signal = controller.signal;
+  countersTimer = setInterval(async () => {
+    if (!connected) return;
+    try {
+      const list = await call('StreamService', 'ListStreams', { pageSize: 1000 }, { signal });
+      for (const st of list.streams || []) {
+        const s = streams.get(st.name);
+        if (s && st.status) { s.stream = st; s.status = st.status; }
+      }
+      emit({ statuses: true });
+    } catch { /* the Subscribe loop reports the connection */ }
+  }, COUNTERS_EVERY);
 }
+
+const COUNTERS_EVERY = 5000;
+let countersTimer = null;
+let connected = false;
 
 export function stop() {
   if (controller) controller.abort();
   controller = null;
+  connected = false;
   clearTimeout(retryTimer);
+  clearInterval(countersTimer);
 }
 
 async function run(signal) {
@@ -173,12 +194,14 @@ async function run(signal) {
       }, {
         signal,
         onOpen: () => {
+          connected = true;
           retryDelay = 1000;
           setConnectionState('ok');
         },
       });
       resume = lastPosition > 0;
     } catch (e) {
+      connected = false;
       if (signal.aborted) return;
       if (e instanceof APIError && e.code === 'unauthenticated') return; // the prompt restarts us
       if (e instanceof APIError && e.code === 'out_of_range') {

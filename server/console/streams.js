@@ -204,6 +204,6 @@ export function streamsPage(main) {
 
   renderTable();
   refresh();
-  const off = live.on((ev) => { if (!ev || ev.streamStatus) renderTable(); });
+  const off = live.on((ev) => { if (!ev || ev.statuses || ev.streamStatus) renderTable(); });
   return off;
 }
