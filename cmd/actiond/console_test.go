@@ -121,23 +121,27 @@ func TestConsoleInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(bctx, 6*time.Minute)
 	defer cancel()
 
-	shot := func(name string) chromedp.Action[chromedp.Void] {
+	shotTo := func(path string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			png, err := chromedp.FullScreenshot(100)(ctx, tg)
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(filepath.Join(shots, "console-"+name+".png"), png, 0o644)
+			return os.WriteFile(path, png, 0o644)
 		})
 	}
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return shotTo(filepath.Join(shots, "console-"+name+".png"))
+	}
+	failed := filepath.Join(os.TempDir(), "actiond-console-failed.png") // never among the docs
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 		defer cancel()
 		if err := chromedp.Do(sctx, actions...); err != nil {
-			_ = chromedp.Do(ctx, shot("failed"))
+			_ = chromedp.Do(ctx, shotTo(failed))
 			html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			t.Fatalf("%s: %v\nthe page (screenshot %s):\n%s", what, err, filepath.Join(shots, "console-failed.png"), html)
+			t.Fatalf("%s: %v\nthe page (screenshot %s):\n%s", what, err, failed, html)
 		}
 	}
 

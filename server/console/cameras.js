@@ -15,10 +15,15 @@ export function cameras(main) {
     const c = {
       el: h('article', { class: 'card camera-card', 'aria-labelledby': `cam-${name}` }),
       shot: h('figure', { class: 'card-shot' }, h('div', { class: 'snapshot-empty' }, 'no snapshot yet')),
+      badge: h('span'),
       body: h('div', {}),
       shotId: '',
     };
-    c.el.append(c.shot, c.body);
+    // The heading and its link stay while the rest is redrawn, so that
+    // the keyboard's focus stays on them.
+    c.el.append(c.shot,
+      h('header', {}, h('h2', { id: `cam-${name}` }, h('a', { href: `#/camera/${encodeURIComponent(name)}` }, name)), c.badge),
+      c.body);
     cards.set(name, c);
     return c;
   }
@@ -48,10 +53,8 @@ export function cameras(main) {
           h('figcaption', {}, `${newest.label} started ${clock(date(newest.startTime))}`));
       });
     }
+    fill(c.badge, stateBadge(st));
     fill(c.body,
-      h('header', {},
-        h('h2', { id: `cam-${name}` }, h('a', { href: `#/camera/${encodeURIComponent(name)}` }, name)),
-        stateBadge(st)),
       st.lastError && st.state !== 'STREAM_STATE_PLAYING'
         ? h('p', { class: 'last-error', role: 'note' }, st.lastError) : null,
       h('p', { class: 'meta' }, meta.join(' · ') || 'no picture yet'),

@@ -3,7 +3,7 @@
 
 import { APIError, call } from './api.js';
 import * as live from './live.js';
-import { h, stateBadge } from './util.js';
+import { fill, h, stateBadge } from './util.js';
 
 // The form's fields, by the name the API's messages give them.
 const FIELDS = [
@@ -52,24 +52,48 @@ export function streamsPage(main) {
   msg, table, formBox);
   formBox.hidden = true;
 
+  // The table keeps one row per stream and updates its cells in place,
+  // so that a button under the pointer or the keyboard's focus stays put
+  // while status events arrive.
+  const tbody = h('tbody');
+  const grid = h('table', { class: 'data streams' },
+    h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'URL'), h('th', {}, 'State'), h('th', {}, 'Window'), h('th', {}, h('span', { class: 'sr-only' }, 'Actions')))),
+    tbody);
+  const rowsByName = new Map();
+
+  function row(name) {
+    const r = {
+      url: h('td', { class: 'url' }), state: h('td'), window: h('td'),
+      toggle: h('button', { type: 'button', onclick: () => setEnabled(name, !r.enabled) }),
+    };
+    r.tr = h('tr', { 'data-stream': name },
+      h('td', {}, h('a', { href: `#/camera/${encodeURIComponent(name)}` }, name)),
+      r.url, r.state, r.window,
+      h('td', { class: 'row-actions' },
+        h('button', { type: 'button', onclick: () => openForm(live.streams.get(name)?.stream || { name }) }, 'Edit'),
+        r.toggle,
+        h('button', { type: 'button', class: 'danger', 'data-remove': name, onclick: (e) => remove(name, e.currentTarget) }, 'Remove')));
+    rowsByName.set(name, r);
+    return r;
+  }
+
   function renderTable() {
-    const rows = [...live.streams.values()].sort((a, b) => a.stream.name.localeCompare(b.stream.name));
-    if (!rows.length) { table.replaceChildren(h('p', { class: 'empty' }, 'No streams. Add one to start watching a camera.')); return; }
-    table.replaceChildren(h('table', { class: 'data streams' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'URL'), h('th', {}, 'State'), h('th', {}, 'Window'), h('th', {}, h('span', { class: 'sr-only' }, 'Actions')))),
-      h('tbody', {}, rows.map((s) => {
-        const o = s.stream.options || {};
-        const enabled = o.enabled !== false;
-        return h('tr', { 'data-stream': s.stream.name },
-          h('td', {}, h('a', { href: `#/camera/${encodeURIComponent(s.stream.name)}` }, s.stream.name)),
-          h('td', { class: 'url' }, s.stream.url || ''),
-          h('td', {}, stateBadge(s.status), s.status?.lastError && s.status.state !== 'STREAM_STATE_PLAYING' ? h('div', { class: 'last-error small' }, s.status.lastError) : null),
-          h('td', {}, o.window ? `${parseFloat(o.window)} s / ${parseFloat(o.stride)} s` : ''),
-          h('td', { class: 'row-actions' },
-            h('button', { type: 'button', onclick: () => openForm(s.stream) }, 'Edit'),
-            h('button', { type: 'button', onclick: () => setEnabled(s.stream.name, !enabled) }, enabled ? 'Disable' : 'Enable'),
-            h('button', { type: 'button', class: 'danger', 'data-remove': s.stream.name, onclick: (e) => remove(s.stream.name, e.currentTarget) }, 'Remove')));
-      }))));
+    const list = [...live.streams.values()].sort((a, b) => a.stream.name.localeCompare(b.stream.name));
+    if (!list.length) { table.replaceChildren(h('p', { class: 'empty' }, 'No streams. Add one to start watching a camera.')); return; }
+    if (!grid.isConnected) table.replaceChildren(grid);
+    for (const [name, r] of rowsByName) if (!live.streams.has(name)) { r.tr.remove(); rowsByName.delete(name); }
+    let before = null;
+    for (const s of list.reverse()) {
+      const r = rowsByName.get(s.stream.name) || row(s.stream.name);
+      const o = s.stream.options || {};
+      r.enabled = o.enabled !== false;
+      r.url.textContent = s.stream.url || '';
+      fill(r.state, stateBadge(s.status), s.status?.lastError && s.status.state !== 'STREAM_STATE_PLAYING' ? h('div', { class: 'last-error small' }, s.status.lastError) : null);
+      r.window.textContent = o.window ? `${parseFloat(o.window)} s / ${parseFloat(o.stride)} s` : '';
+      r.toggle.textContent = r.enabled ? 'Disable' : 'Enable';
+      if (r.tr.nextSibling !== before || r.tr.parentNode !== tbody) tbody.insertBefore(r.tr, before);
+      before = r.tr;
+    }
   }
 
   async function refresh() {
