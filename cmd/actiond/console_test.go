@@ -175,6 +175,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	step("cameras screenshot", waitJS("an open action on the card", `!!document.querySelector('.camera-card[data-stream="demo"] .open-action')`),
+		waitJS("the resolution and fps on the card", `/320×240 · [0-9.]+ fps/.test(document.querySelector('.camera-card[data-stream="demo"] .meta').textContent)`),
 		shot("cameras"))
 
 	// The camera's timeline: an ended span, its snapshot loads. (For the

@@ -141,7 +141,8 @@ export function start() {
   // Status events come when a state changes; the counters in between
   // (fps, frames) are read every few seconds.
   const signal = controller.signal;
-  countersTimer = setInterval(async () => {
+  const counters = async () => {
+    countersTimer = setTimeout(counters, COUNTERS_EVERY);
     if (!connected) return;
     try {
       const list = await call('StreamService', 'ListStreams', { pageSize: 1000 }, { signal });
@@ -151,7 +152,8 @@ export function start() {
       }
       emit({ statuses: true });
     } catch { /* the Subscribe loop reports the connection */ }
-  }, COUNTERS_EVERY);
+  };
+  countersTimer = setTimeout(counters, 1500); // a camera's fps is known a second after it plays
 }
 
 const COUNTERS_EVERY = 5000;
@@ -163,7 +165,7 @@ export function stop() {
   controller = null;
   connected = false;
   clearTimeout(retryTimer);
-  clearInterval(countersTimer);
+  clearTimeout(countersTimer);
 }
 
 async function run(signal) {
