@@ -404,7 +404,7 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 	defer h.pic.release()
 	seg := int64(w.grid.segments)
 	var buf []float32 // the first slot filled, copied to the others
-	var img *Image    // the converted frame, for the snapshot
+	var img *Image
 	for j, k := range h.picks {
 		// Only slots of a future window: with a stride longer than the
 		// window some slots belong to none.
@@ -440,14 +440,17 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 }
 
 // convert converts pic and keeps it in dst; it returns the converted
-// picture (for the snapshot).
+// picture (for a snapshot) when that worked.
 func (w *window) convert(pic picture, dst []float32) (*Image, error) {
 	img, err := w.image(pic)
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
 	w.converted++
-	return img, w.keep(img, dst)
+	if err := w.keep(img, dst); err != nil {
+		return nil, err
+	}
+	return img, nil
 }
 
 // pass gives the slots of h, a frame that failed, to latest, the next
