@@ -197,6 +197,26 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 		}
 	}
 	waitPlaced(nodes[0], "start", "-", 4) // ceil(9/3)+1
+	// Any node lists every node, with what it owns.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := actiondv1.NewFleetServiceClient(nodes[1].conn).ListNodes(ctx, &actiondv1.ListNodesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		owned := 0
+		for _, n := range resp.GetNodes() {
+			owned += len(n.GetStreamsOwned())
+			if n.GetAddress() == "" || !strings.HasPrefix(n.GetName(), "n") {
+				t.Errorf("ListNodes: %v", n)
+			}
+		}
+		if resp.GetFleet() == "actiond" && len(resp.GetNodes()) == 3 && owned == len(cams) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ListNodes within 30s: %v", resp)
+		}
+	}
 
 	// A stream added on one node exists for all and plays on one of
 	// them; removed on another, it is gone everywhere.

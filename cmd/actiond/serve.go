@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/server"
@@ -111,6 +112,7 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Version = strings.TrimSpace(buildVersion) // shown to the fleet (ListNodes)
 	err = server.Run(context.Background(), cfg, opts)
 	return errors.Join(err, stop())
 }
