@@ -14,6 +14,7 @@ import (
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
+	"github.com/actiond/actiond/server/fleet"
 	"github.com/nats-io/nats.go/jetstream"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -142,8 +143,9 @@ func (e *eventLog) follow(ctx context.Context, from uint64) error {
 	if err != nil {
 		return err
 	}
+	var fences fleet.Fences // a replaced owner's late actions stay out of the history
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		if ev, err := eventlog.Decode(msg); err == nil {
+		if ev, err := eventlog.Decode(msg); err == nil && fences.Admit(ev.GetStream(), ev.GetFence()) {
 			e.actions.add(ev)
 		}
 	})
