@@ -203,14 +203,17 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		owned := 0
+		owned, loaded := 0, 0
 		for _, n := range resp.GetNodes() {
 			owned += len(n.GetStreamsOwned())
+			if n.GetCpuLoad() > 0 && n.GetInferenceLoad() > 0 {
+				loaded++
+			}
 			if n.GetAddress() == "" || !strings.HasPrefix(n.GetName(), "n") {
 				t.Errorf("ListNodes: %v", n)
 			}
 		}
-		if resp.GetFleet() == "actiond" && len(resp.GetNodes()) == 3 && owned == len(cams) {
+		if resp.GetFleet() == "actiond" && len(resp.GetNodes()) == 3 && owned == len(cams) && loaded == 3 {
 			break
 		}
 		if time.Now().After(deadline) {

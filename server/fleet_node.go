@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
+	"syscall"
 	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
@@ -61,6 +63,7 @@ func (s *Server) joinFleet(ctx context.Context, c *core) {
 			Replicas:       s.cfg.NATS.Replicas,
 			Handler:        c.streams,
 			Status:         c.streams.fleetStatus,
+			Load:           newLoadMeter(c.sched).load,
 			Logger:         s.log,
 		})
 		cancel()
@@ -151,4 +154,42 @@ func (s *Server) drainFleet(ctx context.Context, c *core) {
 		return
 	}
 	s.log.Info("fleet: drained: every stream plays on another node", "streams", n, "took", time.Since(start).Round(time.Millisecond))
+}
+
+// loadMeter measures the node's load between two heartbeats: the
+// process's CPU time over the cores it may use, and the share of the
+// model sessions' time spent running.
+type loadMeter struct {
+	sched         *Scheduler
+	at            time.Time
+	cpu, busy     time.Duration
+	cores, sessns int
+}
+
+func newLoadMeter(sched *Scheduler) *loadMeter {
+	m := &loadMeter{sched: sched, cores: runtime.GOMAXPROCS(0), sessns: max(1, len(sched.sessions))}
+	m.at, m.cpu, m.busy = time.Now(), processCPU(), time.Duration(sched.busy.Load())
+	return m
+}
+
+// load is fleet.Config.Load; it runs on the fleet's goroutine only.
+func (m *loadMeter) load() fleet.Load {
+	now, cpu, busy := time.Now(), processCPU(), time.Duration(m.sched.busy.Load())
+	wall := now.Sub(m.at)
+	var l fleet.Load
+	if wall > 0 {
+		l.CPU = min(1, float64(cpu-m.cpu)/float64(wall)/float64(m.cores))
+		l.Inference = min(1, float64(busy-m.busy)/float64(wall)/float64(m.sessns))
+	}
+	m.at, m.cpu, m.busy = now, cpu, busy
+	return l
+}
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
