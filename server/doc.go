@@ -5,7 +5,10 @@
 // numbered events (actions by hysteresis) and fans them out to subscribers,
 // the gRPC services, auth, metrics and health (Server), clip classification
 // shared by `actiond classify` and the Classify RPC (Classifier), the demo,
-// and the terminal progress display.
+// and the terminal progress display. With nats.url the server is a node of
+// a fleet (server/fleet): the fleet tells the StreamManager which streams
+// to play (Acquire, Release), and the Hub sends subscribers the shared
+// log's events of every node.
 //
 // It composes engine, ingest, models and proto; nothing imports it but cmd.
 // It must not talk to cameras or run models itself: ingest and engine do.
