@@ -172,3 +172,23 @@ func (s Scene) WriteFile(path string) error {
 	}
 	return w.Close()
 }
+
+// Bounce is the demo camera's motion, looped: right for 4 s, then left for
+// 4 s. A window that spans a turn gets the label of the direction it sees
+// the longer.
+var Bounce = []SceneSegment{
+	{Direction: Right, Duration: 4 * time.Second},
+	{Direction: Left, Duration: 4 * time.Second},
+}
+
+// BounceWindow and BounceStride: Bounce's disk turns every 4 s, so a window
+// must be shorter than that to see one direction at a time, and long
+// enough for the disk to move well past the motion model's threshold (4%
+// of the frame) within it. 2.5 s of 16 slots, a window every 4 slots
+// (0.625 s): each leg gives 5 or 6 windows whose majority moves its way,
+// so moving_right and moving_left take turns, each starting about 1.25 s
+// after its leg begins (2 windows in a row).
+const (
+	BounceWindow = 2500 * time.Millisecond
+	BounceStride = 625 * time.Millisecond
+)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/ingest"
 )
 
@@ -269,7 +270,7 @@ func (c Config) Settle() (Config, error) {
 			bad("metrics_listen", "must be HOST:PORT, got %q", c.MetricsListen)
 		}
 	}
-	if model, err := ResolveModelPath(c.Model); err != nil {
+	if model, err := classify.ResolveModelPath(c.Model); err != nil {
 		bad("model", "%v", err)
 	} else {
 		c.Model = model

@@ -49,7 +49,7 @@ func TestFaults(t *testing.T) {
 	const user, pass = "viewer", "right-pass"
 	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	for _, name := range []string{"healthy", "cam", "lossy", "auth"} {
-		if err := sim.AddSceneSequence(name, 160, 120, faultFPS, DemoBounce); err != nil {
+		if err := sim.AddSceneSequence(name, 160, 120, faultFPS, ingest.Bounce); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -308,7 +308,7 @@ func (f *faultRig) resolution(t *testing.T, name string) {
 		t.Fatalf("before: %dx%d, want 160x120", before.GetWidth(), before.GetHeight())
 	}
 	from := time.Now()
-	if err := f.sim.SwitchSceneSequence(name, 240, 176, faultFPS, DemoBounce); err != nil {
+	if err := f.sim.SwitchSceneSequence(name, 240, 176, faultFPS, ingest.Bounce); err != nil {
 		t.Fatal(err)
 	}
 	// Generous: on a loaded machine the decoder may be tens of seconds

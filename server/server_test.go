@@ -287,7 +287,7 @@ func describeEvent(ev *actiondv1.Event) string {
 func startCamera(t *testing.T, user, pass string) (sim *ingest.Simulator, began time.Time) {
 	t.Helper()
 	sim = ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err := sim.AddSceneSequence("bounce", 160, 120, 12, DemoBounce); err != nil {
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, ingest.Bounce); err != nil {
 		t.Fatal(err)
 	}
 	if user != "" {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/server"
 )
@@ -49,13 +50,13 @@ func runDemo(args []string) error {
 	dir := fs.String("dir", "", "--files: keep the motion model and scenes here (default: a temporary directory)")
 	threads := fs.Int("threads", 0, "--files: inference threads (0 = all cores)")
 	fs.String("listen", "", "serve: gRPC address (default "+server.DefaultListen+")")
-	fs.String("camera-listen", "", "serve: the demo camera's RTSP address (default "+server.DefaultDemoCameraListen+")")
+	fs.String("camera-listen", "", "serve: the demo camera's RTSP address (default "+demo.DefaultDemoCameraListen+")")
 	clips, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if *files || len(clips) > 0 {
-		return server.RunDemo(server.DemoOptions{Dir: *dir, Clips: clips, Threads: *threads, Out: os.Stdout, Err: os.Stderr})
+		return demo.RunDemo(demo.DemoOptions{Dir: *dir, Clips: clips, Threads: *threads, Out: os.Stdout, Err: os.Stderr})
 	}
 	serveArgs := []string{"--demo"}
 	fs.Visit(func(f *flag.Flag) {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/actiond/actiond/classify"
+	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/server"
 )
@@ -18,12 +20,12 @@ func runServe(args []string) error {
 	config := fs.String("config", "", "YAML configuration file (README: Server)")
 	listen := fs.String("listen", "", "gRPC address (default "+server.DefaultListen+")")
 	metrics := fs.String("metrics-listen", "", "address of the Prometheus endpoint /metrics (default: none)")
-	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+server.DefaultModelPath()+")")
+	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+classify.DefaultModelPath()+")")
 	state := fs.String("state-file", "", "keep streams added over the API in this file across restarts")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
-	demo := fs.Bool("demo", false, "the first-run demo: the motion model and a demo camera (stream \"demo\")")
+	demoOn := fs.Bool("demo", false, "the first-run demo: the motion model and a demo camera (stream \"demo\")")
 	pprofListen := fs.String("pprof-listen", "", "serve Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (default: none)")
-	cameraListen := fs.String("camera-listen", server.DefaultDemoCameraListen, "with --demo: the demo camera's RTSP address")
+	cameraListen := fs.String("camera-listen", demo.DefaultDemoCameraListen, "with --demo: the demo camera's RTSP address")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file on exit")
 	var streams multiFlag
@@ -62,7 +64,7 @@ func runServe(args []string) error {
 		}
 		cfg.Streams = append(cfg.Streams, server.StreamSpec{Name: name, URL: url})
 	}
-	if *demo && cfg.Log.Level == "" {
+	if *demoOn && cfg.Log.Level == "" {
 		cfg.Log.Level = "warn" // the demo's terminal is for the actions
 	}
 	log := server.NewLogger(cfg.Log, os.Stderr)
@@ -80,9 +82,9 @@ func runServe(args []string) error {
 			fmt.Printf("actiond: metrics on http://%s/metrics\n", a)
 		}
 	}}
-	if *demo {
+	if *demoOn {
 		var cam *ingest.Simulator
-		cfg, cam, err = server.StartDemoCamera(cfg, server.DemoCameraOptions{
+		cfg, cam, err = demo.StartDemoCamera(cfg, demo.DemoCameraOptions{
 			Listen: *cameraListen, Logger: log.With("component", "demo-camera"),
 		})
 		if err != nil {
@@ -90,10 +92,10 @@ func runServe(args []string) error {
 		}
 		defer cam.Close()
 		opts.Ready = func(s *server.Server) {
-			server.WriteDemoInstructions(os.Stdout, s, cam.URL(server.DemoStream))
+			demo.WriteDemoInstructions(os.Stdout, s, cam.URL(demo.DemoStream))
 		}
 		opts.Loaded = func(s *server.Server) {
-			if err := server.FollowDemoActions(os.Stdout, s); err != nil {
+			if err := demo.FollowDemoActions(os.Stdout, s); err != nil {
 				log.Warn("cannot show the demo's actions", "error", err)
 			}
 		}

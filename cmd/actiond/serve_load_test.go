@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/internal/slowmodel"
-	"github.com/actiond/actiond/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -32,7 +32,7 @@ func TestServeSIGTERMInterruptsAModelRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err := sim.AddSceneSequence("bounce", 160, 120, 12, server.DemoBounce); err != nil {
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, demo.DemoBounce); err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.Start(); err != nil {

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/internal/testcert"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
-	"github.com/actiond/actiond/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -274,7 +274,7 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 		t.Fatal(err)
 	}
 	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err := sim.AddSceneSequence("bounce", 160, 120, 12, server.DemoBounce); err != nil {
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, demo.DemoBounce); err != nil {
 		t.Fatal(err)
 	}
 	sim.SetCredentials("cam", good)

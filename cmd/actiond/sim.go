@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest"
-	"github.com/actiond/actiond/server"
 )
 
 // multiFlag collects a repeatable NAME=VALUE flag.
@@ -72,7 +72,7 @@ func runSim(args []string) error {
 		}
 		if dir == "bounce" {
 			// The demo camera: right for 4 s, then left for 4 s, looped.
-			err = sim.AddSceneSequence(name, w, h, *fps, server.DemoBounce)
+			err = sim.AddSceneSequence(name, w, h, *fps, demo.DemoBounce)
 		} else {
 			var d ingest.Direction
 			if d, err = ingest.ParseDirection(dir); err != nil {

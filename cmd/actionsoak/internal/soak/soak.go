@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/client"
+	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
-	"github.com/actiond/actiond/server"
 )
 
 // Config configures a soak run. NewConfig fills in the defaults.
@@ -98,7 +98,7 @@ func NewConfig() Config {
 	return Config{
 		Actiond: "bin/actiond", Duration: 30 * time.Minute, Cameras: 8,
 		Width: 640, Height: 360, FPS: 25, Model: "motion",
-		Window: server.DemoWindow, Stride: server.DemoStride, Transport: "auto",
+		Window: demo.DemoWindow, Stride: demo.DemoStride, Transport: "auto",
 		FaultPeriod: 20 * time.Second, Faults: AllFaults, StallFor: 6 * time.Second,
 		Loss: 0.05, LossFor: 5 * time.Second, Slack: 5 * time.Second, SampleEvery: 5 * time.Second,
 		MaxRSSSlope: 32, MaxRSSGrowth: 0.05, Work: ".cache/soak", Out: "soak",
@@ -182,7 +182,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// One encoding (the slow part of the start), served by every camera.
 	say("encoding the cameras' clip (%dx%d at %d fps, the demo's bounce scene)", cfg.Width, cfg.Height, cfg.FPS)
-	if err := sim.AddSceneSequence(names[0], cfg.Width, cfg.Height, cfg.FPS, server.DemoBounce); err != nil {
+	if err := sim.AddSceneSequence(names[0], cfg.Width, cfg.Height, cfg.FPS, demo.DemoBounce); err != nil {
 		return err
 	}
 	for _, n := range names[1:] {

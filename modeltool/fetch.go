@@ -1,4 +1,4 @@
-package server
+package modeltool
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/actiond/actiond/classify"
 )
 
 // PPTSMv2WeightsURL is where PaddleVideo publishes the 75.16% PP-TSMv2
@@ -22,7 +24,7 @@ const WeightsURLEnv = "ACTIOND_PPTSMV2_URL"
 // DefaultWeightsDir is where fetched checkpoints are kept:
 // $XDG_DATA_HOME/actiond/weights.
 func DefaultWeightsDir() string {
-	return filepath.Join(filepath.Dir(filepath.Dir(DefaultModelPath())), "weights")
+	return filepath.Join(filepath.Dir(filepath.Dir(classify.DefaultModelPath())), "weights")
 }
 
 // Download fetches url into dst (atomically: a partial download never

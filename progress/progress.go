@@ -1,4 +1,4 @@
-package server
+package progress
 
 import (
 	"fmt"
@@ -54,6 +54,13 @@ func (p *Progress) Step(i int, what string) {
 	}
 	p.width = len(line)
 	fmt.Fprintf(p.w, "\r%s%s", line, pad)
+}
+
+// SetTotal changes the number of steps (0 or less: not known yet).
+func (p *Progress) SetTotal(total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total = total
 }
 
 // Done clears the progress line.

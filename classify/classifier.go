@@ -1,4 +1,4 @@
-package server
+package classify
 
 import (
 	"context"
@@ -100,6 +100,9 @@ func sameShape(got, want []int64) bool {
 
 // Manifest returns the model's manifest.
 func (c *Classifier) Manifest() models.Manifest { return c.manifest }
+
+// Session is the model's session, which the server's scheduler shares.
+func (c *Classifier) Session() *engine.Session { return c.sess }
 
 // Close frees the model.
 func (c *Classifier) Close() error { return c.sess.Close() }

@@ -1,4 +1,4 @@
-package server
+package modeltool
 
 import (
 	"path/filepath"
@@ -48,7 +48,7 @@ func TestPPTSMv2Int8(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fc, err := openFeatureCache(int8, man, 1)
+	fc, err := engine.OpenFeatureCache(int8, man, 1)
 	if err != nil {
 		t.Fatalf("int8 halves: %v", err)
 	}
@@ -76,14 +76,14 @@ func TestPPTSMv2Int8(t *testing.T) {
 			t.Errorf("%s: int8 differs from float32 by %.3g (largest logit %.3g), top-5 overlap %d/5", filepath.Base(path), a.MaxLogitDiff, a.MaxAbsLogit, a.MinTop5Overlap)
 		}
 
-		feats := make([]float32, man.Segments*fc.size)
+		feats := make([]float32, man.Segments*fc.FeatureSize())
 		frame := len(clip) / man.Segments
 		for f := range man.Segments {
-			if err := fc.Encode(clip[f*frame:(f+1)*frame], feats[f*fc.size:(f+1)*fc.size]); err != nil {
+			if err := fc.Encode(clip[f*frame:(f+1)*frame], feats[f*fc.FeatureSize():(f+1)*fc.FeatureSize()]); err != nil {
 				t.Fatal(err)
 			}
 		}
-		hl, err := fc.back.Run(feats, 1)
+		hl, err := fc.Back().Run(feats, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func BenchmarkPPTSMv2Int8(b *testing.B) {
 	}
 	type model struct {
 		whole *engine.Session
-		fc    *featureCache
+		fc    *engine.FeatureCache
 		feats []float32
 	}
 	open := func(path string) model {
@@ -132,15 +132,15 @@ func BenchmarkPPTSMv2Int8(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		fc, err := openFeatureCache(path, man, 1)
+		fc, err := engine.OpenFeatureCache(path, man, 1)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(fc.Close)
-		feats := make([]float32, man.Segments*fc.size)
+		feats := make([]float32, man.Segments*fc.FeatureSize())
 		frame := len(clips[0]) / man.Segments
 		for f := range man.Segments {
-			if err := fc.Encode(clips[0][f*frame:(f+1)*frame], feats[f*fc.size:(f+1)*fc.size]); err != nil {
+			if err := fc.Encode(clips[0][f*frame:(f+1)*frame], feats[f*fc.FeatureSize():(f+1)*fc.FeatureSize()]); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -169,8 +169,8 @@ func BenchmarkPPTSMv2Int8(b *testing.B) {
 	}{
 		{name: "whole-fp32", run: func() error { _, err := fm.whole.Run(clips[0], 1); return err }},
 		{name: "whole-int8", run: func() error { _, err := qm.whole.Run(clips[0], 1); return err }},
-		{name: "back-fp32", run: func() error { _, err := fm.fc.back.Run(fm.feats, 1); return err }},
-		{name: "back-int8", run: func() error { _, err := qm.fc.back.Run(qm.feats, 1); return err }},
+		{name: "back-fp32", run: func() error { _, err := fm.fc.Back().Run(fm.feats, 1); return err }},
+		{name: "back-int8", run: func() error { _, err := qm.fc.Back().Run(qm.feats, 1); return err }},
 	}
 	for i := range runs { // warm-up
 		if err := runs[i].run(); err != nil {

@@ -1,4 +1,4 @@
-package server
+package modeltool
 
 import (
 	"fmt"
@@ -67,7 +67,7 @@ func BenchFeatureCache(path string, threads, newFrames, iterations int) (*Featur
 	if man.FeatureCache == nil {
 		return nil, fmt.Errorf("model bench: model %q has no halves (no feature_cache in its manifest); build it with actiond model build pptsmv2", filepath.Base(path))
 	}
-	fc, err := openFeatureCache(path, man, threads)
+	fc, err := engine.OpenFeatureCache(path, man, threads)
 	if err != nil {
 		return nil, err
 	}
@@ -84,9 +84,9 @@ func BenchFeatureCache(path string, threads, newFrames, iterations int) (*Featur
 	for i := range clip {
 		clip[i] = rng.Float32()*4 - 2
 	}
-	features := make([]float32, man.Segments*fc.size)
+	features := make([]float32, man.Segments*fc.FeatureSize())
 	for f := range man.Segments {
-		if err := fc.Encode(clip[f*frameSize:(f+1)*frameSize], features[f*fc.size:(f+1)*fc.size]); err != nil {
+		if err := fc.Encode(clip[f*frameSize:(f+1)*frameSize], features[f*fc.FeatureSize():(f+1)*fc.FeatureSize()]); err != nil {
 			return nil, err
 		}
 	}
@@ -96,7 +96,7 @@ func BenchFeatureCache(path string, threads, newFrames, iterations int) (*Featur
 	if err != nil {
 		return nil, err
 	}
-	splitLogits, err := fc.back.Run(features, 1)
+	splitLogits, err := fc.Back().Run(features, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -117,14 +117,14 @@ func BenchFeatureCache(path string, threads, newFrames, iterations int) (*Featur
 			// window fills, as a stream does.
 			f := (i*newFrames + k) % man.Segments
 			t := time.Now()
-			if err := fc.Encode(clip[f*frameSize:(f+1)*frameSize], features[f*fc.size:(f+1)*fc.size]); err != nil {
+			if err := fc.Encode(clip[f*frameSize:(f+1)*frameSize], features[f*fc.FeatureSize():(f+1)*fc.FeatureSize()]); err != nil {
 				return nil, err
 			}
 			ms := since(t)
 			frontMS, cached = append(frontMS, ms), cached+ms
 		}
 		t = time.Now()
-		if _, err := fc.back.Run(features, 1); err != nil {
+		if _, err := fc.Back().Run(features, 1); err != nil {
 			return nil, err
 		}
 		ms := since(t)

@@ -1,4 +1,4 @@
-package server
+package engine
 
 import (
 	"fmt"
@@ -6,12 +6,11 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/models"
 	"github.com/actiond/actiond/models/onnx"
 )
 
-// featureCache is a split model's two halves, open (inference.feature_cache):
+// FeatureCache is a split model's two halves, open (inference.feature_cache):
 // the streams' windows run the front on each kept frame as it arrives
 // (Encode, an ingest.FrameEncoder) and keep its features, and the
 // scheduler runs only the back per window, [N, segments, features…].
@@ -23,21 +22,21 @@ import (
 // machine, 1 thread: 5.0–5.4 ms per frame at batch 1, 5.5–6.5 at batch 2,
 // 6.0–6.2 at batch 8; `actiond model bench --model M.front.onnx --batch B`),
 // as for whole windows (BENCHMARKS.md, "Batching"). With
-// inference.sessions above 1 (widen) there are as many fronts and backs:
+// inference.sessions above 1 (Widen) there are as many fronts and backs:
 // the streams' fronts run side by side, one per free front session.
-type featureCache struct {
-	front, back *engine.Session
+type FeatureCache struct {
+	front, back *Session
 	shape       []int // features per frame
 	size        int   // their count
 
-	fronts chan *engine.Session // free fronts, front among them
-	backs  []*engine.Session    // back first
-	extra  []*engine.Session    // opened by widen, closed with the cache
+	fronts chan *Session // free fronts, front among them
+	backs  []*Session    // back first
+	extra  []*Session    // opened by Widen, closed with the cache
 }
 
-// openFeatureCache opens the halves that the manifest of the model at path
+// OpenFeatureCache opens the halves that the manifest of the model at path
 // names, beside it, and checks that they are the halves of that model.
-func openFeatureCache(path string, man models.Manifest, threads int) (*featureCache, error) {
+func OpenFeatureCache(path string, man models.Manifest, threads int) (*FeatureCache, error) {
 	fc := man.FeatureCache
 	if fc == nil {
 		return nil, fmt.Errorf("model %q has no feature_cache in its manifest", filepath.Base(path))
@@ -49,17 +48,17 @@ func openFeatureCache(path string, man models.Manifest, threads int) (*featureCa
 			return nil, err
 		}
 	}
-	front, err := engine.Open(frontPath, engine.Options{Threads: threads, NoSpin: true})
+	front, err := Open(frontPath, Options{Threads: threads, NoSpin: true})
 	if err != nil {
 		return nil, err
 	}
-	back, err := engine.Open(backPath, engine.Options{Threads: threads, NoSpin: true})
+	back, err := Open(backPath, Options{Threads: threads, NoSpin: true})
 	if err != nil {
 		front.Close()
 		return nil, err
 	}
-	f := &featureCache{front: front, back: back, shape: fc.FeatureShape, size: fc.FeatureSize(),
-		fronts: make(chan *engine.Session, 1), backs: []*engine.Session{back}}
+	f := &FeatureCache{front: front, back: back, shape: fc.FeatureShape, size: fc.FeatureSize(),
+		fronts: make(chan *Session, 1), backs: []*Session{back}}
 	f.fronts <- front
 	feat := make([]int64, len(fc.FeatureShape))
 	for i, d := range fc.FeatureShape {
@@ -67,7 +66,7 @@ func openFeatureCache(path string, man models.Manifest, threads int) (*featureCa
 	}
 	s := int64(man.InputSize)
 	for _, c := range []struct {
-		t    engine.Tensor
+		t    Tensor
 		want []int64
 	}{
 		{front.Input(), []int64{-1, 3, s, s}},
@@ -77,7 +76,7 @@ func openFeatureCache(path string, man models.Manifest, threads int) (*featureCa
 	} {
 		if !slices.Equal(c.t.Shape, c.want) {
 			f.Close()
-			return nil, fmt.Errorf("model %q: feature cache half has %s, want shape %s", filepath.Base(path), c.t, shapeString(c.want))
+			return nil, fmt.Errorf("model %q: feature cache half has %s, want shape %s", filepath.Base(path), c.t, formatShape(c.want))
 		}
 	}
 	return f, nil
@@ -104,26 +103,39 @@ func checkHalf(path, part string, man models.Manifest) error {
 }
 
 // FeatureSize implements ingest.FrameEncoder.
-func (f *featureCache) FeatureSize() int { return f.size }
+func (f *FeatureCache) FeatureSize() int { return f.size }
 
-// widen opens more fronts and backs, up to sessions of each, with threads
+// Front is the first front session.
+func (f *FeatureCache) Front() *Session { return f.front }
+
+// Back is the first back session.
+func (f *FeatureCache) Back() *Session { return f.back }
+
+// Backs are the back sessions, one per inference session (Widen), for the
+// scheduler.
+func (f *FeatureCache) Backs() []*Session { return f.backs }
+
+// Shape is the features per frame.
+func (f *FeatureCache) Shape() []int { return f.shape }
+
+// Widen opens more fronts and backs, up to sessions of each, with threads
 // intra-op threads each.
-func (f *featureCache) widen(sessions, threads int) error {
+func (f *FeatureCache) Widen(sessions, threads int) error {
 	if sessions <= len(f.backs) {
 		return nil
 	}
-	fronts := make(chan *engine.Session, sessions)
+	fronts := make(chan *Session, sessions)
 	for range len(f.backs) {
 		fronts <- <-f.fronts
 	}
 	f.fronts = fronts
 	for len(f.backs) < sessions {
-		front, err := engine.Open(f.front.Path(), engine.Options{Threads: threads, NoSpin: true})
+		front, err := Open(f.front.Path(), Options{Threads: threads, NoSpin: true})
 		if err != nil {
 			return err
 		}
 		f.extra = append(f.extra, front)
-		back, err := engine.Open(f.back.Path(), engine.Options{Threads: threads, NoSpin: true})
+		back, err := Open(f.back.Path(), Options{Threads: threads, NoSpin: true})
 		if err != nil {
 			return err
 		}
@@ -136,7 +148,7 @@ func (f *featureCache) widen(sessions, threads int) error {
 
 // Encode implements ingest.FrameEncoder: the front on one frame, on the
 // first front session free.
-func (f *featureCache) Encode(frame, dst []float32) error {
+func (f *FeatureCache) Encode(frame, dst []float32) error {
 	front := <-f.fronts
 	defer func() { f.fronts <- front }()
 	out, err := front.Run(frame, 1)
@@ -151,7 +163,7 @@ func (f *featureCache) Encode(frame, dst []float32) error {
 }
 
 // Close frees the sessions.
-func (f *featureCache) Close() {
+func (f *FeatureCache) Close() {
 	f.front.Close()
 	f.back.Close()
 	for _, s := range f.extra {

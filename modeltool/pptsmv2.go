@@ -1,4 +1,4 @@
-package server
+package modeltool
 
 import (
 	"context"
@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/models/pptsmv2"
+	"github.com/actiond/actiond/progress"
 )
 
 // BuildPPTSMv2Options say where the weights of a PP-TSMv2 build come from.
@@ -50,7 +52,7 @@ func BuildPPTSMv2Int8(opts BuildPPTSMv2Options) (Int8Agreement, error) {
 }
 
 func buildPPTSMv2(opts BuildPPTSMv2Options) (Int8Agreement, error) {
-	prog := NewProgress(progressWriter(opts.Progress), 0)
+	prog := progress.NewProgress(progressWriter(opts.Progress), 0)
 	defer prog.Done()
 	var (
 		w   *pptsmv2.Weights
@@ -67,7 +69,7 @@ func buildPPTSMv2(opts BuildPPTSMv2Options) (Int8Agreement, error) {
 	bo := pptsmv2.BuildOptions{
 		Untrained: opts.Weights == "",
 		Progress: func(done, total int, what string) {
-			prog.total = total
+			prog.SetTotal(total)
 			prog.Step(done, what)
 		},
 	}
@@ -92,16 +94,16 @@ func progressWriter(w io.Writer) io.Writer {
 // FetchPPTSMv2 downloads the official checkpoint (or the one at
 // ACTIOND_PPTSMV2_URL) into DefaultWeightsDir and converts it to out
 // (DefaultModelPath when empty). It fails fast where there is no internet.
-func FetchPPTSMv2(ctx context.Context, out string, progress io.Writer) (string, error) {
+func FetchPPTSMv2(ctx context.Context, out string, progressTo io.Writer) (string, error) {
 	url := os.Getenv(WeightsURLEnv)
 	if url == "" {
 		url = PPTSMv2WeightsURL
 	}
 	if out == "" {
-		out = DefaultModelPath()
+		out = classify.DefaultModelPath()
 	}
 	weights := filepath.Join(DefaultWeightsDir(), filepath.Base(url))
-	prog := NewProgress(progressWriter(progress), 0)
+	prog := progress.NewProgress(progressWriter(progressTo), 0)
 	err := Download(ctx, url, weights, 15*time.Second, func(done, total int64) {
 		what := fmt.Sprintf("download %s: %.1f MB", filepath.Base(url), float64(done)/1e6)
 		if total > 0 {
@@ -116,7 +118,7 @@ func FetchPPTSMv2(ctx context.Context, out string, progress io.Writer) (string, 
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return "", err
 	}
-	if err := BuildPPTSMv2(BuildPPTSMv2Options{Weights: weights, Out: out, Progress: progress}); err != nil {
+	if err := BuildPPTSMv2(BuildPPTSMv2Options{Weights: weights, Out: out, Progress: progressTo}); err != nil {
 		return "", fmt.Errorf("convert %s: %w", weights, err)
 	}
 	return out, nil

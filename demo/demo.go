@@ -1,4 +1,4 @@
-package server
+package demo
 
 import (
 	"context"
@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models/motion"
+	"github.com/actiond/actiond/progress"
 )
 
 // DemoOptions configure RunDemo.
@@ -45,7 +47,7 @@ func RunDemo(opts DemoOptions) error {
 	if err := motion.WriteFile(modelPath); err != nil {
 		return fmt.Errorf("build motion model: %w", err)
 	}
-	c, err := OpenClassifier(modelPath, opts.Threads)
+	c, err := classify.OpenClassifier(modelPath, opts.Threads)
 	if err != nil {
 		return err
 	}
@@ -55,7 +57,7 @@ func RunDemo(opts DemoOptions) error {
 		path, direction, expect string
 	}
 	var jobs []job
-	prog := NewProgress(opts.Err, len(DemoDirections)+len(opts.Clips))
+	prog := progress.NewProgress(opts.Err, len(DemoDirections)+len(opts.Clips))
 	for i, d := range DemoDirections {
 		prog.Step(i+1, "render scene "+string(d))
 		s := ingest.Scene{Width: 320, Height: 240, FPS: 25, Duration: 4 * time.Second, Direction: d, Seed: int64(i + 1)}
@@ -76,12 +78,12 @@ func RunDemo(opts DemoOptions) error {
 	wrong := 0
 	for i, j := range jobs {
 		prog.Step(i+1, "classify "+filepath.Base(j.path))
-		r, err := c.ClassifyFile(context.Background(), j.path, ClassifyOptions{TopK: 3})
+		r, err := c.ClassifyFile(context.Background(), j.path, classify.ClassifyOptions{TopK: 3})
 		prog.Done()
 		if err != nil {
 			return err
 		}
-		WriteClipText(opts.Out, r)
+		classify.WriteClipText(opts.Out, r)
 		if j.expect != "" {
 			verdict := "correct"
 			if r.Top[0].Label != j.expect {

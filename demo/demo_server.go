@@ -1,4 +1,4 @@
-package server
+package demo
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models/motion"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server"
 )
 
 // The demo camera and how the demo watches it.
@@ -21,24 +22,13 @@ const (
 	// DefaultDemoCameraListen is where the demo camera (the RTSP
 	// simulator) listens.
 	DefaultDemoCameraListen = "127.0.0.1:8554"
-	// DemoWindow and DemoStride: the camera's disk turns every 4 s, so a
-	// window must be shorter than that to see one direction at a time, and
-	// long enough for the disk to move well past the motion model's
-	// threshold (4% of the frame) within it. 2.5 s of 16 slots, a window
-	// every 4 slots (0.625 s): each leg gives 5 or 6 windows whose
-	// majority moves its way, so moving_right and moving_left take turns,
-	// each starting about 1.25 s after its leg begins (2 windows in a row).
-	DemoWindow = 2500 * time.Millisecond
-	DemoStride = 625 * time.Millisecond
+	// DemoWindow and DemoStride: see ingest.BounceWindow.
+	DemoWindow = ingest.BounceWindow
+	DemoStride = ingest.BounceStride
 )
 
-// DemoBounce is the demo camera's motion, looped: right for 4 s, then left
-// for 4 s. A window that spans a turn gets the label of the direction it
-// sees the longer.
-var DemoBounce = []ingest.SceneSegment{
-	{Direction: ingest.Right, Duration: 4 * time.Second},
-	{Direction: ingest.Left, Duration: 4 * time.Second},
-}
+// DemoBounce is the demo camera's motion (ingest.Bounce).
+var DemoBounce = ingest.Bounce
 
 // DemoCameraOptions configure StartDemoCamera.
 type DemoCameraOptions struct {
@@ -59,7 +49,7 @@ type DemoCameraOptions struct {
 // (unless cfg names a model), starts the demo camera in this process, and
 // returns cfg with the model and the "demo" stream set. Close the camera
 // after the server.
-func StartDemoCamera(cfg Config, opts DemoCameraOptions) (Config, *ingest.Simulator, error) {
+func StartDemoCamera(cfg server.Config, opts DemoCameraOptions) (server.Config, *ingest.Simulator, error) {
 	if opts.Listen == "" {
 		opts.Listen = DefaultDemoCameraListen
 	}
@@ -96,7 +86,7 @@ func StartDemoCamera(cfg Config, opts DemoCameraOptions) (Config, *ingest.Simula
 	if err := sim.Start(); err != nil {
 		return cfg, nil, fmt.Errorf("demo camera: %w (is another demo running? --camera-listen picks another address)", err)
 	}
-	cfg.Streams = append(cfg.Streams, StreamSpec{
+	cfg.Streams = append(cfg.Streams, server.StreamSpec{
 		Name: DemoStream, URL: sim.URL(DemoStream), Window: DemoWindow, Stride: DemoStride, Transport: "tcp",
 	})
 	return cfg, sim, nil
@@ -104,7 +94,7 @@ func StartDemoCamera(cfg Config, opts DemoCameraOptions) (Config, *ingest.Simula
 
 // WriteDemoInstructions says what the demo serves and what to run in a
 // second terminal.
-func WriteDemoInstructions(w io.Writer, s *Server, cameraURL string) {
+func WriteDemoInstructions(w io.Writer, s *server.Server, cameraURL string) {
 	cfg := s.Config()
 	auth := ""
 	if len(cfg.Auth.Tokens) > 0 {
@@ -115,7 +105,7 @@ func WriteDemoInstructions(w io.Writer, s *Server, cameraURL string) {
 		plain = ""
 	}
 	ctlServer := ""
-	if s.Addr() != DefaultListen {
+	if s.Addr() != server.DefaultListen {
 		ctlServer = "--server " + s.Addr() + " "
 	}
 	fmt.Fprintf(w, `actiond demo: serving gRPC on %s with the motion model
@@ -136,7 +126,7 @@ Actions also show below as they start and end. Ctrl-C stops.
 
 // FollowDemoActions prints each action of the demo as it starts and ends,
 // until the server shuts down.
-func FollowDemoActions(w io.Writer, s *Server) error {
+func FollowDemoActions(w io.Writer, s *server.Server) error {
 	var mu sync.Mutex
 	return s.Follow(&actiondv1.SubscribeRequest{Kinds: []actiondv1.EventKind{
 		actiondv1.EventKind_EVENT_KIND_ACTION_STARTED, actiondv1.EventKind_EVENT_KIND_ACTION_ENDED,

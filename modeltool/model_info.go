@@ -1,4 +1,4 @@
-package server
+package modeltool
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/models"
 	"github.com/actiond/actiond/models/onnx"
 )
@@ -78,7 +79,7 @@ func WriteModelInfoText(w io.Writer, m *ModelInfo) {
 		fmt.Fprintf(w, "  %s\n", m.Description)
 	}
 	if m.Untrained {
-		fmt.Fprintf(w, "  %s\n", UntrainedWarning)
+		fmt.Fprintf(w, "  %s\n", classify.UntrainedWarning)
 	}
 	for _, t := range m.Inputs {
 		fmt.Fprintf(w, "  input   %s %s %s\n", t.Name, t.Type, shapeString(t.Shape))
