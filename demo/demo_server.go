@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/models/motion"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server"
@@ -22,13 +22,13 @@ const (
 	// DefaultDemoCameraListen is where the demo camera (the RTSP
 	// simulator) listens.
 	DefaultDemoCameraListen = "127.0.0.1:8554"
-	// DemoWindow and DemoStride: see ingest.BounceWindow.
-	DemoWindow = ingest.BounceWindow
-	DemoStride = ingest.BounceStride
+	// DemoWindow and DemoStride: see camsim.BounceWindow.
+	DemoWindow = camsim.BounceWindow
+	DemoStride = camsim.BounceStride
 )
 
-// DemoBounce is the demo camera's motion (ingest.Bounce).
-var DemoBounce = ingest.Bounce
+// DemoBounce is the demo camera's motion (camsim.Bounce).
+var DemoBounce = camsim.Bounce
 
 // DemoCameraOptions configure StartDemoCamera.
 type DemoCameraOptions struct {
@@ -49,7 +49,7 @@ type DemoCameraOptions struct {
 // (unless cfg names a model), starts the demo camera in this process, and
 // returns cfg with the model and the "demo" stream set. Close the camera
 // after the server.
-func StartDemoCamera(cfg server.Config, opts DemoCameraOptions) (server.Config, *ingest.Simulator, error) {
+func StartDemoCamera(cfg server.Config, opts DemoCameraOptions) (server.Config, *camsim.Simulator, error) {
 	if opts.Listen == "" {
 		opts.Listen = DefaultDemoCameraListen
 	}
@@ -79,7 +79,7 @@ func StartDemoCamera(cfg server.Config, opts DemoCameraOptions) (server.Config, 
 			return cfg, nil, fmt.Errorf("demo: build the motion model: %w", err)
 		}
 	}
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: opts.Listen, Logger: opts.Logger})
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: opts.Listen, Logger: opts.Logger})
 	if err := sim.AddSceneSequence(DemoStream, opts.Width, opts.Height, opts.FPS, DemoBounce); err != nil {
 		return cfg, nil, fmt.Errorf("demo: %w", err)
 	}

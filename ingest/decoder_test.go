@@ -17,12 +17,12 @@ import (
 // PPS in band before every key frame, as a camera sends them.
 func encodeScene(t testing.TB, scene Scene, n int) []accessUnit {
 	t.Helper()
-	enc, err := newH264Encoder(scene.Width, scene.Height, scene.FPS, false)
+	enc, err := NewH264Encoder(scene.Width, scene.Height, scene.FPS, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer enc.close()
-	var raw []h264AU
+	defer enc.Close()
+	var raw []H264AU
 	for i := range n {
 		out, err := enc.Encode(scene.Frame(i))
 		if err != nil {
@@ -38,13 +38,13 @@ func encodeScene(t testing.TB, scene Scene, n int) []accessUnit {
 	aus := make([]accessUnit, len(raw))
 	for i, r := range raw {
 		var nalus h264.AnnexB
-		if err := nalus.Unmarshal(r.data); err != nil {
+		if err := nalus.Unmarshal(r.Data); err != nil {
 			t.Fatal(err)
 		}
 		aus[i] = accessUnit{
 			nalus:  nalus,
-			pts:    time.Duration(r.pts) * time.Second / time.Duration(scene.FPS),
-			random: r.key,
+			pts:    time.Duration(r.PTS) * time.Second / time.Duration(scene.FPS),
+			random: r.Key,
 			conn:   1,
 		}
 	}

@@ -66,7 +66,7 @@ func avErr(code C.int) error {
 
 var (
 	libavLogger  atomic.Pointer[slog.Logger]
-	libavLimiter = logLimiter{perSecond: 5}
+	libavLimiter = LogLimiter{PerSecond: 5}
 	libavOnce    sync.Once
 )
 
@@ -96,7 +96,7 @@ func goLibavLog(level C.int, obj unsafe.Pointer, name, msg *C.char) {
 			w.(*logWatch).set(text)
 		}
 	}
-	suppressed, ok := libavLimiter.allow(time.Now())
+	suppressed, ok := libavLimiter.Allow(time.Now())
 	if !ok {
 		return
 	}
@@ -169,10 +169,10 @@ func slogLevel(avLevel int) slog.Level {
 	}
 }
 
-// logLimiter lets perSecond messages through in each one-second window and
+// LogLimiter lets PerSecond messages through in each one-second window and
 // reports, with the first message of a later window, how many it dropped.
-type logLimiter struct {
-	perSecond int64
+type LogLimiter struct {
+	PerSecond int64
 
 	mu         sync.Mutex
 	window     time.Time
@@ -180,13 +180,13 @@ type logLimiter struct {
 	suppressed int64
 }
 
-func (l *logLimiter) allow(now time.Time) (suppressed int64, ok bool) {
+func (l *LogLimiter) Allow(now time.Time) (suppressed int64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.window) >= time.Second {
 		l.window, l.n = now, 0
 	}
-	if l.n >= l.perSecond {
+	if l.n >= l.PerSecond {
 		l.suppressed++
 		return 0, false
 	}

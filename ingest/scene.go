@@ -104,12 +104,12 @@ func (s Scene) Centre(i int) (x, y float64) {
 
 // Frame renders frame i (0 <= i < Frames(); others are clamped to the ends).
 func (s Scene) Frame(i int) *Image {
-	return s.render(s.Centre(i))
+	return s.Render(s.Centre(i))
 }
 
-// render draws the disk centred at (cx, cy) over the background. Only the
+// Render draws the disk centred at (cx, cy) over the background. Only the
 // size and the seed of s matter; SceneSequence draws its frames with it too.
-func (s Scene) render(cx, cy float64) *Image {
+func (s Scene) Render(cx, cy float64) *Image {
 	img := NewImage(s.Width, s.Height)
 	r := float64(min(s.Width, s.Height)) / 12
 	for y := range s.Height {
@@ -172,23 +172,3 @@ func (s Scene) WriteFile(path string) error {
 	}
 	return w.Close()
 }
-
-// Bounce is the demo camera's motion, looped: right for 4 s, then left for
-// 4 s. A window that spans a turn gets the label of the direction it sees
-// the longer.
-var Bounce = []SceneSegment{
-	{Direction: Right, Duration: 4 * time.Second},
-	{Direction: Left, Duration: 4 * time.Second},
-}
-
-// BounceWindow and BounceStride: Bounce's disk turns every 4 s, so a window
-// must be shorter than that to see one direction at a time, and long
-// enough for the disk to move well past the motion model's threshold (4%
-// of the frame) within it. 2.5 s of 16 slots, a window every 4 slots
-// (0.625 s): each leg gives 5 or 6 windows whose majority moves its way,
-// so moving_right and moving_left take turns, each starting about 1.25 s
-// after its leg begins (2 windows in a row).
-const (
-	BounceWindow = 2500 * time.Millisecond
-	BounceStride = 625 * time.Millisecond
-)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/models"
 	"github.com/actiond/actiond/models/onnx"
 	"github.com/actiond/actiond/models/pptsmv2"
@@ -129,8 +130,8 @@ func TestFeatureCacheMatchesWholeModel(t *testing.T) {
 	defer sched.Close()
 
 	sim, _ := startCamera(t, "", "")
-	st, err := ingest.NewStream(ingest.StreamConfig{Name: "cam", URL: sim.URL("bounce"), Window: ingest.BounceWindow,
-		Stride: 2 * ingest.BounceWindow / 16, Transport: ingest.TransportTCP}, man, slog.New(slog.DiscardHandler))
+	st, err := ingest.NewStream(ingest.StreamConfig{Name: "cam", URL: sim.URL("bounce"), Window: camsim.BounceWindow,
+		Stride: 2 * camsim.BounceWindow / 16, Transport: ingest.TransportTCP}, man, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,12 +239,12 @@ func TestServerFeatureCache(t *testing.T) {
 			ctx := ctxT(t, 60*time.Second)
 			sub := subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{Kinds: []actiondv1.EventKind{actiondv1.EventKind_EVENT_KIND_WINDOW_RESULT}})
 			if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: "cam", Url: sim.URL("bounce"),
-				Options: &actiondv1.StreamOptions{Window: dur(ingest.BounceWindow), Stride: dur(ingest.BounceStride), Transport: actiondv1.Transport_TRANSPORT_TCP}}); err != nil {
+				Options: &actiondv1.StreamOptions{Window: dur(camsim.BounceWindow), Stride: dur(camsim.BounceStride), Transport: actiondv1.Transport_TRANSPORT_TCP}}); err != nil {
 				t.Fatal(err)
 			}
 			w := sub.next(45 * time.Second).GetWindowResult()
-			if w == nil || len(w.GetTop()) != 5 || w.GetMediaEnd().AsDuration()-w.GetMediaStart().AsDuration() != ingest.BounceWindow {
-				t.Fatalf("first event %v, want a window result of %v with 5 labels", w, ingest.BounceWindow)
+			if w == nil || len(w.GetTop()) != 5 || w.GetMediaEnd().AsDuration()-w.GetMediaStart().AsDuration() != camsim.BounceWindow {
+				t.Fatalf("first event %v, want a window result of %v with 5 labels", w, camsim.BounceWindow)
 			}
 			if v := testutilCounter(t, ts.metrics, "actiond_inference_errors_total"); v != 0 {
 				t.Errorf("%v inference errors", v)

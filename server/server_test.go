@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/engine"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/models/motion"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"go.uber.org/goleak"
@@ -284,10 +284,10 @@ func describeEvent(ev *actiondv1.Event) string {
 // startCamera starts an RTSP simulator serving the demo's bouncing disk
 // (right 4 s, left 4 s, looped) at path "bounce", 160x120 at 12 fps.
 // began is when its scene started, within a few milliseconds.
-func startCamera(t *testing.T, user, pass string) (sim *ingest.Simulator, began time.Time) {
+func startCamera(t *testing.T, user, pass string) (sim *camsim.Simulator, began time.Time) {
 	t.Helper()
-	sim = ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err := sim.AddSceneSequence("bounce", 160, 120, 12, ingest.Bounce); err != nil {
+	sim = camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, camsim.Bounce); err != nil {
 		t.Fatal(err)
 	}
 	if user != "" {

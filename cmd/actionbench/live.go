@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/client"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -148,7 +148,7 @@ func benchLive(ctx context.Context, c config, model string, ns []int) (*liveResu
 	res.Source = src
 	// The simulator's logs would drown the progress lines; warnings only.
 	simLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "sim")
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Bitrate: c.liveBitrate, Logger: simLog})
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Bitrate: c.liveBitrate, Logger: simLog})
 	if err := sim.Start(); err != nil {
 		return nil, err
 	}
@@ -250,7 +250,7 @@ func camName(i int) string { return fmt.Sprintf("cam%02d", i+1) }
 // as real cameras, switched on at random moments, are; all at one phase
 // would make every window of every stream close at once.
 type liveCameras struct {
-	sim    *ingest.Simulator
+	sim    *camsim.Simulator
 	src    string
 	still  string // the source's first frame for 10 s, made on first use
 	c      config
@@ -428,7 +428,7 @@ func waitServing(ctx context.Context, cl *client.Client, p *actiondProc) error {
 // not named here is at its default, so the run measures what the server
 // does by default.
 // With static, the odd cameras show the still picture with skip_static on.
-func liveConfigYAML(model string, sim *ingest.Simulator, n int, static bool) string {
+func liveConfigYAML(model string, sim *camsim.Simulator, n int, static bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: 127.0.0.1:0\nmetrics_listen: 127.0.0.1:0\nmodel: %s\nlog:\n  level: info\n", model)
 	if n == 0 {
@@ -535,7 +535,7 @@ func (l *liveLatencies) warm(n, min int) (bool, error) {
 	return true, nil
 }
 
-func livePointRun(ctx context.Context, c config, model string, sim *ingest.Simulator, n int, res *liveResult, se *liveSeries, si int) (livePoint, liveRunInfo, error) {
+func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simulator, n int, res *liveResult, se *liveSeries, si int) (livePoint, liveRunInfo, error) {
 	pt := livePoint{N: n}
 	var info liveRunInfo
 	info.config = liveConfigYAML(model, sim, n, se.Static)

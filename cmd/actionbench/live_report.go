@@ -14,7 +14,7 @@ func liveMarkdown(p func(string, ...any), c config, r *liveResult) {
 		p("Not measured in this run (`-live` was empty).\n\n")
 		return
 	}
-	p("N simulated %dx%d %d fps H.264 cameras (the in-process RTSP simulator, `ingest.Simulator`, on loopback, %s), ", liveWidth, liveHeight, liveFPS, rateText(c, r))
+	p("N simulated %dx%d %d fps H.264 cameras (the in-process RTSP simulator, `camsim.Simulator`, on loopback, %s), ", liveWidth, liveHeight, liveFPS, rateText(c, r))
 	p("each showing `%s` (`%s` scaled to %dx%d, %d fps, looped every 10 s; key frame every second), started at phases spread over a second as independent cameras are. ", r.Source, c.clip, liveWidth, liveHeight, liveFPS)
 	p("One `actiond serve` process watches all N (window %s, stride %s) with the untrained PP-TSMv2 (`%s`; speed only, its labels mean nothing); one gRPC subscriber takes every WindowResult. ", liveWindow, liveStride, r.Model)
 	p("Per N: a fresh actiond; warm-up until every stream has delivered %d windows; then **%s measured**. ", liveWarmWindows, c.livePeriod)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
@@ -29,7 +30,7 @@ func TestServeWritesProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err := sim.AddScene("right", ingest.Scene{Width: 160, Height: 120, FPS: 12, Duration: 4 * time.Second, Direction: ingest.Right}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/demo"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/server"
 )
 
@@ -83,7 +83,7 @@ func runServe(args []string) error {
 		}
 	}}
 	if *demoOn {
-		var cam *ingest.Simulator
+		var cam *camsim.Simulator
 		cfg, cam, err = demo.StartDemoCamera(cfg, demo.DemoCameraOptions{
 			Listen: *cameraListen, Logger: log.With("component", "demo-camera"),
 		})

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/demo"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/slowmodel"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -31,7 +31,7 @@ func TestServeSIGTERMInterruptsAModelRun(t *testing.T) {
 	if err := slowmodel.WriteFile(model, 3000); err != nil { // a minute or more per window
 		t.Fatal(err)
 	}
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err := sim.AddSceneSequence("bounce", 160, 120, 12, demo.DemoBounce); err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/demo"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -118,7 +118,7 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err := sim.AddSceneSequence("bounce", 160, 120, 12, demo.DemoBounce); err != nil {
 		t.Fatal(err)
 	}

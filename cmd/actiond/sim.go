@@ -11,6 +11,7 @@ import (
 
 	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 )
 
 // multiFlag collects a repeatable NAME=VALUE flag.
@@ -52,7 +53,7 @@ func runSim(args []string) error {
 	if *bitrate < 0 {
 		return fmt.Errorf("%w: --bitrate must be positive, got %d", errUsage, *bitrate)
 	}
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: *listen, DisableUDP: *noUDP, Bitrate: *bitrate})
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: *listen, DisableUDP: *noUDP, Bitrate: *bitrate})
 	if *user != "" {
 		sim.SetCredentials(*user, *pass)
 	}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/actiond/actiond/client"
 	"github.com/actiond/actiond/demo"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
 
@@ -170,7 +170,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer simLog.Close()
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0",
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(simLog, nil)).With("component", "sim")})
 	if err := sim.Start(); err != nil {
 		return err
@@ -320,7 +320,7 @@ func prepareModel(cfg Config) (string, error) {
 
 // serverConfig is the child's configuration file: ports picked by the
 // child, every camera a stream.
-func serverConfig(cfg Config, model string, sim *ingest.Simulator, names []string) string {
+func serverConfig(cfg Config, model string, sim *camsim.Simulator, names []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: 127.0.0.1:0\nmetrics_listen: 127.0.0.1:0\nmodel: %q\n", model)
 	fmt.Fprintf(&b, "log:\n  level: info\ninference:\n  threads: %d\nstreams:\n", cfg.Threads)
@@ -444,7 +444,7 @@ func kindsString(k []FaultKind) string {
 // injector breaks the cameras, one every FaultPeriod, round-robin; it
 // owns the fault log.
 type injector struct {
-	sim    *ingest.Simulator
+	sim    *camsim.Simulator
 	cfg    Config
 	names  []string
 	start  time.Time

@@ -1,9 +1,11 @@
-package ingest
+package camsim
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/actiond/actiond/ingest"
 )
 
 // AddMJPEGScene: a camera that sends Motion JPEG, which ffprobe reads; the stream says which codec it got and
@@ -12,10 +14,10 @@ import (
 func TestSimulatorMJPEG(t *testing.T) {
 	t.Parallel()
 	sim := NewSimulator(SimulatorConfig{Listen: "127.0.0.1:0", Logger: testLogger(t)})
-	if err := sim.AddMJPEGScene("mjpeg", Scene{Width: 160, Height: 120, FPS: 10, Duration: time.Second, Direction: Right}); err != nil {
+	if err := sim.AddMJPEGScene("mjpeg", ingest.Scene{Width: 160, Height: 120, FPS: 10, Duration: time.Second, Direction: ingest.Right}); err != nil {
 		t.Fatal(err)
 	}
-	if err := sim.AddMJPEGScene("odd", Scene{Width: 162, Height: 120, FPS: 10, Duration: time.Second, Direction: Right}); err == nil ||
+	if err := sim.AddMJPEGScene("odd", ingest.Scene{Width: 162, Height: 120, FPS: 10, Duration: time.Second, Direction: ingest.Right}); err == nil ||
 		!strings.Contains(err.Error(), "multiples of 8") {
 		t.Errorf("162x120 Motion JPEG: %v", err)
 	}
@@ -23,7 +25,7 @@ func TestSimulatorMJPEG(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	if err := sim.SwitchSceneSequence("mjpeg", 160, 120, 10, []SceneSegment{{Right, time.Second}}); err == nil {
+	if err := sim.SwitchSceneSequence("mjpeg", 160, 120, 10, []SceneSegment{{ingest.Right, time.Second}}); err == nil {
 		t.Error("a Motion JPEG path switched to H.264")
 	}
 	streams, err := ffprobe(t, sim.URL("mjpeg"), "tcp")
@@ -33,8 +35,8 @@ func TestSimulatorMJPEG(t *testing.T) {
 	if len(streams) != 1 || streams[0].CodecName != "mjpeg" {
 		t.Errorf("ffprobe sees %+v, want one mjpeg stream", streams)
 	}
-	s := startStream(t, StreamConfig{URL: sim.URL("mjpeg"), BackoffMin: 20 * time.Millisecond, BackoffMax: 40 * time.Millisecond}, nil)
-	st := waitStatus(t, s, 10*time.Second, "retrying", func(st Status) bool { return st.State == StateRetrying })
+	s := startStream(t, ingest.StreamConfig{URL: sim.URL("mjpeg"), BackoffMin: 20 * time.Millisecond, BackoffMax: 40 * time.Millisecond}, nil)
+	st := waitStatus(t, s, 10*time.Second, "retrying", func(st ingest.Status) bool { return st.State == ingest.StateRetrying })
 	want := "connect " + sim.URL("mjpeg") + ": unsupported codec: the stream offers M-JPEG; H.264 and H.265 video are supported"
 	if st.LastError != want {
 		t.Errorf("last error %q, want %q", st.LastError, want)
@@ -57,26 +59,26 @@ func TestSimulatorMJPEG(t *testing.T) {
 func TestStreamPacketLossSlowUDP(t *testing.T) {
 	t.Parallel()
 	sim := NewSimulator(SimulatorConfig{Listen: "127.0.0.1:0", Logger: testLogger(t)})
-	if err := sim.AddSceneSequence("cam", 160, 120, 10, []SceneSegment{{Right, 4 * time.Second}, {Left, 4 * time.Second}}); err != nil {
+	if err := sim.AddSceneSequence("cam", 160, 120, 10, []SceneSegment{{ingest.Right, 4 * time.Second}, {ingest.Left, 4 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	s := startStream(t, StreamConfig{URL: sim.URL("cam"), Transport: TransportUDP, Window: 1600 * time.Millisecond,
+	s := startStream(t, ingest.StreamConfig{URL: sim.URL("cam"), Transport: ingest.TransportUDP, Window: 1600 * time.Millisecond,
 		Stride: 400 * time.Millisecond, ReadTimeout: 2 * time.Second}, nil)
 	nextWindow(t, s, 20*time.Second)
 	if err := sim.SetPacketLoss("cam", 0.05); err != nil {
 		t.Fatal(err)
 	}
-	var last Window
+	var last ingest.Window
 	for range 20 { // 8 s of stride
 		last = nextWindow(t, s, 20*time.Second)
 	}
 	st := s.Status()
 	t.Logf("last %v; status %+v", &last, st)
-	if st.State != StatePlaying || st.Reconnects != 0 || st.Transport != "UDP" || st.LastError != "" {
+	if st.State != ingest.StatePlaying || st.Reconnects != 0 || st.Transport != "UDP" || st.LastError != "" {
 		t.Errorf("during the loss: %s over %s after %d reconnects (%s)", st.State, st.Transport, st.Reconnects, st.LastError)
 	}
 	if st.PacketsLost == 0 || sim.Stats("cam").PacketsDropped == 0 {

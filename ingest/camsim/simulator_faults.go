@@ -1,4 +1,4 @@
-package ingest
+package camsim
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"log/slog"
 
+	"github.com/actiond/actiond/ingest"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
@@ -21,7 +22,7 @@ import (
 // (RTP/JPEG, RFC 2435), looped forever: a camera in a codec that actiond
 // does not read, for tests of how that is reported. Width and height must
 // be multiples of 8 (RTP/JPEG sends sizes in blocks of 8 pixels).
-func (s *Simulator) AddMJPEGScene(name string, scene Scene) error {
+func (s *Simulator) AddMJPEGScene(name string, scene ingest.Scene) error {
 	if err := s.checkAdd(name); err != nil {
 		return fmt.Errorf("add scene: %w", err)
 	}
@@ -44,7 +45,7 @@ func (s *Simulator) AddMJPEGScene(name string, scene Scene) error {
 }
 
 // encodeJPEG encodes img as a baseline JPEG (4:2:0), which RTP/JPEG carries.
-func encodeJPEG(img *Image) ([]byte, error) {
+func encodeJPEG(img *ingest.Image) ([]byte, error) {
 	rgba := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
 	for i := range img.W * img.H {
 		copy(rgba.Pix[4*i:4*i+3], img.Pix[3*i:3*i+3])

@@ -1,4 +1,4 @@
-package ingest
+package camsim
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/actiond/actiond/ingest"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
@@ -30,7 +31,7 @@ type simClip struct {
 // clipEncoder builds a simClip frame by frame with libx264, SPS and PPS in
 // band before every key frame, as a live camera sends them.
 type clipEncoder struct {
-	enc  *h264Encoder
+	enc  *ingest.H264Encoder
 	clip *simClip
 }
 
@@ -42,7 +43,7 @@ func newClipEncoder(w, h int, fps float64, bitrate int) (*clipEncoder, error) {
 	}
 	// The encoder's own rate is only a rate-control hint; timestamps come
 	// from fps.
-	enc, err := newH264EncoderRate(w, h, max(int(math.Round(fps)), 1), false, bitrate)
+	enc, err := ingest.NewH264EncoderRate(w, h, max(int(math.Round(fps)), 1), false, bitrate)
 	if err != nil {
 		return nil, fmt.Errorf("encode clip: %w", err)
 	}
@@ -50,7 +51,7 @@ func newClipEncoder(w, h int, fps float64, bitrate int) (*clipEncoder, error) {
 }
 
 // add encodes one frame.
-func (e *clipEncoder) add(img *Image) error {
+func (e *clipEncoder) add(img *ingest.Image) error {
 	aus, err := e.enc.Encode(img)
 	if err != nil {
 		return fmt.Errorf("encode clip: frame %d: %w", len(e.clip.aus), err)
@@ -59,11 +60,11 @@ func (e *clipEncoder) add(img *Image) error {
 }
 
 // keep splits finished access units into NAL units and stores them.
-func (e *clipEncoder) keep(aus []h264AU) error {
+func (e *clipEncoder) keep(aus []ingest.H264AU) error {
 	c := e.clip
 	for _, au := range aus {
 		var nalus h264.AnnexB
-		if err := nalus.Unmarshal(au.data); err != nil {
+		if err := nalus.Unmarshal(au.Data); err != nil {
 			return fmt.Errorf("encode clip: split access unit %d: %w", len(c.aus), err)
 		}
 		for _, n := range nalus {
@@ -75,7 +76,7 @@ func (e *clipEncoder) keep(aus []h264AU) error {
 			}
 		}
 		c.aus = append(c.aus, [][]byte(nalus))
-		c.bytes += len(au.data)
+		c.bytes += len(au.Data)
 	}
 	if c.bytes > maxClipBytes {
 		return fmt.Errorf("encode clip: more than %d MiB of H.264 after %d frames; use a shorter clip",
@@ -108,10 +109,10 @@ func (e *clipEncoder) finish() (*simClip, error) {
 }
 
 // close frees the encoder; it is safe to call more than once.
-func (e *clipEncoder) close() { e.enc.close() }
+func (e *clipEncoder) close() { e.enc.Close() }
 
 // sceneClip encodes one pass of a synthetic scene of n frames.
-func sceneClip(w, h, fps, n, bitrate int, render func(i int) *Image) (*simClip, error) {
+func sceneClip(w, h, fps, n, bitrate int, render func(i int) *ingest.Image) (*simClip, error) {
 	e, err := newClipEncoder(w, h, float64(fps), bitrate)
 	if err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func sceneClip(w, h, fps, n, bitrate int, render func(i int) *Image) (*simClip, 
 // many frames the container promised, for the caller to report a short
 // decode.
 func fileClip(path string, bitrate int) (clip *simClip, promised int, err error) {
-	f, err := OpenVideoFile(path)
+	f, err := ingest.OpenVideoFile(path)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -156,7 +157,7 @@ func fileClip(path string, bitrate int) (clip *simClip, promised int, err error)
 	}
 	got := 0
 	var encErr error
-	decErr := f.Decode(want, func(_ int, _ time.Duration, img *Image) error {
+	decErr := f.Decode(want, func(_ int, _ time.Duration, img *ingest.Image) error {
 		if img.W < w || img.H < h {
 			encErr = fmt.Errorf("frame %d is %dx%d, the stream said %dx%d", got, img.W, img.H, info.Width, info.Height)
 		} else {
@@ -183,11 +184,11 @@ func fileClip(path string, bitrate int) (clip *simClip, promised int, err error)
 
 // cropImage returns the top-left w x h part of img (img itself when it is
 // that size already).
-func cropImage(img *Image, w, h int) *Image {
+func cropImage(img *ingest.Image, w, h int) *ingest.Image {
 	if img.W == w && img.H == h {
 		return img
 	}
-	out := NewImage(w, h)
+	out := ingest.NewImage(w, h)
 	for y := range h {
 		copy(out.Pix[y*w*3:(y+1)*w*3], img.Pix[y*img.W*3:y*img.W*3+w*3])
 	}

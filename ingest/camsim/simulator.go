@@ -1,4 +1,4 @@
-package ingest
+package camsim
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/actiond/actiond/ingest"
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
@@ -60,7 +61,7 @@ type SimulatorConfig struct {
 type Simulator struct {
 	cfg      SimulatorConfig
 	log      *slog.Logger
-	warnings logLimiter // for per-packet trouble: slow readers, bad publishers
+	warnings ingest.LogLimiter // for per-packet trouble: slow readers, bad publishers
 
 	server     *gortsplib.Server
 	addr       string
@@ -102,7 +103,7 @@ func NewSimulator(cfg SimulatorConfig) *Simulator {
 	return &Simulator{
 		cfg:        cfg,
 		log:        cfg.Logger,
-		warnings:   logLimiter{perSecond: 5},
+		warnings:   ingest.LogLimiter{PerSecond: 5},
 		serverDone: make(chan struct{}),
 		paths:      make(map[string]*simPath),
 		files:      make(map[string]*simClip),
@@ -334,7 +335,7 @@ func (s *Simulator) AddFile(name, path string) error {
 
 // AddScene serves a synthetic scene at rtsp://ADDR/name, looped forever:
 // the disk moves across the picture, then starts again.
-func (s *Simulator) AddScene(name string, scene Scene) error {
+func (s *Simulator) AddScene(name string, scene ingest.Scene) error {
 	if err := s.checkAdd(name); err != nil {
 		return fmt.Errorf("add scene: %w", err)
 	}
@@ -552,7 +553,7 @@ func (s *Simulator) authorized(sc *gortsplib.ServerConn, req *base.Request) bool
 
 // warn logs per-packet trouble, at most a few lines a second.
 func (s *Simulator) warn(msg string, args ...any) {
-	suppressed, ok := s.warnings.allow(time.Now())
+	suppressed, ok := s.warnings.Allow(time.Now())
 	if !ok {
 		return
 	}

@@ -1,15 +1,17 @@
-package ingest
+package camsim
 
 import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/actiond/actiond/ingest"
 )
 
 // SceneSegment is one leg of a SceneSequence: the disk moves in Direction
 // (or stays, for Still) for Duration.
 type SceneSegment struct {
-	Direction Direction
+	Direction ingest.Direction
 	Duration  time.Duration
 }
 
@@ -35,7 +37,7 @@ const sequenceTravel = 0.4
 // Validate reports a sequence that cannot be rendered or encoded, or whose
 // path leaves the centre of the picture.
 func (q SceneSequence) Validate() error {
-	base := Scene{Width: q.Width, Height: q.Height, FPS: q.FPS, Duration: time.Second, Direction: Still}
+	base := ingest.Scene{Width: q.Width, Height: q.Height, FPS: q.FPS, Duration: time.Second, Direction: ingest.Still}
 	var errs []error
 	if err := base.Validate(); err != nil {
 		errs = append(errs, err)
@@ -44,7 +46,7 @@ func (q SceneSequence) Validate() error {
 		errs = append(errs, errors.New("scene sequence: no segments"))
 	}
 	for i, seg := range q.Segments {
-		if _, err := ParseDirection(string(seg.Direction)); err != nil {
+		if _, err := ingest.ParseDirection(string(seg.Direction)); err != nil {
 			errs = append(errs, fmt.Errorf("scene sequence: segment %d: %w", i, err))
 			continue
 		}
@@ -71,7 +73,7 @@ func (q SceneSequence) Validate() error {
 // segmentFrames returns the frame count of segment i: its duration times
 // FPS, rounded, as Scene.Frames.
 func (q SceneSequence) segmentFrames(i int) int {
-	return Scene{FPS: q.FPS, Duration: q.Segments[i].Duration}.Frames()
+	return ingest.Scene{FPS: q.FPS, Duration: q.Segments[i].Duration}.Frames()
 }
 
 // Frames returns the number of frames of one pass through the segments.
@@ -96,13 +98,13 @@ func (q SceneSequence) start() (x, y float64) {
 	x, y = -1, -1
 	for _, seg := range q.Segments {
 		switch {
-		case seg.Direction == Right && x < 0:
+		case seg.Direction == ingest.Right && x < 0:
 			x = 0.3
-		case seg.Direction == Left && x < 0:
+		case seg.Direction == ingest.Left && x < 0:
 			x = 0.7
-		case seg.Direction == Down && y < 0:
+		case seg.Direction == ingest.Down && y < 0:
 			y = 0.3
-		case seg.Direction == Up && y < 0:
+		case seg.Direction == ingest.Up && y < 0:
 			y = 0.7
 		}
 	}
@@ -116,15 +118,15 @@ func (q SceneSequence) start() (x, y float64) {
 }
 
 // segmentStep returns how far a whole segment moves the disk.
-func segmentStep(d Direction) (dx, dy float64) {
+func segmentStep(d ingest.Direction) (dx, dy float64) {
 	switch d {
-	case Left:
+	case ingest.Left:
 		return -sequenceTravel, 0
-	case Right:
+	case ingest.Right:
 		return sequenceTravel, 0
-	case Up:
+	case ingest.Up:
 		return 0, -sequenceTravel
-	case Down:
+	case ingest.Down:
 		return 0, sequenceTravel
 	}
 	return 0, 0
@@ -165,10 +167,10 @@ func (q SceneSequence) Centre(i int) (x, y float64) {
 
 // DirectionAt returns the direction the disk moves in at time t after the
 // start of a pass (t wraps around, as the simulator loops the sequence).
-func (q SceneSequence) DirectionAt(t time.Duration) Direction {
+func (q SceneSequence) DirectionAt(t time.Duration) ingest.Direction {
 	n := q.Frames()
 	if n == 0 {
-		return Still
+		return ingest.Still
 	}
 	i := int(t * time.Duration(q.FPS) / time.Second)
 	seg, _ := q.locate(((i % n) + n) % n)
@@ -177,7 +179,27 @@ func (q SceneSequence) DirectionAt(t time.Duration) Direction {
 
 // Frame renders frame i (0 <= i < Frames(); others are clamped to the ends)
 // with the same drawing as Scene.
-func (q SceneSequence) Frame(i int) *Image {
+func (q SceneSequence) Frame(i int) *ingest.Image {
 	cx, cy := q.Centre(i)
-	return Scene{Width: q.Width, Height: q.Height, Seed: q.Seed}.render(cx, cy)
+	return ingest.Scene{Width: q.Width, Height: q.Height, Seed: q.Seed}.Render(cx, cy)
 }
+
+// Bounce is the demo camera's motion, looped: right for 4 s, then left for
+// 4 s. A window that spans a turn gets the label of the direction it sees
+// the longer.
+var Bounce = []SceneSegment{
+	{Direction: ingest.Right, Duration: 4 * time.Second},
+	{Direction: ingest.Left, Duration: 4 * time.Second},
+}
+
+// BounceWindow and BounceStride: Bounce's disk turns every 4 s, so a window
+// must be shorter than that to see one direction at a time, and long
+// enough for the disk to move well past the motion model's threshold (4%
+// of the frame) within it. 2.5 s of 16 slots, a window every 4 slots
+// (0.625 s): each leg gives 5 or 6 windows whose majority moves its way,
+// so moving_right and moving_left take turns, each starting about 1.25 s
+// after its leg begins (2 windows in a row).
+const (
+	BounceWindow = 2500 * time.Millisecond
+	BounceStride = 625 * time.Millisecond
+)
