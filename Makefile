@@ -43,7 +43,7 @@ test: setup lint
 ## -fuzz target per run. The full runs are in RELIABILITY.md ("Fuzzing").
 FUZZ_TARGETS := ./engine:FuzzReadNPY ./models:FuzzParseLabelList ./models:FuzzManifest \
 	./models/onnx:FuzzParse ./models/paddle:FuzzRead ./server:FuzzConfig ./server:FuzzStreamRequest \
-	./ingest:FuzzDepacketizeDecode ./ingest:FuzzSDPParameterSets
+	./ingest:FuzzDepacketizeDecode ./ingest:FuzzSDPParameterSets ./ingest:FuzzWindow
 FUZZTIME ?= 3s
 .PHONY: fuzz-smoke
 fuzz-smoke: setup

@@ -1,12 +1,15 @@
 package ingest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
@@ -333,4 +336,57 @@ func TestDecoderNoLeak(t *testing.T) {
 	if rss1-rss0 > 24<<20 {
 		t.Errorf("RSS grew by %.1f MiB over %d cycles", float64(rss1-rss0)/(1<<20), n)
 	}
+}
+
+// A log watch stopped late (its object freed by libav behind its back,
+// as avformat_open_input does with a context when it fails, and the
+// address given to a new object since) leaves the new object's watch
+// alone: the new decoder's errors still quote what libav logged.
+func TestLibavLogWatchStoppedLate(t *testing.T) {
+	var conv rgbConverter
+	defer conv.close()
+	// Until the new decoder's context gets the address of the freed one,
+	// as malloc soon gives it (what a watch by address got wrong).
+	var d *decoder
+	var stale *logWatch
+	for range 50 {
+		old, err := newDecoder(CodecH264, &conv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale = old.dec.watch
+		old.dec.watch = nil // libav freed it; the watch is stopped later
+		addr := uintptr(unsafe.Pointer(old.dec.ctx))
+		old.close()
+		if d, err = newDecoder(CodecH264, &conv); err != nil {
+			t.Fatal(err)
+		}
+		if uintptr(unsafe.Pointer(d.dec.ctx)) == addr {
+			break
+		}
+		stale.stop()
+		d.close()
+		d = nil
+	}
+	if d == nil {
+		t.Log("no address reused in 50 tries")
+		var err error
+		if d, err = newDecoder(CodecH264, &conv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer d.close()
+	stale.stop()
+	garbage := accessUnit{nalus: [][]byte{{0x65, 0xff, 0x00, 0x13, 0x37, 0x42}, {0x41, 1, 2, 3}}, conn: 1}
+	for i := 0; i < 8 && d.errors == 0; i++ { // frame threads report errors a call or two late
+		if err := d.decode(garbage, func(_ frameMeta, p picture) error { p.release(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d.errors == 0 || !strings.Contains(fmt.Sprint(d.lastErr), "(no frame!)") {
+		t.Errorf("%d errors, last %v; want libav's message in it", d.errors, d.lastErr)
+	}
+	// Stopping twice, or a watch never used, harms nobody.
+	stale.stop()
+	newLogWatch().stop()
 }

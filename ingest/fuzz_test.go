@@ -233,6 +233,9 @@ func FuzzSDPParameterSets(f *testing.F) {
 		"a=fmtp:96 packetization-mode=1;profile-level-id=42C01E;sprop-parameter-sets=Z0LAHtkDxWhAAAADAEAAAAwDxYuS,aMuMsg==\r\n"))
 	f.Add([]byte("v=0\r\ns=x\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 sprop-parameter-sets=,;\r\n"))
 	f.Add([]byte("v=0\r\ns=x\r\nm=application 0 RTP/AVP 107\r\na=rtpmap:107 vnd.onvif.metadata/90000\r\n"))
+	// H.265 attributes that the library refuses: two values, not base64.
+	f.Add([]byte("v=0\r\ns=x\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H265/90000\r\n" +
+		"a=fmtp:96 sprop-vps=QAEMAf//AWAAAAMAkAAAAwAAAwA8lZgJ; sprop-sps=QgEBAWAAAAMAkAAAAwAAAwA8oAoIBWNlZSRMQlcwEA==,QgEBAWAAAAMAkAAAAwAAAwA8oAoIBWNlZSRMQlcwEA==; sprop-pps=%%%\r\n"))
 
 	// The key frame without its in-band parameter sets, as a camera that
 	// sends them only in the SDP does.
@@ -242,15 +245,29 @@ func FuzzSDPParameterSets(f *testing.F) {
 	})
 
 	f.Fuzz(func(t *testing.T, body []byte) {
-		var sd sdp.SessionDescription
-		if sd.Unmarshal(body) != nil {
+		parse := func(b []byte) (*description.Session, bool) {
+			var sd sdp.SessionDescription
+			if sd.Unmarshal(b) != nil {
+				return nil, false
+			}
+			var desc description.Session
+			if desc.Unmarshal(&sd) != nil {
+				return nil, false
+			}
+			return &desc, true
+		}
+		// The client hands the body to fixSDP first: it never makes a
+		// description that parsed fail.
+		_, parsed := parse(body)
+		fixed, _, _ := fixSDP(slices.Clone(body))
+		desc, ok := parse(fixed)
+		if parsed && !ok {
+			t.Fatalf("fixSDP broke a description that parsed:\n%q\nbecame\n%q", body, fixed)
+		}
+		if !ok {
 			return
 		}
-		var desc description.Session
-		if desc.Unmarshal(&sd) != nil {
-			return
-		}
-		medi, forma, track, err := findVideoTrack(&desc)
+		medi, forma, track, err := findVideoTrack(desc)
 		if err != nil {
 			if !errors.Is(err, ErrUnsupportedCodec) {
 				t.Fatalf("no track, and not for want of a codec: %v", err)
@@ -287,13 +304,11 @@ func FuzzSDPParameterSets(f *testing.F) {
 		if track.codec == CodecH264 && len(s.aus) == 1 {
 			au := <-s.aus
 			want := 0
-			for _, ps := range [][]byte{s.params.sps, s.params.pps} {
-				if ps != nil {
-					if want >= len(au.nalus) || !slices.Equal(au.nalus[want], ps) {
-						t.Fatalf("parameter set %x not prepended: %x", ps, au.nalus)
-					}
-					want++
+			for _, ps := range s.params.all() {
+				if want >= len(au.nalus) || !slices.Equal(au.nalus[want], ps) {
+					t.Fatalf("parameter set %x not prepended: %x", ps, au.nalus)
 				}
+				want++
 			}
 			s.aus <- au
 		}

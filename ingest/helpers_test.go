@@ -25,6 +25,14 @@ var (
 	RSSBytes     = rssBytes
 	CHeapInUse   = cHeapInUse
 	Capture      = capture
+	NALType      = nalType
+)
+
+// H.264 NAL unit types, for the external tests.
+const (
+	H264NALIDR = h264NALIDR
+	H264NALSPS = h264NALSPS
+	H264NALPPS = h264NALPPS
 )
 
 // liveModel is the input layout of PP-TSMv2 and the motion model.

@@ -86,13 +86,13 @@ func libavInit() {
 }
 
 //export goLibavLog
-func goLibavLog(level C.int, obj unsafe.Pointer, name, msg *C.char) {
+func goLibavLog(level C.int, watch C.uint64_t, name, msg *C.char) {
 	text := strings.TrimSpace(C.GoString(msg))
 	if text == "" {
 		return
 	}
-	if level <= C.AV_LOG_ERROR && obj != nil {
-		if w, ok := logWatches.Load(uintptr(obj)); ok {
+	if level <= C.AV_LOG_ERROR && watch != 0 {
+		if w, ok := logWatches.Load(uint64(watch)); ok {
 			w.(*logWatch).set(text)
 		}
 	}
@@ -117,19 +117,43 @@ func goLibavLog(level C.int, obj unsafe.Pointer, name, msg *C.char) {
 // logWatch keeps the last error that libav logged for one object (a demuxer
 // or decoder context). libav often says why in the log ("moov atom not found") and only
 // how in the return code (AVERROR_INVALIDDATA); errors quote both.
+//
+// A watch has an id of its own, never used again, that the object carries
+// in its opaque field (watchCodec, watchFormat) and the log callback finds
+// it by. Not the object's address: libav reuses addresses once an object is
+// freed (avformat_open_input frees a context when it fails), and a watch
+// stopped late would then remove, or catch the errors of, another object's.
 type logWatch struct {
-	key uintptr
+	id  uint64
 	mu  sync.Mutex
 	msg string
 }
 
-// logWatches maps a watched libav object's address to its *logWatch.
-var logWatches sync.Map
+var (
+	// logWatches maps a watch's id to its *logWatch.
+	logWatches  sync.Map
+	lastWatchID atomic.Uint64
+)
 
-// watchLog starts recording errors that libav logs for obj.
-func watchLog(obj unsafe.Pointer) *logWatch {
-	w := &logWatch{key: uintptr(obj)}
-	logWatches.Store(w.key, w)
+// newLogWatch starts a watch; its id goes into the object's opaque field.
+func newLogWatch() *logWatch {
+	w := &logWatch{id: lastWatchID.Add(1)}
+	logWatches.Store(w.id, w)
+	return w
+}
+
+// watchCodec starts recording the errors that libav logs for ctx (and its
+// frame threads' copies, which keep opaque).
+func watchCodec(ctx *C.AVCodecContext) *logWatch {
+	w := newLogWatch()
+	C.actiond_codec_set_watch(ctx, C.uint64_t(w.id))
+	return w
+}
+
+// watchFormat starts recording the errors that libav logs for ctx.
+func watchFormat(ctx *C.AVFormatContext) *logWatch {
+	w := newLogWatch()
+	C.actiond_format_set_watch(ctx, C.uint64_t(w.id))
 	return w
 }
 
@@ -149,10 +173,9 @@ func (w *logWatch) last() string {
 	return w.msg
 }
 
-// stop ends the watch; call it before the object is freed, since libav may
-// reuse the address.
+// stop ends the watch. Only this watch: the id is never another's.
 func (w *logWatch) stop() {
-	logWatches.Delete(w.key)
+	logWatches.Delete(w.id)
 }
 
 // slogLevel maps an av_log level to slog's.
@@ -223,10 +246,7 @@ func newVideoDecoder(par *C.AVCodecParameters, maxPixels int) (*videoDecoder, er
 		d.close()
 		return nil, avError(avErrENOMEM)
 	}
-	// The log callback files messages from the decoder's thread copies
-	// under opaque.
-	d.ctx.opaque = unsafe.Pointer(d.ctx)
-	d.watch = watchLog(unsafe.Pointer(d.ctx))
+	d.watch = watchCodec(d.ctx)
 	if err := avErr(C.avcodec_parameters_to_context(d.ctx, par)); err != nil {
 		d.close()
 		return nil, err

@@ -7,7 +7,7 @@
 static void actiond_log_cb(void *avcl, int level, const char *fmt, va_list vl) {
 	char line[1024];
 	const char *name = "";
-	void *obj = avcl;
+	uint64_t watch = 0;
 
 	if (level > av_log_get_level())
 		return;
@@ -16,18 +16,25 @@ static void actiond_log_cb(void *avcl, int level, const char *fmt, va_list vl) {
 		const AVClass *cls = *(const AVClass **)avcl;
 		if (cls && cls->item_name)
 			name = cls->item_name(avcl);
-		// Frame threads log through copies of the codec context; the
-		// copies keep opaque, which names the context the caller owns.
-		if (cls == avcodec_get_class() && ((AVCodecContext *)avcl)->opaque)
-			obj = ((AVCodecContext *)avcl)->opaque;
+		// Watched contexts carry their watch's id in opaque (frame
+		// threads log through copies of the codec context, which keep
+		// it).
+		if (cls == avcodec_get_class())
+			watch = (uint64_t)(uintptr_t)((AVCodecContext *)avcl)->opaque;
+		else if (cls == avformat_get_class())
+			watch = (uint64_t)(uintptr_t)((AVFormatContext *)avcl)->opaque;
 	}
-	goLibavLog(level, obj, (char *)name, line);
+	goLibavLog(level, watch, (char *)name, line);
 }
 
 void actiond_log_init(int level) {
 	av_log_set_level(level);
 	av_log_set_callback(actiond_log_cb);
 }
+
+void actiond_codec_set_watch(AVCodecContext *c, uint64_t id) { c->opaque = (void *)(uintptr_t)id; }
+
+void actiond_format_set_watch(AVFormatContext *s, uint64_t id) { s->opaque = (void *)(uintptr_t)id; }
 
 // yuv_table mirrors vf_scale's parse_yuv_type(in_color_matrix="auto", ...).
 static const int *yuv_table(int colorspace) {

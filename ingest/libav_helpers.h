@@ -23,9 +23,15 @@ enum {
 };
 
 // actiond_log_init routes av_log through goLibavLog at the given level.
-// goLibavLog gets the logging object (e.g. an AVFormatContext), its class
-// name and the formatted message.
+// goLibavLog gets the id of the logging object's watch (0 if none), its
+// class name and the formatted message.
 void actiond_log_init(int level);
+
+// actiond_codec_set_watch and actiond_format_set_watch give a context the
+// id of its log watch, in its opaque field (a codec context's frame-thread
+// copies keep it).
+void actiond_codec_set_watch(AVCodecContext *c, uint64_t id);
+void actiond_format_set_watch(AVFormatContext *s, uint64_t id);
 
 // actiond_sws_to_rgb24 returns a scaler from (w, h, fmt) to packed RGB24 of
 // the same size, configured like the ffmpeg CLI's auto-inserted scale filter

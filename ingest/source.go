@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
 // Errors of live sources that callers test with errors.Is.
@@ -22,6 +25,10 @@ var (
 	// ErrUnauthorized: the camera refused the credentials (or their
 	// absence).
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrNoDecodableVideo: video arrived for the read timeout but none of
+	// it decoded: no key frame or recovery point to start at, or nothing
+	// the decoder could use.
+	ErrNoDecodableVideo = errors.New("no decodable video")
 )
 
 // Transport is how RTP packets travel from the camera.
@@ -285,14 +292,18 @@ func dropEmpty(nalus [][]byte) [][]byte {
 // NAL unit types that the source looks at.
 const (
 	h264NALIDR = 5
+	h264NALSEI = 6
 	h264NALSPS = 7
 	h264NALPPS = 8
 
-	h265NALBLA    = 16 // BLA_W_LP; 16..21 are IRAP pictures
-	h265NALIRAPHi = 21 // CRA_NUT
-	h265NALVPS    = 32
-	h265NALSPS    = 33
-	h265NALPPS    = 34
+	h265NALBLA       = 16 // BLA_W_LP; 16..21 are IRAP pictures
+	h265NALIRAPHi    = 21 // CRA_NUT
+	h265NALVPS       = 32
+	h265NALSPS       = 33
+	h265NALPPS       = 34
+	h265NALPrefixSEI = 39
+
+	seiRecoveryPoint = 6 // SEI payload type, the same in H.264 and H.265
 )
 
 func nalType(codec Codec, nalu []byte) int {
@@ -303,20 +314,87 @@ func nalType(codec Codec, nalu []byte) int {
 }
 
 // isRandomAccess reports whether a decoder can start at the access unit:
-// an IDR picture (H.264) or an IRAP picture (H.265: IDR, CRA, BLA).
+// an IDR picture (H.264), an IRAP picture (H.265: IDR, CRA, BLA), or a
+// picture with a recovery point SEI (both), which cameras with periodic
+// intra refresh send in place of IDRs: a reader that joins after the one
+// IDR at the start would otherwise never find a place to start.
 func isRandomAccess(codec Codec, nalus [][]byte) bool {
 	for _, n := range nalus {
-		t := nalType(codec, n)
-		if codec == CodecH265 && t >= h265NALBLA && t <= h265NALIRAPHi || codec == CodecH264 && t == h264NALIDR {
+		switch t := nalType(codec, n); {
+		case codec == CodecH264 && t == h264NALIDR, codec == CodecH265 && t >= h265NALBLA && t <= h265NALIRAPHi:
 			return true
+		case codec == CodecH264 && t == h264NALSEI:
+			if hasRecoveryPoint(n[1:]) {
+				return true
+			}
+		case codec == CodecH265 && t == h265NALPrefixSEI && len(n) > 2:
+			if hasRecoveryPoint(n[2:]) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// paramSets keeps the latest parameter sets of a stream.
+// hasRecoveryPoint reports whether an SEI NAL unit's payload (after its
+// header) holds a recovery point message.
+func hasRecoveryPoint(payload []byte) bool {
+	b := h264.EmulationPreventionRemove(payload)
+	// sei_message()s until the RBSP trailing bits: type and size are
+	// each a run of 0xff bytes plus one more.
+	for len(b) > 0 && b[0] != 0x80 {
+		var typ, size int
+		for len(b) > 0 && b[0] == 0xff {
+			typ, b = typ+255, b[1:]
+		}
+		if len(b) == 0 {
+			return false
+		}
+		typ, b = typ+int(b[0]), b[1:]
+		for len(b) > 0 && b[0] == 0xff {
+			size, b = size+255, b[1:]
+		}
+		if len(b) == 0 {
+			return false
+		}
+		size, b = size+int(b[0]), b[1:]
+		if typ == seiRecoveryPoint {
+			return true
+		}
+		if size > len(b) {
+			return false
+		}
+		b = b[size:]
+	}
+	return false
+}
+
+// paramSets keeps a stream's parameter sets, in band or from the SDP: the
+// latest one of each kind and id. A camera may use several PPS (or SPS) at
+// once, and a decoder that enters at a random access point needs every one
+// its pictures refer to, not only the last that went by.
 type paramSets struct {
-	vps, sps, pps []byte
+	sets []paramSet // by kind (VPS, SPS, PPS), then id
+}
+
+type paramSet struct {
+	kind  int // 0 VPS, 1 SPS, 2 PPS
+	id    int // -1 when the NAL unit is too short or damaged to say
+	nalu  []byte
+	codec Codec
+}
+
+// paramKind returns which parameter set n is (0 VPS, 1 SPS, 2 PPS), or -1.
+func paramKind(codec Codec, n []byte) int {
+	switch t := nalType(codec, n); {
+	case codec == CodecH265 && t == h265NALVPS:
+		return 0
+	case codec == CodecH264 && t == h264NALSPS, codec == CodecH265 && t == h265NALSPS:
+		return 1
+	case codec == CodecH264 && t == h264NALPPS, codec == CodecH265 && t == h265NALPPS:
+		return 2
+	}
+	return -1
 }
 
 // set takes parameter sets from the SDP.
@@ -324,43 +402,162 @@ func (p *paramSets) set(codec Codec, params [][]byte) {
 	p.update(codec, dropEmpty(params))
 }
 
-// update keeps the parameter sets found in nalus.
+// update keeps the parameter sets found in nalus, each replacing the one
+// of its kind and id.
 func (p *paramSets) update(codec Codec, nalus [][]byte) {
 	for _, n := range nalus {
-		switch t := nalType(codec, n); {
-		case codec == CodecH264 && t == h264NALSPS, codec == CodecH265 && t == h265NALSPS:
-			p.sps = n
-		case codec == CodecH264 && t == h264NALPPS, codec == CodecH265 && t == h265NALPPS:
-			p.pps = n
-		case codec == CodecH265 && t == h265NALVPS:
-			p.vps = n
+		kind := paramKind(codec, n)
+		if kind < 0 {
+			continue
+		}
+		ps := paramSet{kind: kind, id: paramSetID(codec, kind, n), nalu: n, codec: codec}
+		i, found := slices.BinarySearchFunc(p.sets, ps, func(a, b paramSet) int {
+			if a.kind != b.kind {
+				return a.kind - b.kind
+			}
+			return a.id - b.id
+		})
+		if found {
+			p.sets[i] = ps
+		} else {
+			p.sets = slices.Insert(p.sets, i, ps)
 		}
 	}
 }
 
-// prepend returns nalus with the parameter sets it lacks in front.
-func (p *paramSets) prepend(codec Codec, nalus [][]byte) [][]byte {
-	var have [3]bool // vps, sps, pps
-	for _, n := range nalus {
-		switch t := nalType(codec, n); {
-		case codec == CodecH264 && t == h264NALSPS, codec == CodecH265 && t == h265NALSPS:
-			have[1] = true
-		case codec == CodecH264 && t == h264NALPPS, codec == CodecH265 && t == h265NALPPS:
-			have[2] = true
-		case codec == CodecH265 && t == h265NALVPS:
-			have[0] = true
-		}
+// all returns the parameter sets kept, VPS first, then SPS, then PPS.
+func (p *paramSets) all() [][]byte {
+	out := make([][]byte, len(p.sets))
+	for i, ps := range p.sets {
+		out[i] = ps.nalu
 	}
+	return out
+}
+
+// prepend returns nalus with the parameter sets that it lacks (by kind and
+// id) in front.
+func (p *paramSets) prepend(codec Codec, nalus [][]byte) [][]byte {
 	var front [][]byte
-	for i, ps := range [][]byte{p.vps, p.sps, p.pps} {
-		if !have[i] && ps != nil {
-			front = append(front, ps)
+	for _, ps := range p.sets {
+		if ps.codec != codec || slices.ContainsFunc(nalus, func(n []byte) bool {
+			return paramKind(codec, n) == ps.kind && paramSetID(codec, ps.kind, n) == ps.id
+		}) {
+			continue
 		}
+		front = append(front, ps.nalu)
 	}
 	if len(front) == 0 {
 		return nalus
 	}
 	return append(front, nalus...)
+}
+
+// paramSetID reads the id of a parameter set of the given kind: the VPS,
+// SPS or PPS id that pictures and other parameter sets refer to. It
+// returns -1 when n is too short or damaged to say.
+func paramSetID(codec Codec, kind int, n []byte) int {
+	hdr := 1
+	if codec == CodecH265 {
+		hdr = 2
+	}
+	if len(n) <= hdr {
+		return -1
+	}
+	r := bitReader{b: h264.EmulationPreventionRemove(n[hdr:])}
+	switch {
+	case codec == CodecH264 && kind == 1:
+		r.skip(24) // profile_idc, constraint flags, level_idc
+		return r.ue(31)
+	case codec == CodecH264 && kind == 2, codec == CodecH265 && kind == 2:
+		return r.ue(63 + 192*b2i(codec == CodecH264))
+	case codec == CodecH265 && kind == 0:
+		return r.u(4)
+	case codec == CodecH265 && kind == 1:
+		r.skip(4) // sps_video_parameter_set_id
+		subLayers := r.u(3)
+		r.skip(1) // sps_temporal_id_nesting_flag
+		// profile_tier_level(1, subLayers)
+		r.skip(96)
+		var profile, level [8]bool
+		for i := range max(subLayers, 0) {
+			profile[i], level[i] = r.u(1) == 1, r.u(1) == 1
+		}
+		if subLayers > 0 {
+			r.skip(2 * (8 - subLayers))
+		}
+		for i := range max(subLayers, 0) {
+			if profile[i] {
+				r.skip(88)
+			}
+			if level[i] {
+				r.skip(8)
+			}
+		}
+		return r.ue(15)
+	}
+	return -1
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// bitReader reads an RBSP bit by bit; past its end every read fails, and
+// then so does the id that needed it.
+type bitReader struct {
+	b   []byte
+	pos int // in bits
+	bad bool
+}
+
+func (r *bitReader) skip(n int) {
+	r.pos += n
+	if r.pos > 8*len(r.b) {
+		r.bad = true
+	}
+}
+
+// u reads n bits (at most 31), -1 past the end.
+func (r *bitReader) u(n int) int {
+	v := 0
+	for range n {
+		if r.pos >= 8*len(r.b) {
+			r.bad = true
+			return -1
+		}
+		v = v<<1 | int(r.b[r.pos/8]>>(7-r.pos%8)&1)
+		r.pos++
+	}
+	if r.bad {
+		return -1
+	}
+	return v
+}
+
+// ue reads an Exp-Golomb code; -1 past the end or above most.
+func (r *bitReader) ue(most int) int {
+	zeros := 0
+	for {
+		b := r.u(1)
+		if b < 0 || zeros > 16 {
+			return -1
+		}
+		if b == 1 {
+			break
+		}
+		zeros++
+	}
+	rest := r.u(zeros)
+	if rest < 0 {
+		return -1
+	}
+	if v := 1<<zeros - 1 + rest; v <= most {
+		return v
+	}
+	return -1
 }
 
 // RedactURL returns raw with its credentials replaced by "***": the user

@@ -21,7 +21,9 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/pion/rtp"
 )
 
 // testCamera is a small gortsplib server for what the Simulator does not
@@ -47,6 +49,10 @@ type testCameraConfig struct {
 	// resize alternates 160x120 and 320x180 every 2s, with the new SPS
 	// in band.
 	resize bool
+	// h265, when set, is served in place of the scene (16 fps), with
+	// fmtp as its SDP's format parameters, verbatim.
+	h265 []accessUnit
+	fmtp map[string]string
 }
 
 func startTestCamera(t *testing.T, cfg testCameraConfig) *testCamera {
@@ -75,12 +81,32 @@ func startTestCamera(t *testing.T, cfg testCameraConfig) *testCamera {
 			aus[i].nalus = kept
 		}
 	}
+	var served format.Format = forma
+	var packetize func([][]byte) ([]*rtp.Packet, error)
+	if cfg.h265 != nil {
+		aus = cfg.h265
+		g := &format.Generic{PayloadTyp: 96, RTPMa: "H265/90000", FMT: cfg.fmtp}
+		if err := g.Init(); err != nil {
+			t.Fatal(err)
+		}
+		enc := &rtph265.Encoder{PayloadType: 96}
+		if err := enc.Init(); err != nil {
+			t.Fatal(err)
+		}
+		served, packetize = g, enc.Encode
+	} else {
+		enc, err := forma.CreateEncoder()
+		if err != nil {
+			t.Fatal(err)
+		}
+		packetize = enc.Encode
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &testCamera{addr: ln.Addr().String(), user: cfg.user, pass: cfg.pass}
-	medi := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
+	medi := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{served}}
 	c.server = &gortsplib.Server{
 		Handler:     c,
 		RTSPAddress: c.addr,
@@ -93,10 +119,6 @@ func startTestCamera(t *testing.T, cfg testCameraConfig) *testCamera {
 	}
 	c.stream = &gortsplib.ServerStream{Server: c.server, Desc: &description.Session{Medias: []*description.Media{medi}}}
 	if err := c.stream.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	enc, err := forma.CreateEncoder()
-	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -113,7 +135,7 @@ func startTestCamera(t *testing.T, cfg testCameraConfig) *testCamera {
 			case <-tick.C:
 			}
 			au := aus[i%len(aus)]
-			pkts, err := enc.Encode(au.nalus)
+			pkts, err := packetize(au.nalus)
 			if err != nil {
 				t.Error(err)
 				return

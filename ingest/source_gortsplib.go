@@ -6,13 +6,16 @@ package ingest
 // with gortsplib, is a package of its own (ingest/camsim).
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +29,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
 	"github.com/bluenviron/gortsplib/v4/pkg/headers"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
@@ -39,6 +43,11 @@ type gortsplibClient struct {
 	desc  *description.Session
 	media *description.Media
 	forma format.Format
+
+	// sdpParams are the parameter sets of the DESCRIBE answer's sprop-*
+	// attributes by payload type, every value (gortsplib keeps one of
+	// each); set on the client's goroutine before Describe returns.
+	sdpParams map[uint8][][]byte
 
 	transportName atomic.Pointer[string]
 	// arrived counts the track's RTP packets as gortsplib hands them on
@@ -79,6 +88,7 @@ func newRTSPClient(cfg clientConfig, cb clientCallbacks) (rtspClient, error) {
 		},
 		OnPacketsLost: cb.onLost,
 		OnDecodeError: cb.onError,
+		OnResponse:    g.onResponse,
 		DialContext:   cfg.hosts.dialContext(u.Hostname()),
 	}
 	switch cfg.transport {
@@ -130,7 +140,25 @@ func (g *gortsplibClient) describe() (videoTrack, error) {
 	g.desc = desc
 	var track videoTrack
 	g.media, g.forma, track, err = findVideoTrack(desc)
+	if err == nil && len(g.sdpParams[g.forma.PayloadType()]) > 0 {
+		track.params = g.sdpParams[g.forma.PayloadType()]
+	}
 	return track, err
+}
+
+// onResponse sees every RTSP response before gortsplib reads it: a
+// DESCRIBE answer's SDP goes through fixSDP, so that one bad attribute does
+// not cost the whole stream.
+func (g *gortsplibClient) onResponse(res *base.Response) {
+	ct := res.Header["Content-Type"]
+	if len(ct) == 0 || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct[0])), "application/sdp") {
+		return
+	}
+	body, params, ignored := fixSDP(res.Body)
+	res.Body, g.sdpParams = body, params
+	for _, why := range ignored {
+		g.cfg.log.Warn("camera's SDP: attribute ignored; the decoder takes parameter sets from the stream", "attribute", why)
+	}
 }
 
 // findVideoTrack picks the stream's video track from a DESCRIBE answer:
@@ -177,15 +205,11 @@ func (g *gortsplibClient) play() error {
 		return err
 	}
 	medi, clock := g.media, int64(g.forma.ClockRate())
+	var timeline rtpTimeline
 	g.c.OnPacketRTCP(medi, func(rtcp.Packet) { g.arrived.Add(1) })
 	g.c.OnPacketRTP(medi, g.forma, func(pkt *rtp.Packet) {
 		g.arrived.Add(1)
-		// Packets before the first one the timestamp decoder can anchor
-		// (a key frame) have no presentation time yet.
-		ticks, ok := g.c.PacketPTS2(medi, pkt)
-		if !ok {
-			return
-		}
+		ticks := timeline.decode(pkt.Timestamp)
 		nalus, err := depacketize(pkt)
 		if err != nil {
 			if !waitingForPackets(err) {
@@ -208,6 +232,125 @@ func (g *gortsplibClient) play() error {
 // depacketizer returns the RTP → access unit decoder of the track.
 func (g *gortsplibClient) depacketizer() (func(*rtp.Packet) ([][]byte, error), error) {
 	return newDepacketizer(g.forma)
+}
+
+// fixSDP reads the parameter sets out of an SDP's sprop-vps, sprop-sps,
+// sprop-pps (H.265) and sprop-parameter-sets (H.264) attributes, every
+// value that decodes, by payload type. gortsplib refuses the whole
+// description when an H.265 one has several values (which RFC 7798
+// allows) or one it cannot parse, or an H.264 one does not decode: such
+// attributes are taken out of the body it returns, and said in ignored
+// ("sprop-sps: 2 values"), so that the stream plays with what the camera
+// sends in band.
+func fixSDP(body []byte) (out []byte, params map[uint8][][]byte, ignored []string) {
+	lines := strings.Split(string(body), "\n")
+	codecs := map[string]string{} // payload type → codec, from rtpmap
+	for _, l := range lines {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "a=rtpmap:"); ok {
+			pt, enc, _ := strings.Cut(v, " ")
+			codec, _, _ := strings.Cut(enc, "/")
+			codecs[pt] = strings.ToUpper(strings.TrimSpace(codec))
+		}
+	}
+	changed := false
+	for i, l := range lines {
+		v, ok := strings.CutPrefix(strings.TrimRight(l, "\r"), "a=fmtp:")
+		if !ok {
+			continue
+		}
+		pt, fmtp, _ := strings.Cut(v, " ")
+		codec := codecs[pt]
+		if codec != "H264" && codec != "H265" {
+			continue
+		}
+		var kept []string
+		for _, kv := range strings.Split(fmtp, ";") {
+			key, val, _ := strings.Cut(strings.TrimSpace(kv), "=")
+			key = strings.ToLower(key)
+			var sets [][]byte
+			why := ""
+			switch {
+			case codec == "H265" && (key == "sprop-vps" || key == "sprop-sps" || key == "sprop-pps"):
+				sets, why = spropValues(val)
+				if why == "" && len(sets) > 1 {
+					why = fmt.Sprintf("%d values", len(sets))
+				}
+				if why == "" && !gortsplibTakesH265(key, sets[0]) {
+					why = "a parameter set the RTSP library cannot parse"
+				}
+			case codec == "H264" && key == "sprop-parameter-sets":
+				sets, why = spropValues(val)
+			}
+			if n, err := strconv.ParseUint(pt, 10, 8); err == nil && len(sets) > 0 {
+				if params == nil {
+					params = map[uint8][][]byte{}
+				}
+				params[uint8(n)] = append(params[uint8(n)], sets...)
+			}
+			if why != "" {
+				ignored = append(ignored, fmt.Sprintf("%s: %s", key, why))
+				changed = true
+				continue
+			}
+			kept = append(kept, strings.TrimSpace(kv))
+		}
+		if len(kept) > 0 {
+			lines[i] = "a=fmtp:" + pt + " " + strings.Join(kept, ";")
+			if strings.HasSuffix(l, "\r") {
+				lines[i] += "\r"
+			}
+		} else {
+			lines[i] = ""
+		}
+	}
+	if !changed {
+		return body, params, nil
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		if l != "" {
+			b.WriteString(l)
+			b.WriteString("\n")
+		}
+	}
+	return []byte(b.String()), params, ignored
+}
+
+// spropValues decodes a sprop attribute's comma-separated base64 values,
+// as gortsplib does (an Annex-B start code in front is cut); why says
+// what is wrong if one does not decode. Empty values are skipped.
+func spropValues(val string) (sets [][]byte, why string) {
+	for _, v := range strings.Split(val, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			why = "not base64: " + v
+			continue
+		}
+		if b = bytes.TrimPrefix(b, []byte{0, 0, 0, 1}); len(b) > 0 {
+			sets = append(sets, b)
+		}
+	}
+	if why == "" && len(sets) == 0 {
+		why = "no value"
+	}
+	return sets, why
+}
+
+// gortsplibTakesH265 reports whether gortsplib's SDP parser accepts the
+// H.265 parameter set of a sprop attribute: it parses SPS and PPS.
+func gortsplibTakesH265(key string, set []byte) bool {
+	switch key {
+	case "sprop-sps":
+		var sps h265.SPS
+		return sps.Unmarshal(set) == nil
+	case "sprop-pps":
+		var pps h265.PPS
+		return pps.Unmarshal(set) == nil
+	}
+	return true
 }
 
 // newDepacketizer returns the RTP → access unit decoder of a format.
@@ -235,6 +378,29 @@ func newDepacketizer(forma format.Format) (func(*rtp.Packet) ([][]byte, error), 
 func waitingForPackets(err error) bool {
 	return errors.Is(err, rtph264.ErrMorePacketsNeeded) || errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) ||
 		errors.Is(err, rtph265.ErrMorePacketsNeeded) || errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious)
+}
+
+// rtpTimeline unwraps a track's 32-bit RTP timestamps into ticks since its
+// first packet. gortsplib's own decoder (PacketPTS2) gives no time until a
+// packet that it takes for a key frame or a parameter set: from a camera
+// with intra refresh that sends its parameter sets only in the SDP, no
+// packet would ever have one. Within a connection only differences
+// matter; the window anchors each epoch at its first frame.
+type rtpTimeline struct {
+	mu      sync.Mutex // packets of one track come one at a time; this only makes it certain
+	started bool
+	prev    uint32
+	ticks   int64
+}
+
+func (t *rtpTimeline) decode(ts uint32) int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.started {
+		t.ticks += int64(int32(ts - t.prev))
+	}
+	t.started, t.prev = true, ts
+	return t.ticks
 }
 
 // ticksToDuration converts RTP clock ticks without overflowing for days.

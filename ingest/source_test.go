@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
@@ -74,9 +75,34 @@ func TestRandomAccessAndParameterSets(t *testing.T) {
 		t.Errorf("complete access unit grew to %d NAL units", len(got))
 	}
 
+	// Recovery point SEIs (intra refresh): alone, after another message
+	// (pic timing, 2 bytes), after one whose type and size take 0xff
+	// runs, and with an emulation prevention byte; not user data alone.
+	for _, sei := range [][]byte{
+		{0x06, 6, 1, 0x84, 0x80},
+		{0x06, 1, 2, 0xaa, 0xbb, 6, 1, 0x84, 0x80},
+	} {
+		if !isRandomAccess(CodecH264, [][]byte{sei, p}) {
+			t.Errorf("H.264 access unit with SEI %x is a recovery point", sei)
+		}
+	}
+	userData := append([]byte{0x06, 5, 20}, bytes.Repeat([]byte{6}, 20)...)
+	long := append(append([]byte{0x06, 0xff, 1, 0xff, 1}, bytes.Repeat([]byte{6}, 256)...), 6, 1, 0x84, 0x80)
+	escaped := []byte{0x06, 5, 4, 0, 0, 3, 1, 9, 6, 1, 0x84, 0x80} // payload 00 00 01 09 once unescaped
+	if isRandomAccess(CodecH264, [][]byte{userData, p}) || isRandomAccess(CodecH264, [][]byte{{0x06, 6}}) {
+		t.Error("H.264 SEI without a recovery point taken for one")
+	}
+	if !isRandomAccess(CodecH264, [][]byte{long, p}) || !isRandomAccess(CodecH264, [][]byte{escaped, p}) {
+		t.Error("H.264 recovery point after a long or escaped SEI message missed")
+	}
+	if !isRandomAccess(CodecH265, [][]byte{{39 << 1, 1, 6, 1, 0x84, 0x80}, {1 << 1, 1}}) ||
+		isRandomAccess(CodecH265, [][]byte{{40 << 1, 1, 6, 1, 0x84, 0x80}}) {
+		t.Error("H.265 recovery point in a prefix SEI (not a suffix one)")
+	}
+
 	vps, hsps, hpps := []byte{32 << 1, 1}, []byte{33 << 1, 1}, []byte{34 << 1, 1}
-	cra, idrN, trail := []byte{21 << 1, 1}, []byte{20 << 1, 1}, []byte{1 << 1, 1}
-	for _, nal := range [][]byte{cra, idrN} {
+	cra, idrN, bla, trail := []byte{21 << 1, 1}, []byte{20 << 1, 1}, []byte{16 << 1, 1}, []byte{1 << 1, 1}
+	for _, nal := range [][]byte{cra, idrN, bla} {
 		if !isRandomAccess(CodecH265, [][]byte{nal}) {
 			t.Errorf("H.265 NAL type %d is a random access point", nal[0]>>1)
 		}
@@ -134,5 +160,68 @@ func TestSourceQueueOverflow(t *testing.T) {
 	}
 	if au := <-s.aus; au.pts != 5 || !au.random {
 		t.Errorf("queued %+v", au)
+	}
+}
+
+// Parameter sets are kept per kind and id: a camera that uses two PPS (or
+// SPS) at once gets both in front of a random access point, and a new one
+// replaces only the one with its id.
+func TestParamSetsKeepEveryID(t *testing.T) {
+	// H.264: SPS ids 0 and 1 (ue after 24 bits), PPS ids 0 and 1 (ue
+	// first); the last byte tells versions apart.
+	sps0 := []byte{0x67, 0x42, 0x00, 0x1e, 0x80, 0xa0}
+	sps1 := []byte{0x67, 0x42, 0x00, 0x1e, 0x40, 0xa1}
+	pps0 := []byte{0x68, 0xc0, 0x01}
+	pps1 := []byte{0x68, 0x50, 0x02}
+	pps1b := []byte{0x68, 0x50, 0x03}
+	idr := []byte{0x65, 0x88}
+	for _, tt := range []struct {
+		n    []byte
+		kind int
+		id   int
+	}{{sps0, 1, 0}, {sps1, 1, 1}, {pps0, 2, 0}, {pps1, 2, 1}, {[]byte{0x68}, 2, -1}, {[]byte{0x67, 0x42}, 1, -1}} {
+		if k, id := paramKind(CodecH264, tt.n), paramSetID(CodecH264, tt.kind, tt.n); k != tt.kind || id != tt.id {
+			t.Errorf("%x: kind %d id %d, want %d %d", tt.n, k, id, tt.kind, tt.id)
+		}
+	}
+	// The encoder's own, as cameras send them.
+	clip := newFuzzClip(t)
+	if id, pid := paramSetID(CodecH264, 1, clip.sps), paramSetID(CodecH264, 2, clip.pps); id != 0 || pid != 0 {
+		t.Errorf("libx264's SPS has id %d, its PPS %d; want 0 and 0", id, pid)
+	}
+	var ps paramSets
+	ps.set(CodecH264, [][]byte{sps0, pps0})
+	ps.update(CodecH264, [][]byte{pps1, {0x41, 1}})
+	if got, want := ps.prepend(CodecH264, [][]byte{idr}), [][]byte{sps0, pps0, pps1, idr}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("with PPS 0 and 1: %x, want %x", got, want)
+	}
+	ps.update(CodecH264, [][]byte{sps1, pps1b})
+	if got, want := ps.prepend(CodecH264, [][]byte{pps0, idr}), [][]byte{sps0, sps1, pps1b, pps0, idr}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after a new PPS 1: %x, want %x", got, want)
+	}
+
+	// H.265: VPS id (4 bits), SPS id (after the profile, tier and level),
+	// PPS id.
+	vps0, vps1 := []byte{0x40, 0x01, 0x0c, 0x01}, []byte{0x40, 0x01, 0x1c, 0x01}
+	hsps := func(id byte) []byte {
+		return append(append([]byte{0x42, 0x01, 0x01}, bytes.Repeat([]byte{0x11}, 12)...), id, 0x80)
+	}
+	hsps1, hsps2 := hsps(0x40), hsps(0x60) // ue 1 = 010, ue 2 = 011
+	hpps0, hpps2 := []byte{0x44, 0x01, 0xc0}, []byte{0x44, 0x01, 0x60}
+	for _, tt := range []struct {
+		n    []byte
+		kind int
+		id   int
+	}{{vps0, 0, 0}, {vps1, 0, 1}, {hsps1, 1, 1}, {hsps2, 1, 2}, {hpps0, 2, 0}, {hpps2, 2, 2}} {
+		if k, id := paramKind(CodecH265, tt.n), paramSetID(CodecH265, tt.kind, tt.n); k != tt.kind || id != tt.id {
+			t.Errorf("H.265 %x: kind %d id %d, want %d %d", tt.n, k, id, tt.kind, tt.id)
+		}
+	}
+	var hs paramSets
+	hs.set(CodecH265, [][]byte{vps1, hsps2, hpps2})
+	hs.update(CodecH265, [][]byte{vps0, hsps1, hpps0})
+	cra := []byte{21 << 1, 1, 0x80}
+	if got, want := hs.prepend(CodecH265, [][]byte{cra}), [][]byte{vps0, vps1, hsps1, hsps2, hpps0, hpps2, cra}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("H.265: %x, want %x", got, want)
 	}
 }

@@ -62,6 +62,10 @@ type Status struct {
 	FramesConverted   uint64 // converted and preprocessed: about one per slot
 	Windows           uint64 // windows made
 	DroppedWindows    uint64 // dropped because the consumer was slow
+	// LostWindows counts windows never made: a frame they needed could
+	// not be converted (or encoded) and no later one took its slots in
+	// time. The log says why, at each.
+	LostWindows uint64
 	// LastWindowEnd is the media time at which the last window ended.
 	LastWindowEnd time.Duration
 	// Window and Stride are the effective durations, Slot = Window/segments.
@@ -95,7 +99,7 @@ type Stream struct {
 // streamCounters are what the stream's goroutine counts; Status reads them
 // from other goroutines.
 type streamCounters struct {
-	decodeErrors, frames, converted, windows, droppedWindows atomic.Uint64
+	decodeErrors, frames, converted, windows, droppedWindows, lostWindows atomic.Uint64
 }
 
 // NewStream checks cfg (filling in its defaults) against the model whose
@@ -180,6 +184,7 @@ func (s *Stream) Status() Status {
 	st.FramesConverted = s.ctr.converted.Load()
 	st.Windows = s.ctr.windows.Load()
 	st.DroppedWindows = s.ctr.droppedWindows.Load()
+	st.LostWindows = s.ctr.lostWindows.Load()
 	return st
 }
 
@@ -240,7 +245,13 @@ type pipeline struct {
 
 	// Trouble is logged as a summary at most once a second.
 	troubleAt   time.Time
-	troubleLast [5]uint64
+	troubleLast [6]uint64
+	failedAt    time.Time // when a failed frame was last logged
+	// When the last frame decoded, and the source's counters then.
+	lastFrame                       time.Time
+	decodedInConn                   bool // a frame has decoded on this connection
+	skippedAtFrame, receivedAtFrame uint64
+	lost                            uint64 // the window's lost windows, counted so far
 
 	// Hooks, called on the pipeline's goroutine.
 	onPlaying func(codec Codec, transport string)
@@ -298,6 +309,7 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 		p.onPlaying(src.track.codec, src.client.transport())
 	}
 
+	p.frameSeen(playing, false)
 	check := min(max(p.set.ReadTimeout/4, 10*time.Millisecond), time.Second)
 	tick := time.NewTicker(check)
 	defer tick.Stop()
@@ -331,6 +343,9 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 			if _, err := src.silence(p.set.ReadTimeout); err != nil {
 				return playing, fmt.Errorf("read %s: %w", p.redacted, err)
 			}
+			if err := p.undecodable(dec); err != nil {
+				return playing, fmt.Errorf("read %s: %w", p.redacted, err)
+			}
 		}
 	}
 }
@@ -352,16 +367,54 @@ func (p *pipeline) decode(dec *decoder, au accessUnit) error {
 		p.emit(wins)
 		if err != nil {
 			// A frame that does not convert (a pixel format swscale
-			// cannot take) leaves a hole in the grid: start afresh.
+			// cannot take, an encoder error) leaves its slots to the
+			// next frame; the epoch goes on.
 			p.ctr.decodeErrors.Add(1)
-			p.log.Warn("frame dropped", "error", err)
-			p.endEpoch("frame conversion failed")
+			p.frameFailed(err)
 		}
 		return nil
 	})
 	p.ctr.decodeErrors.Add(dec.errors - errs0)
 	p.ctr.frames.Add(dec.frames - frames0)
+	if dec.frames > frames0 {
+		p.frameSeen(time.Now(), true)
+	}
 	return err
+}
+
+// frameSeen notes that a frame decoded at now (decoded), or that the
+// connection starts, with the source's counters then, for undecodable.
+func (p *pipeline) frameSeen(now time.Time, decoded bool) {
+	p.lastFrame, p.decodedInConn = now, decoded
+	p.skippedAtFrame, p.receivedAtFrame = p.srcCtr.skipped.Load(), p.srcCtr.received.Load()
+}
+
+// undecodable tells whether video arrives that makes no picture: access
+// units have come since the connection started, for the read timeout,
+// and none of them decoded. A camera that never sends a key frame or a
+// recovery point (or sent its only IDR before this reader joined) would
+// stay connected and silent otherwise; reconnecting is worth a try, and
+// the status says why. Once frames have decoded on the connection, the
+// wait for the next key frame after a loss is allowed four times as long,
+// as silence allows packets without video: over UDP a loss can hold back
+// whole seconds of what follows it.
+func (p *pipeline) undecodable(dec *decoder) error {
+	limit := p.set.ReadTimeout
+	if p.decodedInConn {
+		limit *= 4
+	}
+	received := p.srcCtr.received.Load() - p.receivedAtFrame
+	if time.Since(p.lastFrame) < limit || received == 0 {
+		return nil
+	}
+	if p.srcCtr.skipped.Load() > p.skippedAtFrame {
+		return fmt.Errorf("%w: no key frame or recovery point in %v", ErrNoDecodableVideo, limit)
+	}
+	msg := fmt.Sprintf("%d access units in %v made no picture", received, limit)
+	if dec.lastErr != nil {
+		msg += fmt.Sprintf(" (last decode error: %v)", dec.lastErr)
+	}
+	return fmt.Errorf("%w: %s", ErrNoDecodableVideo, msg)
 }
 
 // logTrouble logs what went wrong since it last did, if it has not in the
@@ -373,9 +426,9 @@ func (p *pipeline) logTrouble() {
 		return
 	}
 	p.troubleAt = now
-	keys := [...]string{"packets_lost", "dropped_access_units", "depacketize_errors", "decode_errors", "dropped_windows"}
+	keys := [...]string{"packets_lost", "dropped_access_units", "depacketize_errors", "decode_errors", "dropped_windows", "lost_windows"}
 	counts := [...]uint64{p.srcCtr.lost.Load(), p.srcCtr.dropped.Load(), p.srcCtr.depacketizeErrors.Load(),
-		p.ctr.decodeErrors.Load(), p.ctr.droppedWindows.Load()}
+		p.ctr.decodeErrors.Load(), p.ctr.droppedWindows.Load(), p.ctr.lostWindows.Load()}
 	var attrs []any
 	for i, n := range counts {
 		if n > p.troubleLast[i] {
@@ -394,11 +447,28 @@ func (p *pipeline) endEpoch(reason string) {
 	p.emit(wins)
 	if err != nil {
 		p.ctr.decodeErrors.Add(1)
+		p.frameFailed(err)
 	}
 }
 
-// emit counts the windows the grid completed and passes them on.
+// frameFailed logs a frame that could not be converted, at most once a
+// second (a pixel format that never converts fails every frame); the
+// trouble summary counts them all.
+func (p *pipeline) frameFailed(err error) {
+	if now := time.Now(); now.Sub(p.failedAt) >= time.Second {
+		p.failedAt = now
+		p.log.Warn("frame not converted; its slots go to the next frame", "error", err)
+	}
+}
+
+// emit counts the windows the grid completed and passes them on, and the
+// windows it had to skip.
 func (p *pipeline) emit(wins []Window) {
+	if n := p.win.lost; n > p.lost {
+		p.ctr.lostWindows.Add(n - p.lost)
+		p.log.Warn("window skipped", "windows", n-p.lost, "reason", p.win.lostReason)
+		p.lost = n
+	}
 	for _, w := range wins {
 		p.ctr.windows.Add(1)
 		if p.onWindow != nil {

@@ -70,8 +70,10 @@ func TestCaptureWindowErrors(t *testing.T) {
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error is not %v", tt.is)
 			}
-			if took < tt.atLeast || took > tt.atLeast+2*time.Second {
-				t.Errorf("took %v", took)
+			// The context's deadline catches a hang; no upper bound on a
+			// shared machine's wall clock.
+			if took < tt.atLeast {
+				t.Errorf("gave up after %v, before the %v it was given", took, tt.atLeast)
 			}
 		})
 	}

@@ -37,7 +37,10 @@ type StreamConfig struct {
 	ConnectTimeout time.Duration
 	// ReadTimeout is how long a playing stream may deliver no video
 	// before it counts as lost, even if the connection stays open. It
-	// defaults to 10s.
+	// also bounds the wait for a place to start decoding (a key frame or
+	// a recovery point) after connecting, four times it after a loss: a
+	// camera that sends none is lost with "no decodable video". Keep it
+	// above the camera's key frame interval. It defaults to 10s.
 	ReadTimeout time.Duration
 	// BackoffMin and BackoffMax bound the wait between reconnects, which
 	// doubles with each failure, with full jitter (a random wait between

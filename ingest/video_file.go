@@ -199,7 +199,7 @@ func (f *VideoFile) open() error {
 	if f.fmtCtx == nil {
 		return fmt.Errorf("open video %q: %w", f.path, avError(avErrENOMEM))
 	}
-	f.watch = watchLog(unsafe.Pointer(f.fmtCtx))
+	f.watch = watchFormat(f.fmtCtx)
 	// Belt and braces to the probe and the context's io_open: the file
 	// protocol only, the allowed demuxers only.
 	var opts *C.AVDictionary

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -162,8 +163,10 @@ type window struct {
 	seq       uint64
 
 	// Stats, read by the owner.
-	converted uint64 // frames converted to RGB and preprocessed
-	seen      uint64 // frames pushed
+	converted  uint64 // frames converted to RGB and preprocessed
+	seen       uint64 // frames pushed
+	lost       uint64 // windows skipped: a frame they needed failed
+	lostReason string // why the last one was
 }
 
 type slotCount struct {
@@ -376,11 +379,17 @@ func (w *window) lastMedia() time.Duration {
 // settle converts h if some slot that a future window needs is nearest to
 // it, stores it in those slots, and releases h. latest is the last frame
 // pushed.
+//
+// When h does not convert (or the encoder refuses it), its slots go to the
+// next frame: they are put in front of latest's, to be filled when latest
+// settles, so the windows keep their 16 slots in order. Only when there is
+// no next frame (the epoch ends with h), or no frame has converted for more
+// than maxJump, are the windows that needed them skipped and counted.
 func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 	defer h.pic.release()
 	seg := int64(w.grid.segments)
 	var buf []float32 // the first slot filled, copied to the others
-	for _, k := range h.picks {
+	for j, k := range h.picks {
 		// Only slots of a future window: with a stride longer than the
 		// window some slots belong to none.
 		if k < w.nextEnd-seg {
@@ -393,16 +402,13 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 		}
 		i := k % seg
 		if buf == nil {
-			img, err := w.image(h.pic)
-			if err != nil {
-				return wins, fmt.Errorf("convert frame at %v: %w", h.meta.pts, err)
-			}
-			w.converted++
 			if w.ring[i] == nil {
 				w.ring[i] = make([]float32, w.frameSize)
 			}
-			if err := w.keep(img, w.ring[i]); err != nil {
-				return wins, err
+			if err := w.convert(h.pic, w.ring[i]); err != nil {
+				w.ringSlot[i] = -1 // partly written
+				w.pass(h.picks[j:], h, latest)
+				return wins, fmt.Errorf("frame at %v: %w", h.meta.pts, err)
 			}
 			buf = w.ring[i]
 		} else {
@@ -414,6 +420,53 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 		w.ringSlot[i], w.ringFrame[i] = k, h.serial
 	}
 	return wins, nil
+}
+
+// convert converts pic and keeps it in dst.
+func (w *window) convert(pic picture, dst []float32) error {
+	img, err := w.image(pic)
+	if err != nil {
+		return fmt.Errorf("convert: %w", err)
+	}
+	w.converted++
+	return w.keep(img, dst)
+}
+
+// pass gives the slots of h, a frame that failed, to latest, the next
+// frame, which is nearest to them of the frames that are left. When h is
+// the last frame of the epoch, or the slots have waited longer than
+// maxJump for a frame that converts, the windows that needed them are
+// skipped instead.
+func (w *window) pass(slots []int64, h, latest *heldFrame) {
+	if len(slots) == 0 {
+		return
+	}
+	seg, slot := int64(w.grid.segments), w.grid.slot
+	first, last := slots[0], slots[len(slots)-1]
+	if latest == h {
+		// The windows that would have ended by now are lost; later ones
+		// never complete in this epoch anyway.
+		for w.nextEnd-seg <= last && time.Duration(w.nextEnd)*slot <= h.rel {
+			w.skip("a frame they needed could not be converted, and the epoch ended")
+		}
+		return
+	}
+	if waited := latest.rel - time.Duration(first)*slot; waited > w.grid.maxJump {
+		for w.nextEnd-seg <= last {
+			w.skip(fmt.Sprintf("no frame could be converted for %v", waited))
+		}
+		return
+	}
+	latest.picks = slices.Insert(latest.picks, 0, slots...)
+}
+
+// skip counts the window that ends at w.nextEnd as lost, for reason, and
+// moves on to the next. Seq numbers the windows made: a lost one takes no
+// number.
+func (w *window) skip(reason string) {
+	w.lost++
+	w.lostReason = reason
+	w.nextEnd += int64(w.grid.strideSlots)
 }
 
 // keep preprocesses img into dst, through the encoder when there is one.
@@ -451,10 +504,29 @@ func (w *window) flush(latest *heldFrame) []Window {
 	var wins []Window
 	seg := int64(w.grid.segments)
 	for w.ringSlot[(w.nextEnd-1)%seg] == w.nextEnd-1 && time.Duration(w.nextEnd)*w.grid.slot <= latest.rel {
+		if k, ok := w.missing(); ok {
+			// Slots are settled in order, so the last one filled means
+			// all are; should that ever not hold, the window is
+			// skipped, never emitted with a hole or a crash.
+			w.skip(fmt.Sprintf("slot %d of the window was never filled", k))
+			continue
+		}
 		wins = append(wins, w.emit(latest))
 		w.nextEnd += int64(w.grid.strideSlots)
 	}
 	return wins
+}
+
+// missing returns the first slot of the window ending at w.nextEnd that
+// holds no frame, if any.
+func (w *window) missing() (int64, bool) {
+	seg := int64(w.grid.segments)
+	for k := w.nextEnd - seg; k < w.nextEnd; k++ {
+		if w.ringSlot[k%seg] != k {
+			return k, true
+		}
+	}
+	return 0, false
 }
 
 // emit builds the window that ends at w.nextEnd, timed by anchor, a frame
@@ -472,11 +544,6 @@ func (w *window) emit(anchor *heldFrame) Window {
 	frames := make(map[uint64]bool, seg)
 	for k := first; k < w.nextEnd; k++ {
 		i := k % seg
-		if w.ringSlot[i] != k {
-			// Slots are settled in order, each before the window it
-			// completes: a gap here is a bug, not a condition.
-			panic(fmt.Sprintf("window: slot %d holds slot %d, want %d", i, w.ringSlot[i], k))
-		}
 		pos := int(k - first)
 		copy(win.Tensor[pos*w.frameSize:(pos+1)*w.frameSize], w.ring[i])
 		frames[w.ringFrame[i]] = true

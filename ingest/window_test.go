@@ -1,9 +1,13 @@
 package ingest
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,6 +35,9 @@ type testPics struct {
 	converted int
 	released  map[int]int
 	made      int
+	// fail names the frames whose conversion fails, as a frame in a
+	// pixel format swscale cannot take does.
+	fail map[int]bool
 }
 
 func newTestPics(t *testing.T) *testPics { return &testPics{t: t, released: map[int]int{}} }
@@ -48,6 +55,9 @@ func (ps *testPics) pic(id int) *testPic {
 func (p *testPic) image() (*Image, error) {
 	if p.ps.released[p.id] > 0 {
 		p.ps.t.Errorf("frame %d converted after release", p.id)
+	}
+	if p.ps.fail[p.id] {
+		return nil, fmt.Errorf("frame %d does not convert", p.id)
 	}
 	p.ps.converted++
 	img := NewImage(4, 4)
@@ -465,3 +475,299 @@ type staticPic struct{ img *Image }
 
 func (p staticPic) image() (*Image, error) { return p.img, nil }
 func (staticPic) release()                 {}
+
+// failingEncoder passes preprocessed frames through as features, except
+// those of the frames named in fail (by the id testPic paints), which it
+// refuses, as a feature-cache front that errors does.
+type failingEncoder struct {
+	size int
+	fail map[int]bool
+}
+
+func (e failingEncoder) FeatureSize() int { return e.size }
+
+func (e failingEncoder) Encode(frame, dst []float32) error {
+	id := int(math.Round(float64(frame[0])*255)) | int(math.Round(float64(frame[16])*255))<<8
+	if e.fail[id] {
+		return fmt.Errorf("encode frame %d: refused", id)
+	}
+	copy(dst, frame)
+	return nil
+}
+
+// nearestUsable is nearest with the frames in failed passed over: a slot
+// whose nearest frame failed holds the next frame that did not.
+func nearestUsable(pts []time.Duration, failed map[int]bool, from, to int) []int {
+	out := nearest(pts, from, to)
+	for i, f := range out {
+		for failed[f] && f < len(pts)-1 {
+			f++
+		}
+		out[i] = f
+	}
+	return out
+}
+
+// A frame that does not convert (or that the encoder refuses) leaves its
+// slots to the next frame that does; the windows go on. Frames a second
+// apart make each frame the nearest to more than one slot, so that a failed
+// frame leaves a gap that the next one's slots would close: the window
+// used to emit with the gap in it and panic, taking the server down.
+func TestWindowFailedFrameLeavesSlotsToNext(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		fps     float64
+		fail    []int
+		encoder bool
+	}{
+		{"1 fps, one frame fails to convert", 1, []int{9}, false},
+		{"1 fps, three in a row fail to convert", 1, []int{4, 5, 6}, false},
+		{"1 fps, the encoder fails one frame", 1, []int{9}, true},
+		{"25 fps, frames nearest to slot centres fail to convert", 25, []int{8, 23, 164}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ps := newTestPics(t)
+			ps.fail = map[int]bool{}
+			for _, f := range tt.fail {
+				ps.fail[f] = true
+			}
+			grid := testGrid(2)
+			if tt.encoder {
+				grid.enc = failingEncoder{size: grid.pre.FrameSize(), fail: ps.fail}
+				ps.fail = nil
+			}
+			w := newWindow("test", grid)
+			pts := evenly(tt.fps, 30*time.Second)
+			start := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+			var wins []Window
+			errs := 0
+			for i, p := range pts {
+				got, change, err := w.push(frameMeta{pts: p, conn: 1, recv: start.Add(p)}, ps.pic(i))
+				if err != nil {
+					errs++
+					t.Logf("frame %d: %v", i, err)
+				}
+				if change != nil && i > 0 {
+					t.Fatalf("frame %d started epoch %d: %s", i, change.epoch, change.reason)
+				}
+				wins = append(wins, got...)
+			}
+			if errs != len(tt.fail) {
+				t.Errorf("%d errors, want one per failed frame (%d)", errs, len(tt.fail))
+			}
+			if want := wantWindows(pts, 2); len(wins) != want {
+				t.Fatalf("%d windows, want %d (as many as without failures)", len(wins), want)
+			}
+			failed := map[int]bool{}
+			for _, f := range tt.fail {
+				failed[f] = true
+			}
+			for n, win := range wins {
+				want := nearestUsable(pts, failed, n*2, n*2+16)
+				if got := slotFrames(t, win); !slices.Equal(got, want) {
+					t.Errorf("window %d holds frames %v, want %v", n, got, want)
+				}
+			}
+			w.close()
+			ps.checkReleased()
+		})
+	}
+}
+
+// FuzzWindow pushes frames at random times (steady 1–120 fps, gaps short
+// and long, duplicates, jumps back, reconnects) with random conversion or
+// encoder failures, and checks the window's invariants: nothing panics;
+// every picture is released once; each window has its 16 slots filled in
+// order, each with the frame nearest the slot's centre in its epoch or,
+// when that one failed, the next one that did not; windows lie inside the
+// media time their epoch's frames cover; Seq counts up by one; epochs and
+// media time only move forward; and windows are lost only when a frame
+// failed.
+func FuzzWindow(f *testing.F) {
+	f.Add(byte(25), byte(2), []byte{0, 0, 0, 0, 1, 0, 0, 0x81, 0, 0, 0, 0})
+	f.Add(byte(0), byte(1), []byte{0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(byte(119), byte(23), []byte{0x9e, 0xa0, 0xc4, 0xe0, 0xff, 0x00, 0x01, 0x41, 0x81, 0x9f})
+	f.Add(byte(29), byte(3), []byte{0x0a, 0xbe, 0xbe, 0xbe, 0xbe, 0x11, 0x13, 0xc1, 0xdf, 0x03})
+	f.Fuzz(func(t *testing.T, rate, stride byte, ops []byte) {
+		if len(ops) > 1000 {
+			ops = ops[:1000]
+		}
+		fps := 1 + int(rate)%120
+		strideSlots := 1 + int(stride)%24
+		frame := time.Second / time.Duration(fps)
+
+		ps := newTestPics(t)
+		ps.fail = map[int]bool{}
+		failed := map[int]bool{}
+		grid := testGrid(strideSlots)
+		if stride >= 128 {
+			grid.enc = failingEncoder{size: grid.pre.FrameSize(), fail: failed}
+		}
+		w := newWindow("fuzz", grid)
+
+		unusable := func(i int) bool { return failed[i] || ps.fail[i] }
+		var (
+			rels               []time.Duration // pts - the epoch's first pts, by frame
+			epochOf            []uint64
+			pts                = 5 * time.Second
+			recv               = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+			conn               = uint64(1)
+			t0, media0         time.Duration // the current epoch's
+			lastPTS            time.Duration
+			lastRecv           time.Time
+			epochs             = map[uint64]time.Duration{} // media0 by epoch
+			epochStart         = map[uint64]int{}           // first frame by epoch
+			wantSeq, epoch     uint64
+			lastStart, prevEnd time.Duration // last window's start, previous epoch's last end
+			anyFailed          bool
+		)
+		check := func(wins []Window, latest int) {
+			t.Helper()
+			for _, win := range wins {
+				if win.Seq != wantSeq {
+					t.Fatalf("window Seq %d, want %d", win.Seq, wantSeq)
+				}
+				wantSeq++
+				if win.Epoch < epoch {
+					t.Fatalf("%v after a window of epoch %d", &win, epoch)
+				}
+				if win.Epoch > epoch {
+					prevEnd = lastStart + 16*testSlot
+					if epoch > 0 && win.MediaStart < prevEnd {
+						t.Fatalf("%v starts before the last window of epoch %d ended (%v)", &win, epoch, prevEnd)
+					}
+					epoch = win.Epoch
+				} else if win.MediaStart <= lastStart && wantSeq > 1 {
+					t.Fatalf("%v does not start after the window before (%v)", &win, lastStart)
+				}
+				lastStart = win.MediaStart
+				m0, ok := epochs[win.Epoch]
+				if !ok {
+					t.Fatalf("%v of an epoch that never started", &win)
+				}
+				if win.Duration() != 16*testSlot || win.MediaStart < m0 || (win.MediaStart-m0)%testSlot != 0 {
+					t.Fatalf("%v is not 16 slots of its epoch's grid (from %v)", &win, m0)
+				}
+				got := slotFrames(t, win)
+				first := int((win.MediaStart - m0) / testSlot)
+				a, b := epochStart[win.Epoch], latest // the epoch's frames so far
+				if next, ok := epochStart[win.Epoch+1]; ok {
+					b = next - 1
+				}
+				// The window's end has been seen: the last frame of its
+				// epoch pushed so far is at or past it.
+				if end := m0 + rels[b]; win.MediaEnd > end {
+					t.Fatalf("%v ends after its epoch's last frame (%v)", &win, end)
+				}
+				for s, id := range got {
+					if id < 0 || id > latest || epochOf[id] != win.Epoch || unusable(id) {
+						t.Fatalf("%v slot %d holds frame %d, not a usable frame of its epoch", &win, s, id)
+					}
+					if s > 0 && id < got[s-1] {
+						t.Fatalf("%v holds frames out of order: %v", &win, got)
+					}
+					if want := nearestInEpoch(rels, unusable, a, b, first+s, latest); id != want {
+						t.Fatalf("%v slot %d (centre %v) holds frame %d, want %d; slots %v", &win, s,
+							time.Duration(first+s)*testSlot+testSlot/2, id, want, got)
+					}
+				}
+			}
+		}
+		for i, op := range ops {
+			fail := op&1 == 1
+			n := time.Duration(op>>1) & 0xf
+			step, gap := frame, frame
+			switch op >> 5 {
+			case 4: // a gap of up to 7.5 slots
+				step = n * testSlot / 2
+				gap = step
+			case 5: // a duplicate
+				step = 0
+			case 6: // a jump back
+				step = -n * 300 * time.Millisecond
+			case 7:
+				switch {
+				case n < 4: // a reconnect
+					conn++
+				case n < 8: // a stall past max_timestamp_jump
+					step, gap = n*5*time.Second, n*5*time.Second
+				default: // a forward jump of the camera's clock
+					step = n * 5 * time.Second
+				}
+			}
+			pts += step
+			recv = recv.Add(max(gap, time.Millisecond))
+			if fail {
+				anyFailed = true
+				if grid.enc != nil {
+					failed[i] = true
+				} else {
+					ps.fail[i] = true
+				}
+			}
+			lost0 := w.lost
+			wins, change, _ := w.push(frameMeta{pts: pts, conn: conn, recv: recv}, ps.pic(i))
+			if change != nil {
+				if change.epoch != w.epoch || (len(epochs) > 0 && change.epoch <= maxKey(epochs)) {
+					t.Fatalf("frame %d started epoch %d after %d", i, change.epoch, maxKey(epochs))
+				}
+				if len(epochs) > 0 {
+					media0 += lastPTS - t0 + max(recv.Sub(lastRecv), time.Millisecond)
+				}
+				epochs[change.epoch] = media0
+				epochStart[change.epoch] = i
+				t0 = pts
+			}
+			rels, epochOf = append(rels, pts-t0), append(epochOf, w.epoch)
+			lastPTS, lastRecv = pts, recv
+			if w.lost > lost0 {
+				if !anyFailed {
+					t.Fatalf("frame %d: window lost with no frame failed: %s", i, w.lostReason)
+				}
+				if strings.Contains(w.lostReason, "never filled") {
+					t.Fatalf("frame %d: %s", i, w.lostReason)
+				}
+			}
+			check(wins, i)
+		}
+		wins, _ := w.endEpoch("end")
+		check(wins, len(ops)-1)
+		w.close()
+		ps.checkReleased()
+	})
+}
+
+func maxKey(m map[uint64]time.Duration) uint64 {
+	var k uint64
+	for e := range m {
+		k = max(k, e)
+	}
+	return k
+}
+
+// nearestInEpoch returns the frame of the epoch of frames a..b whose time is nearest the centre of slot k, by the
+// window's rule: a tie goes to the earlier time; of frames with the same
+// time, a centre at or before it goes to the first of them and one after it
+// to the last (the one held when the next time arrives). A frame that failed
+// passes the slot on to the frame pushed after it. Within an epoch, times
+// never go back.
+func nearestInEpoch(rels []time.Duration, failed func(int) bool, a, b, k, latest int) int {
+	c := time.Duration(k)*testSlot + testSlot/2
+	// The first frame at or after the centre.
+	j := a + sort.Search(b-a+1, func(i int) bool { return rels[a+i] >= c })
+	var best int
+	switch {
+	case j > b:
+		best = b
+	case j == a:
+		best = a
+	case c-rels[j-1] <= rels[j]-c:
+		best = j - 1
+	default:
+		best = j
+	}
+	for best < latest && failed(best) {
+		best++
+	}
+	return best
+}

@@ -184,7 +184,10 @@ type IngestConfig struct {
 	// PLAY. It defaults to 10s.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	// ReadTimeout is how long a playing stream may deliver no video before
-	// it counts as lost. It defaults to 10s.
+	// it counts as lost; also how long after connecting it may deliver
+	// video with no key frame or recovery point to start decoding at
+	// ("no decodable video"): keep it above the camera's key frame
+	// interval. It defaults to 10s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// BackoffMin and BackoffMax bound the wait between reconnects, which
 	// doubles with each failure, with jitter. They default to 1s and 30s.

@@ -3,6 +3,7 @@ package camsim
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"time"
 
@@ -193,4 +194,18 @@ func cropImage(img *ingest.Image, w, h int) *ingest.Image {
 		copy(out.Pix[y*w*3:(y+1)*w*3], img.Pix[y*img.W*3:y*img.W*3+w*3])
 	}
 	return out
+}
+
+// AddH264 serves, looped, an H.264 clip already cut into access units
+// (each a list of NAL units without start codes, in presentation order, no
+// B-frames) with the SPS and PPS for the SDP: for tests that need a stream
+// that no scene or file gives, such as one that starts after its only IDR.
+func (s *Simulator) AddH264(name string, w, h int, fps float64, sps, pps []byte, aus [][][]byte) error {
+	clip := &simClip{width: w, height: h, fps: fps, sps: sps, pps: pps, aus: aus}
+	for _, au := range aus {
+		for _, n := range au {
+			clip.bytes += len(n)
+		}
+	}
+	return s.addClip(name, clip, slog.String("clip", name))
 }

@@ -27,17 +27,23 @@ func TestSimulatorAddCopy(t *testing.T) {
 	}
 	wantVideo(t, streams, testScene.Width, testScene.Height)
 
-	if err := sim.Stall("copy", 2*time.Second); err != nil {
+	dropped0 := sim.Stats("copy").PacketsDropped
+	if err := sim.Stall("copy", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // packets already on their way
+	// Once the copy's stall has held back a few packets, what was on its
+	// way has landed; while it holds back more, the original goes on.
+	stalled := func(n uint64) func() bool {
+		return func() bool { return sim.Stats("copy").PacketsDropped >= dropped0+n }
+	}
+	waitFor(t, 10*time.Second, "the copy's stall to hold back packets", stalled(5))
 	o, c := orig.stats().packets, cp.stats().packets
-	time.Sleep(time.Second)
+	waitFor(t, 10*time.Second, "the original to go on", func() bool { return orig.stats().packets > o+5 })
+	if !stalled(6)() {
+		t.Fatal("the copy's stall held back nothing more meanwhile")
+	}
 	if got := cp.stats().packets; got != c {
 		t.Errorf("the stalled copy delivered %d packets", got-c)
-	}
-	if got := orig.stats().packets; got == o {
-		t.Error("the original stalled with its copy")
 	}
 
 	for _, tc := range []struct{ name, from string }{{"copy2", "nope"}, {"copy", "scene"}} {

@@ -363,8 +363,8 @@ func playRTP(t *testing.T, url string, transport gortsplib.Transport) *rtpReader
 		Scheme:        u.Scheme,
 		Host:          u.Host,
 		Transport:     &transport,
-		ReadTimeout:   5 * time.Second,
-		OnPacketsLost: func(uint64) {}, // counted below; gortsplib would log
+		ReadTimeout:   10 * time.Second, // longer than the stalls the tests make
+		OnPacketsLost: func(uint64) {},  // counted below; gortsplib would log
 		OnDecodeError: func(err error) { t.Logf("client: %v", err) },
 	}
 	if err := r.c.Start2(); err != nil {
@@ -476,13 +476,19 @@ func TestSimulatorStall(t *testing.T) {
 	r := playRTP(t, sim.URL("scene"), gortsplib.TransportTCP)
 	waitFor(t, 5*time.Second, "packets", func() bool { return r.stats().packets >= 10 })
 
-	if err := sim.Stall("scene", 2*time.Second); err != nil {
+	dropped0 := sim.Stats("scene").PacketsDropped
+	if err := sim.Stall("scene", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	// Packets already on their way may still land just after the call.
-	time.Sleep(300 * time.Millisecond)
+	// The simulator counts the packets the stall holds back: once it has
+	// held back a few, what was on its way before has landed; a few more
+	// and the stall has shown it sends nothing (it lasts much longer).
+	stalled := func(n uint64) func() bool {
+		return func() bool { return sim.Stats("scene").PacketsDropped >= dropped0+n }
+	}
+	waitFor(t, 10*time.Second, "the stall to hold back packets", stalled(5))
 	before, sent := r.stats(), sim.Stats("scene").PacketsSent
-	time.Sleep(1400 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the stall to hold back more packets", stalled(15))
 	during := r.stats()
 	if during.packets != before.packets {
 		t.Errorf("%d packets arrived during the stall", during.packets-before.packets)
@@ -490,7 +496,7 @@ func TestSimulatorStall(t *testing.T) {
 	if got := sim.Stats("scene").PacketsSent; got != sent {
 		t.Errorf("the simulator sent %d packets during the stall", got-sent)
 	}
-	waitFor(t, 3*time.Second, "packets after the stall", func() bool { return r.stats().packets > during.packets })
+	waitFor(t, 15*time.Second, "packets after the stall", func() bool { return r.stats().packets > during.packets })
 	// The session stayed; what the stall swallowed shows as lost.
 	if got := sim.Stats("scene").Readers; got != 1 {
 		t.Errorf("%d readers after the stall, want the same 1", got)
