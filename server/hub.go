@@ -15,8 +15,16 @@ import (
 // Hub turns what happens on the streams into numbered events and fans them
 // out to subscribers. Its goroutine owns every stream's sequence number and
 // action state and the set of subscribers; the streams, the scheduler and
-// the gRPC handlers talk to it through one channel, in order. It never
-// waits for a subscriber: each has its own bounded queue (subscriberQueue).
+// the gRPC handlers talk to it through one channel of hubMsg, in order. It
+// never waits for a subscriber: each has its own bounded queue
+// (subscriberQueue).
+//
+// One channel, not one per kind of message: a stream's messages come from
+// different goroutines (the managed stream sends its status, the scheduler
+// its results) and their order is the order of its events. With a channel
+// per kind the hub's select would pick among them at random: a result
+// could overtake the stream's hubAddStream and be dropped, or its
+// "retrying" status and land after it.
 type Hub struct {
 	log       *slog.Logger
 	metrics   *Metrics
@@ -25,7 +33,7 @@ type Hub struct {
 	maxSubs   int
 	newID     func() string
 
-	in   chan any
+	in   chan hubMsg
 	done chan struct{}
 
 	// Owned by run.
@@ -42,6 +50,20 @@ type hubStream struct {
 	actions *actionTracker
 	epoch   uint64
 }
+
+// hubMsg is a message to the hub's goroutine: one of the hub* types below
+// and nothing else.
+type hubMsg interface{ hubMsg() }
+
+func (hubAddStream) hubMsg()    {}
+func (hubConfigure) hubMsg()    {}
+func (hubStatus) hubMsg()       {}
+func (hubEndActions) hubMsg()   {}
+func (hubResult) hubMsg()       {}
+func (hubRemoveStream) hubMsg() {}
+func (hubSubscribe) hubMsg()    {}
+func (hubUnsubscribe) hubMsg()  {}
+func (hubStop) hubMsg()         {}
 
 // Messages to the hub's goroutine.
 type (
@@ -103,7 +125,7 @@ func NewHub(model models.Manifest, queueSize, maxSubscribers int, metrics *Metri
 		queueSize: queueSize,
 		maxSubs:   maxSubscribers,
 		newID:     newActionID,
-		in:        make(chan any, 256),
+		in:        make(chan hubMsg, 256),
 		done:      make(chan struct{}),
 		streams:   map[string]*hubStream{},
 		subs:      map[*subscription]struct{}{},
@@ -124,7 +146,7 @@ func (h *Hub) Close() {
 func (h *Hub) Wait() { <-h.done }
 
 // send hands m to the hub's goroutine; false when the hub has stopped.
-func (h *Hub) send(m any) bool {
+func (h *Hub) send(m hubMsg) bool {
 	select {
 	case h.in <- m:
 		return true
@@ -206,6 +228,8 @@ func (h *Hub) run() {
 			clear(h.subs)
 			h.metrics.subscribers.Set(0)
 			return
+		default:
+			panic(fmt.Sprintf("hub: message %T has no case", m))
 		}
 	}
 }
