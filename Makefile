@@ -32,8 +32,8 @@ demo-files: build
 demo: run
 
 ## test: lint, fuzz-smoke, then every test with the race detector. The
-## output ends with "tests: N passed, N failed, N skipped" and each skipped
-## test with its reason (cmd/internal/testreport). Under CI=true a test that
+## output ends with each skipped test and its reason, then
+## "tests: N passed, N failed, N skipped" (cmd/internal/testreport). Under CI=true a test that
 ## lacks a tool fails instead of skipping (internal/testenv).
 test: setup lint
 	@$(MAKE) --no-print-directory fuzz-smoke

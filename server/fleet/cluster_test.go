@@ -68,6 +68,16 @@ func natsCluster(t *testing.T) []*server.Server {
 		_, err := js.AccountInfo(ctx)
 		return err == nil
 	})
+	// R3 placement needs every peer known to the meta leader, which comes
+	// later than the leader on a loaded machine: place a probe until it fits.
+	eventually(t, "three JetStream peers for R3", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: 3}); err != nil {
+			return false
+		}
+		return js.DeleteStream(ctx, "PROBE") == nil
+	})
 	return servers
 }
 

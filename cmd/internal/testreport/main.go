@@ -1,8 +1,8 @@
 // Command testreport runs `go test -json …` (the command line it is
 // given), prints what plain `go test` prints (a failing test's output,
-// every package's closing ok/FAIL line, build errors), then a summary that
-// CI reads last: "tests: N passed, N failed, N skipped" and every skipped
-// test with its reason. It exits 1 when the command fails or a test fails.
+// every package's closing ok/FAIL line, build errors), then a summary:
+// every skipped test with its reason, every failed one, and last the line
+// CI reads, "tests: N passed, N failed, N skipped". It exits 1 when the command fails or a test fails.
 //
 //	go run ./cmd/internal/testreport go test -json -race ./...
 //
@@ -77,16 +77,17 @@ type summary struct {
 
 func (s summary) ok() bool { return s.failed == 0 && len(s.failures) == 0 }
 
-// print writes the summary: the count line, then the skipped tests and the
-// failed ones.
+// print writes the summary: the skipped tests with their reasons, the
+// failed ones, and last the count line, so that it ends the output.
 func (s summary) print(w io.Writer) {
-	fmt.Fprintf(w, "\ntests: %d passed, %d failed, %d skipped\n", s.passed, s.failed, s.skipped)
+	fmt.Fprintln(w)
 	for _, k := range s.skips {
 		fmt.Fprintf(w, "skipped: %s %s: %s\n", k.pkg, k.test, k.reason)
 	}
 	for _, f := range s.failures {
 		fmt.Fprintf(w, "failed: %s\n", f)
 	}
+	fmt.Fprintf(w, "tests: %d passed, %d failed, %d skipped\n", s.passed, s.failed, s.skipped)
 }
 
 // report reads go test's JSON events from r and writes what plain go test

@@ -70,7 +70,7 @@ func TestSub(t *testing.T) {
 		"--- FAIL: TestFail", "the answer is 41", "sub broke", // a failing test's output
 		"FAIL\texample.com/m/a", "ok  \texample.com/m/b", // closing lines
 		"undefined: undefined", // the build error
-		"\ntests: 3 passed, 3 failed, 1 skipped\n",
+		"\ntests: 3 passed, 3 failed, 1 skipped\n", // the line CI reads
 		"skipped: example.com/m/a TestSkip: a_test.go:10: looked for the camera / a_test.go:11: no camera on this machine\n",
 		"failed: example.com/m/a TestFail\n", "failed: example.com/m/a TestSub/bad\n", "failed: example.com/m/a TestSub\n",
 	} {
@@ -83,7 +83,10 @@ func TestSub(t *testing.T) {
 			t.Errorf("report has %q, which plain go test does not print", unwanted)
 		}
 	}
-	if !strings.HasSuffix(got, "failed: example.com/m/c [example.com/m/c.test] (build failed)\n") {
+	if !strings.Contains(got, "failed: example.com/m/c [example.com/m/c.test] (build failed)\n") {
+		t.Errorf("report lacks the package whose build failed")
+	}
+	if !strings.HasSuffix(got, "\ntests: 3 passed, 3 failed, 1 skipped\n") {
 		t.Errorf("the report does not end with the summary")
 	}
 
