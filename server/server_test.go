@@ -1,19 +1,18 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/internal/testenv"
 	"github.com/actiond/actiond/models/motion"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"go.uber.org/goleak"
@@ -56,24 +55,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a log the server writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is a running server and a client connection to it.
 type testServer struct {
 	*Server
@@ -81,7 +62,7 @@ type testServer struct {
 	streams actiondv1.StreamServiceClient
 	recog   actiondv1.RecognitionServiceClient
 	health  healthpb.HealthClient
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 }
 
 // newTestServer builds a server for cfg (on 127.0.0.1:0 with the motion
@@ -97,7 +78,7 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	if cfg.Inference.Threads == 0 {
 		cfg.Inference.Threads = 1
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	s, err := New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

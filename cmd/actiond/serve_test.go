@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -36,35 +36,17 @@ var serveModel = sync.OnceValues(func() (string, error) {
 	return p, nil
 })
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // serveProc is a running `actiond serve`.
 type serveProc struct {
 	cmd    *exec.Cmd
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *testenv.Buffer
+	stderr *testenv.Buffer
 	done   chan struct{}
 }
 
 func startServe(t *testing.T, env []string, args ...string) *serveProc {
 	t.Helper()
-	p := &serveProc{cmd: exec.Command(actiond, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &serveProc{cmd: exec.Command(actiond, args...), stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {

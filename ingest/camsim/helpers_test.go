@@ -72,7 +72,7 @@ func waitStatus(t *testing.T, s *ingest.Stream, timeout time.Duration, what stri
 
 func sharedClip(t testing.TB, name string) string {
 	t.Helper()
-	p := filepath.Join("..", "testdata", name)
+	p := filepath.Join("..", "..", "testdata", name)
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("test media missing: %v", err)
 	}

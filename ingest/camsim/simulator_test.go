@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/internal/testenv"
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
@@ -140,24 +141,6 @@ func TestSimulatorFFprobe(t *testing.T) {
 			t.Errorf("ffprobe of an unknown path: %v, want a 404", err)
 		}
 	})
-}
-
-// syncBuffer is a bytes.Buffer that a command writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // ffmpegFrames returns the frame count in ffmpeg's -progress output.
@@ -437,7 +420,7 @@ func TestSimulatorDropConnections(t *testing.T) {
 		t.Run(transport, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			var stdout, stderr syncBuffer
+			var stdout, stderr testenv.Buffer
 			cmd := exec.CommandContext(ctx, needTool(t, "ffmpeg"), "-nostdin", "-v", "error", "-nostats",
 				"-progress", "pipe:1", "-stats_period", "0.1",
 				"-rtsp_transport", transport, "-i", sim.URL("scene"), "-f", "null", "-")
