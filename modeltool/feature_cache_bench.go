@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/engine"
+	"github.com/actiond/actiond/internal/stats"
 	"github.com/actiond/actiond/models"
 )
 
@@ -132,7 +133,7 @@ func BenchFeatureCache(path string, threads, newFrames, iterations int) (*Featur
 	}
 	p50 := func(v []float64) float64 {
 		slices.Sort(v)
-		return benchPercentile(v, 0.5)
+		return stats.Percentile(v, 0.5)
 	}
 	b := &FeatureCacheBench{
 		Model: whole.Name(), Threads: whole.Threads(), NewFrames: newFrames, Iterations: iterations,

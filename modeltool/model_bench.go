@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/engine"
+	"github.com/actiond/actiond/internal/stats"
 	"github.com/actiond/actiond/models"
 )
 
@@ -120,7 +121,7 @@ func BenchModelSessions(path string, sessions, threads, batch, iterations int) (
 	slices.Sort(times)
 	b := &ModelBench{
 		Model: sess.Name(), Threads: sess.Threads(), Batch: batch, Iterations: iterations,
-		P50ms: benchPercentile(times, 0.5), P90ms: benchPercentile(times, 0.9), Minms: times[0],
+		P50ms: stats.Percentile(times, 0.5), P90ms: stats.Percentile(times, 0.9), Minms: times[0],
 		MACsPerClip: macs, Sessions: sessions,
 		ClipsPerS: float64(sessions*iterations*batch) / wall.Seconds(),
 	}
@@ -128,10 +129,4 @@ func BenchModelSessions(path string, sessions, threads, batch, iterations int) (
 		b.GFLOPS = 2 * float64(macs) * float64(batch) / (b.P50ms / 1e3) / 1e9
 	}
 	return b, nil
-}
-
-// percentile of sorted values, nearest rank.
-func benchPercentile(sorted []float64, q float64) float64 {
-	i := int(q*float64(len(sorted))+0.5) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }

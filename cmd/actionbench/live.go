@@ -22,6 +22,7 @@ import (
 
 	"github.com/actiond/actiond/client"
 	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/internal/stats"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -697,7 +698,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	pt.Events = len(ls)
 	slices.Sort(ls)
 	if len(ls) > 0 {
-		pt.P50, pt.P99, pt.Max = quantile(ls, 0.5), quantile(ls, 0.99), ls[len(ls)-1]
+		pt.P50, pt.P99, pt.Max = stats.Percentile(ls, 0.5), stats.Percentile(ls, 0.99), ls[len(ls)-1]
 	}
 	if pt.Profiled {
 		prof.Wait()
@@ -711,12 +712,6 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 		}
 	}
 	return pt, info, nil
-}
-
-// quantile of sorted v, nearest rank.
-func quantile(v []time.Duration, q float64) time.Duration {
-	i := int(math.Ceil(q*float64(len(v)))) - 1
-	return v[max(0, min(i, len(v)-1))]
 }
 
 // loadedLine is actiond's "model loaded" log line: the setup it runs with,

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/actiond/actiond/internal/stats"
 )
 
 // The plot is a PNG of the stated size with every series drawn in its
@@ -54,10 +56,10 @@ func TestQuantile(t *testing.T) {
 	for i := 1; i <= 200; i++ {
 		v = append(v, time.Duration(i)*time.Millisecond)
 	}
-	if p50, p99 := quantile(v, 0.5), quantile(v, 0.99); p50 != 100*time.Millisecond || p99 != 198*time.Millisecond {
+	if p50, p99 := stats.Percentile(v, 0.5), stats.Percentile(v, 0.99); p50 != 100*time.Millisecond || p99 != 198*time.Millisecond {
 		t.Errorf("p50 %v p99 %v, want 100ms 198ms", p50, p99)
 	}
-	if q := quantile(v[:1], 0.99); q != time.Millisecond {
+	if q := stats.Percentile(v[:1], 0.99); q != time.Millisecond {
 		t.Errorf("one value: %v", q)
 	}
 }
