@@ -22,6 +22,7 @@ import (
 
 	"github.com/actiond/actiond/client"
 	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/internal/procstat"
 	"github.com/actiond/actiond/internal/stats"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -471,7 +472,7 @@ func liveBaseline(ctx context.Context, c config, model string) (int64, string, e
 		return 0, "", ctx.Err()
 	case <-time.After(3 * time.Second):
 	}
-	rss, err := vmRSS(p.cmd.Process.Pid)
+	rss, err := procstat.RSS(p.cmd.Process.Pid)
 	return rss, cfgPath, err
 }
 
@@ -633,7 +634,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 			return pt, info, fmt.Errorf("actiond exited during the measurement (%v): %s", err, tail(p.logPath))
 		case <-time.After(min(time.Second, c.livePeriod-time.Since(t0))):
 		}
-		if r, err := vmRSS(pid); err == nil {
+		if r, err := procstat.RSS(pid); err == nil {
 			last, peak = r, max(peak, r)
 		}
 	}
@@ -802,40 +803,9 @@ func machineCPU() (float64, error) {
 	return busy / clockTicks, nil
 }
 
-// vmRSS is a process's resident set in bytes.
-func vmRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
-}
-
-// scrape reads the unlabelled samples of a Prometheus text page.
+// scrape reads the samples of a Prometheus text page, summed over labels.
 func scrape(addr string) (map[string]float64, error) {
-	resp, err := httpClient.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if x, err := strconv.ParseFloat(v, 64); err == nil {
-			out[name] = x
-		}
-	}
-	return out, sc.Err()
+	return procstat.Scrape(context.Background(), httpClient, addr)
 }
 
 var httpClient = &http.Client{Timeout: 5 * time.Minute}

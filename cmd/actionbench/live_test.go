@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/internal/procstat"
 	"github.com/actiond/actiond/internal/stats"
 )
 
@@ -85,7 +86,7 @@ func TestProcReadings(t *testing.T) {
 	if m, err := machineCPU(); err != nil || m <= 0 {
 		t.Errorf("machine CPU %v, %v", m, err)
 	}
-	if r, err := vmRSS(os.Getpid()); err != nil || r < 1<<20 || r > 1<<34 {
+	if r, err := procstat.RSS(os.Getpid()); err != nil || r < 1<<20 || r > 1<<34 {
 		t.Errorf("RSS %d, %v", r, err)
 	}
 }

@@ -2,7 +2,6 @@ package soak
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/actiond/actiond/internal/procstat"
 )
 
 // child is the `actiond serve` child process.
@@ -126,25 +127,6 @@ func orExit0(err error) error {
 	return err
 }
 
-// rss reads the resident set size of process pid from /proc, in bytes.
-func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range bytes.SplitSeq(b, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			f := strings.Fields(string(v))
-			if len(f) != 2 || f[1] != "kB" {
-				return 0, fmt.Errorf("read rss of %d: unexpected %q", pid, line)
-			}
-			kb, err := strconv.ParseInt(f[0], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("read rss of %d: no VmRSS", pid)
-}
-
 // loadAverage reads the machine's 1-minute load average; -1 if unknown.
 func loadAverage() float64 {
 	b, err := os.ReadFile("/proc/loadavg")
@@ -185,23 +167,10 @@ var noMetrics = Metrics{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
 func scrape(ctx context.Context, addr string) (Metrics, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	sums, err := procstat.Scrape(ctx, http.DefaultClient, addr)
 	if err != nil {
 		return noMetrics, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return noMetrics, fmt.Errorf("scrape metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return noMetrics, fmt.Errorf("scrape metrics: %s", resp.Status)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return noMetrics, fmt.Errorf("scrape metrics: %w", err)
-	}
-	sums := parseMetrics(body)
 	get := func(name string) float64 {
 		if v, ok := sums[name]; ok {
 			return v
@@ -221,33 +190,4 @@ func scrape(ctx context.Context, addr string) (Metrics, error) {
 		WindowToEventSum:   get("actiond_window_to_event_seconds_sum"),
 		WindowToEventCount: get("actiond_window_to_event_seconds_count"),
 	}, nil
-}
-
-// parseMetrics sums each metric of Prometheus' text format over its
-// labels. Enough for counters and gauges; histograms' series are summed
-// under their own names (_bucket, _sum, _count).
-func parseMetrics(body []byte) map[string]float64 {
-	sums := make(map[string]float64)
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest := line, ""
-		if i := strings.IndexAny(line, "{ "); i >= 0 {
-			name, rest = line[:i], line[i:]
-		}
-		if j := strings.LastIndexByte(rest, '}'); j >= 0 {
-			rest = rest[j+1:]
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
-		sums[name] += v
-	}
-	return sums
 }

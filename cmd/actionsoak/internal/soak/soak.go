@@ -22,6 +22,7 @@ import (
 	"github.com/actiond/actiond/client"
 	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/internal/procstat"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
 
@@ -366,7 +367,7 @@ func monitor(ctx context.Context, cfg Config, srv *child, tr *Tracker, inj *inje
 	first, last = noMetrics, noMetrics
 	sample := func() {
 		s := Sample{At: time.Now(), Goroutines: -1, FDs: -1, Load: loadAverage()}
-		s.RSS, _ = rss(pid)
+		s.RSS, _ = procstat.RSS(pid)
 		if m, err := scrape(ctx, srv.metricsAddr); err == nil {
 			s.Goroutines, s.FDs = int(m.Goroutines), int(m.FDs)
 			if first == noMetrics {
