@@ -1,9 +1,13 @@
 package ingest
 
-// This file is the cgo fence around libav (FFmpeg 5.1): the only place that
-// talks to libavformat, libavcodec and libswscale directly. Everything that
-// leaves it is Go memory (Image, []byte); every C object is owned by one Go
-// value and freed by its close method on every path.
+// This file holds what every libav (FFmpeg 5.1) user shares: library
+// setup, log routing, error codes. It and four others are the cgo fence,
+// the only files of the module that import "C" and talk to libavformat,
+// libavcodec and libswscale directly: decoder.go (live decoding),
+// video_file.go and video_skip.go (files), h264_writer.go (the H.264
+// encoder and file writer). Everything that leaves them is Go memory
+// (Image, []byte); every C object is owned by one Go value and freed by
+// its close method on every path.
 
 /*
 #cgo pkg-config: libavformat libavcodec libavutil libswscale

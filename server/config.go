@@ -29,7 +29,7 @@ type Config struct {
 	// It defaults to "": no metrics endpoint.
 	MetricsListen string `yaml:"metrics_listen"`
 	// Model is the ONNX model file. It defaults to $ACTIOND_MODEL, else
-	// DefaultModelPath().
+	// classify.DefaultModelPath().
 	Model string `yaml:"model"`
 	// StateFile is where streams added, changed or removed over the API are
 	// kept, so that they survive a restart. It defaults to "": they last
