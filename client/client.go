@@ -28,6 +28,7 @@ type Client struct {
 	conn        *grpc.ClientConn
 	streams     actiondv1.StreamServiceClient
 	recognition actiondv1.RecognitionServiceClient
+	history     actiondv1.HistoryServiceClient
 	health      healthpb.HealthClient
 	callTimeout time.Duration
 }
@@ -58,6 +59,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		conn:        conn,
 		streams:     actiondv1.NewStreamServiceClient(conn),
 		recognition: actiondv1.NewRecognitionServiceClient(conn),
+		history:     actiondv1.NewHistoryServiceClient(conn),
 		health:      healthpb.NewHealthClient(conn),
 		callTimeout: o.callTimeout,
 	}

@@ -36,6 +36,7 @@ type fakeServer struct {
 	mu         sync.Mutex
 	streams    map[string]*actiondv1.Stream
 	subscribes int // Subscribe calls so far
+	requests   []*actiondv1.SubscribeRequest
 	subscribe  func(n int, srv actiondv1.RecognitionService_SubscribeServer) error
 	classified []*actiondv1.ClassifyRequest
 	lastAuth   []string
@@ -165,6 +166,7 @@ func (f *fakeServer) RemoveStream(_ context.Context, req *actiondv1.RemoveStream
 func (f *fakeServer) Subscribe(req *actiondv1.SubscribeRequest, srv actiondv1.RecognitionService_SubscribeServer) error {
 	f.mu.Lock()
 	f.subscribes++
+	f.requests = append(f.requests, req)
 	n, script := f.subscribes, f.subscribe
 	f.mu.Unlock()
 	if script == nil {

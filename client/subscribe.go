@@ -11,6 +11,7 @@ import (
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // SubscribeOption configures Subscribe.
@@ -19,7 +20,13 @@ type SubscribeOption func(*subscribeOptions)
 type subscribeOptions struct {
 	minWait, maxWait time.Duration
 	onRetry          func(err error, wait time.Duration)
+	noResume         bool
 }
+
+// WithoutResume makes Subscribe start each new call from the live events,
+// as servers without an event log require: the events while it was away
+// are lost. By default it resumes after the last event it delivered.
+func WithoutResume() SubscribeOption { return func(o *subscribeOptions) { o.noResume = true } }
 
 // WithBackoff sets the wait before resubscribing after a transient error:
 // first lo, doubling (with ±20% jitter) up to hi. It defaults to 250ms
@@ -49,9 +56,13 @@ func OnRetry(f func(err error, wait time.Duration)) SubscribeOption {
 // After a transient error (Unavailable: the server went away or is
 // restarting; a dropped connection; ResourceExhausted, Aborted, Internal,
 // Unknown) it subscribes again, waiting with exponential backoff (see
-// WithBackoff, OnRetry), for as long as it takes. Events while it was
-// away are lost: the server keeps no history; a restarted server numbers
-// each stream's events from 1 again.
+// WithBackoff, OnRetry), for as long as it takes, and resumes after the
+// position of the last logged event it delivered (resume_after): the
+// server's event log replays what happened meanwhile, so nothing is lost
+// or repeated (WithoutResume turns this off). A restarted server numbers
+// each stream's events from 1 again; positions go on. When the log no
+// longer keeps that position, Subscribe ends with the OutOfRange error.
+// req.resume_after, when set, applies to the first call.
 //
 // It ends without an error when ctx ends or the loop breaks, and with an
 // *Error, its last value, on a permanent error: Unauthenticated,
@@ -65,8 +76,24 @@ func (c *Client) Subscribe(ctx context.Context, req *actiondv1.SubscribeRequest,
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel() // ends the call when the loop breaks
 		wait := o.minWait
-		for {
-			delivered, stopped, err := c.subscribeOnce(ctx, req, yield)
+		req := proto.CloneOf(req)
+		last := req.ResumeAfter
+		track := func(ev *actiondv1.Event, err error) bool {
+			if ev.GetLogged() && ev.GetPosition() > 0 {
+				p := ev.GetPosition()
+				last = &p
+			}
+			return yield(ev, err)
+		}
+		for first := true; ; first = false {
+			switch {
+			case first:
+			case o.noResume:
+				req.ResumeAfter = nil
+			default:
+				req.ResumeAfter = last
+			}
+			delivered, stopped, err := c.subscribeOnce(ctx, req, track)
 			if stopped || ctx.Err() != nil {
 				return
 			}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -250,5 +251,62 @@ func checkNoLeak(t *testing.T, before int) {
 			t.Fatalf("%d goroutines left running, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSubscribeResumesAfterTheLastPosition: after a transient error the
+// client subscribes again with resume_after set to the position of the
+// last logged event it delivered (Dropped and unlogged events have none),
+// so that the server's log replays what it missed; the first call uses
+// the caller's resume_after. WithoutResume leaves it out.
+func TestSubscribeResumesAfterTheLastPosition(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []SubscribeOption
+		want []string
+	}{
+		{"resume", nil, []string{"5", "11", "21"}},
+		{"without", []SubscribeOption{WithoutResume()}, []string{"5", "none", "none"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeServer()
+			f.subscribe = func(n int, srv actiondv1.RecognitionService_SubscribeServer) error {
+				for i := range 2 {
+					ev := windowEvent(uint64(10*n + i))
+					ev.Event.Position, ev.Event.Logged = uint64(10*n+i), true
+					if err := srv.Send(ev); err != nil {
+						return err
+					}
+				}
+				unlogged := windowEvent(99)
+				if err := srv.Send(unlogged); err != nil {
+					return err
+				}
+				if n < 3 {
+					return status.Error(codes.Unavailable, "going away")
+				}
+				<-srv.Context().Done()
+				return nil
+			}
+			lis := listen(t)
+			f.serve(t, lis, nil)
+			c := dial(t, lis.Addr().String())
+			opts := append([]SubscribeOption{WithBackoff(time.Millisecond, 10*time.Millisecond)}, tc.opts...)
+			five := uint64(5)
+			sequences(t, c.Subscribe(testContext(t), &actiondv1.SubscribeRequest{ResumeAfter: &five}, opts...), 9)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			var got []string
+			for _, r := range f.requests {
+				if r.ResumeAfter == nil {
+					got = append(got, "none")
+				} else {
+					got = append(got, strconv.FormatUint(r.GetResumeAfter(), 10))
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("resume_after of the calls: %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -117,11 +117,14 @@ In a second terminal, watch the labels:
   grpcurl %s%s-d '{"kinds":["EVENT_KIND_ACTION_STARTED","EVENT_KIND_ACTION_ENDED"]}' %s actiond.v1.RecognitionService/Subscribe
 or every window:
   grpcurl %s%s%s actiond.v1.RecognitionService/Subscribe
+The history (kept in %s, across restarts):
+  bin/actionctl %sactions ls
+  grpcurl %s%s%s actiond.v1.HistoryService/ListActions
 
 Actions also show below as they start and end. Ctrl-C stops.
 
 `, s.Addr(), DemoStream, cameraURL, DemoWindow, DemoStride,
-		ctlServer, plain, auth, s.Addr(), plain, auth, s.Addr())
+		ctlServer, plain, auth, s.Addr(), plain, auth, s.Addr(), cfg.DataDir, ctlServer, plain, auth, s.Addr())
 }
 
 // FollowDemoActions prints each action of the demo as it starts and ends,
@@ -156,6 +159,8 @@ func endReason(r actiondv1.ActionEndReason) string {
 		return "stream lost"
 	case actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_REMOVED:
 		return "stream removed"
+	case actiondv1.ActionEndReason_ACTION_END_REASON_SERVER_RESTARTED:
+		return "server restarted"
 	}
 	return r.String()
 }

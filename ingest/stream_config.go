@@ -73,6 +73,10 @@ type StreamConfig struct {
 	// connect to (see HostList); checked again on the address that each
 	// connection dials, after DNS. It defaults to any host.
 	AllowedHosts []string
+	// SnapshotWidth, when positive, has every Window carry the decoded
+	// frame at its centre (Window.Snapshot), scaled to at most this many
+	// pixels wide. It defaults to 0: none.
+	SnapshotWidth int
 }
 
 // Defaults of StreamConfig.
@@ -239,6 +243,8 @@ func (cfg StreamConfig) settle(model models.Manifest) (streamSettings, error) {
 			strideSlots: strideSlots,
 			maxJump:     cfg.MaxTimestampJump,
 			pre:         pre,
+
+			snapshotWidth: cfg.SnapshotWidth,
 		},
 	}, nil
 }

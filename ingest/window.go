@@ -58,6 +58,12 @@ type Window struct {
 	FramesSeen, FramesKept int
 	// FPS is the input frame rate over the window: FramesSeen / duration.
 	FPS float64
+	// Snapshot, when the stream keeps snapshots (SnapshotWidth), is the
+	// decoded frame at the window's centre, at most SnapshotWidth wide;
+	// SnapshotMedia is its time, in the window's media time. The Image is
+	// the receiver's.
+	Snapshot      *Image
+	SnapshotMedia time.Duration
 }
 
 // Duration is MediaEnd - MediaStart.
@@ -110,6 +116,9 @@ type windowGrid struct {
 	enc FrameEncoder
 	// pool, when set, lends the windows' tensors.
 	pool *TensorPool
+	// snapshotWidth, when positive, has each window carry the frame at
+	// its centre, scaled to at most this width.
+	snapshotWidth int
 }
 
 // window turns decoded frames into Windows on a time grid. Slot k of an epoch
@@ -162,6 +171,9 @@ type window struct {
 	nextEnd   int64 // slot at which the next window ends (exclusive)
 	seq       uint64
 
+	// snaps are the centre frames of the windows to come (snapshotWidth).
+	snaps []snapFrame
+
 	// Stats, read by the owner.
 	converted  uint64 // frames converted to RGB and preprocessed
 	seen       uint64 // frames pushed
@@ -209,6 +221,9 @@ func (w *window) clear() {
 	}
 	for i := range w.counts {
 		w.counts[i] = slotCount{slot: -1}
+	}
+	for i := range w.snaps {
+		w.snaps[i] = snapFrame{slot: -1}
 	}
 	w.started = false
 }
@@ -389,6 +404,7 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 	defer h.pic.release()
 	seg := int64(w.grid.segments)
 	var buf []float32 // the first slot filled, copied to the others
+	var img *Image
 	for j, k := range h.picks {
 		// Only slots of a future window: with a stride longer than the
 		// window some slots belong to none.
@@ -405,7 +421,7 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 			if w.ring[i] == nil {
 				w.ring[i] = make([]float32, w.frameSize)
 			}
-			if err := w.convert(h.pic, w.ring[i]); err != nil {
+			if img, err = w.convert(h.pic, w.ring[i]); err != nil {
 				w.ringSlot[i] = -1 // partly written
 				w.pass(h.picks[j:], h, latest)
 				return wins, fmt.Errorf("frame at %v: %w", h.meta.pts, err)
@@ -418,18 +434,23 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 			copy(w.ring[i], buf)
 		}
 		w.ringSlot[i], w.ringFrame[i] = k, h.serial
+		w.keepSnapshot(k, img, h.rel)
 	}
 	return wins, nil
 }
 
-// convert converts pic and keeps it in dst.
-func (w *window) convert(pic picture, dst []float32) error {
+// convert converts pic and keeps it in dst; it returns the converted
+// picture (for a snapshot) when that worked.
+func (w *window) convert(pic picture, dst []float32) (*Image, error) {
 	img, err := w.image(pic)
 	if err != nil {
-		return fmt.Errorf("convert: %w", err)
+		return nil, fmt.Errorf("convert: %w", err)
 	}
 	w.converted++
-	return w.keep(img, dst)
+	if err := w.keep(img, dst); err != nil {
+		return nil, err
+	}
+	return img, nil
 }
 
 // pass gives the slots of h, a frame that failed, to latest, the next
@@ -567,5 +588,6 @@ func (w *window) emit(anchor *heldFrame) Window {
 	win.AbsStart = abs.Add(win.MediaStart - anchorMedia)
 	win.AbsEnd = abs.Add(win.MediaEnd - anchorMedia)
 	win.FPS = float64(win.FramesSeen) / (time.Duration(seg) * s).Seconds()
+	w.takeSnapshot(&win)
 	return win
 }

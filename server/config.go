@@ -31,10 +31,17 @@ type Config struct {
 	// Model is the ONNX model file. It defaults to $ACTIOND_MODEL, else
 	// classify.DefaultModelPath().
 	Model string `yaml:"model"`
-	// StateFile is where streams added, changed or removed over the API are
-	// kept, so that they survive a restart. It defaults to "": they last
-	// until the server stops.
+	// StateFile is the file where earlier versions kept the streams added
+	// over the API. They are now kept in the stream registry (a KV bucket
+	// beside the event log, in data_dir): an existing state file is
+	// imported into it once, at the first start, and then left alone. It
+	// defaults to "".
 	StateFile string `yaml:"state_file"`
+	// DataDir is where the server keeps what lasts: the embedded event log
+	// (events, action history, snapshots, the stream registry). It
+	// defaults to $XDG_STATE_HOME/actiond ($HOME/.local/state/actiond).
+	// Only one server may use a data directory at a time.
+	DataDir string `yaml:"data_dir"`
 	// MaxStreams is the most streams the server watches, configured and
 	// added together. It defaults to 64.
 	MaxStreams int `yaml:"max_streams"`
@@ -58,9 +65,11 @@ type Config struct {
 	Auth        AuthConfig        `yaml:"auth"`
 	TLS         TLSConfig         `yaml:"tls"`
 	Ingest      IngestConfig      `yaml:"ingest"`
+	NATS        NATSConfig        `yaml:"nats"`
+	Events      EventsConfig      `yaml:"events"`
 
 	// Streams are the cameras watched from the start. Streams added over
-	// the API are kept in StateFile instead.
+	// the API are kept in the stream registry instead.
 	Streams []StreamSpec `yaml:"streams"`
 }
 
@@ -208,6 +217,63 @@ type IngestConfig struct {
 	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
+// NATSConfig says which NATS carries the event log. By default the server
+// runs its own, in-process, on data_dir, with no network listener.
+type NATSConfig struct {
+	// Listen, when set (HOST:PORT), lets NATS clients (the nats CLI, other
+	// tools) reach the embedded server there. It defaults to "": none.
+	Listen string `yaml:"listen"`
+	// URL is an external NATS (nats://host:4222; several, comma-separated,
+	// for a cluster) with JetStream, used instead of the embedded server.
+	// It defaults to "".
+	URL string `yaml:"url"`
+	// CredsFile is the credentials file (JWT and seed) for URL. It
+	// defaults to "".
+	CredsFile string `yaml:"creds_file"`
+	// TLS to URL: a CA to trust and a client certificate. Each defaults
+	// to "".
+	TLS NATSTLSConfig `yaml:"tls"`
+}
+
+// NATSTLSConfig is TLS to an external NATS.
+type NATSTLSConfig struct {
+	// CAFile is the PEM certificates to verify the server with.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate and its key (PEM).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// EventsConfig says how long the event log keeps what.
+type EventsConfig struct {
+	// WindowRetention is how long WindowResult events are kept. It
+	// defaults to 24h.
+	WindowRetention time.Duration `yaml:"window_retention"`
+	// ActionRetention is how long ActionStarted, ActionEnded and
+	// StreamStatus events, and the actions' snapshots, are kept. It
+	// defaults to 720h (30 days).
+	ActionRetention time.Duration `yaml:"action_retention"`
+	// MaxBytes bounds the event log; past it the oldest events go first.
+	// It defaults to 2GiB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// SnapshotWidth is the most pixels wide an action's snapshot is
+	// (smaller frames are kept as they are). It defaults to 640.
+	SnapshotWidth int `yaml:"snapshot_width"`
+}
+
+// DefaultDataDir is data_dir's default: $XDG_STATE_HOME/actiond, where
+// XDG_STATE_HOME defaults to ~/.local/state.
+func DefaultDataDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "actiond"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory for the default data_dir: set data_dir (%w)", err)
+	}
+	return filepath.Join(home, ".local", "state", "actiond"), nil
+}
+
 // Defaults of Config.
 const (
 	DefaultListen          = "127.0.0.1:50051"
@@ -226,7 +292,11 @@ const (
 	// DefaultMaxConcurrentStreams is max_concurrent_streams' default.
 	DefaultMaxConcurrentStreams = 100
 	// DefaultMaxFramePixels is ingest.max_frame_pixels' default: 8K.
-	DefaultMaxFramePixels = ingest.DefaultMaxFramePixels
+	DefaultMaxFramePixels  = ingest.DefaultMaxFramePixels
+	DefaultWindowRetention = 24 * time.Hour
+	DefaultActionRetention = 30 * 24 * time.Hour
+	DefaultEventsMaxBytes  = 2 << 30
+	DefaultSnapshotWidth   = 640
 )
 
 // threadsPerSession is how many intra-op threads the default rule of
@@ -297,6 +367,17 @@ func (c Config) Settle() (Config, error) {
 			*v = def
 		case *v < 0:
 			bad(key, "must be positive, got %v", *v)
+		}
+	}
+	if c.DataDir == "" {
+		if d, err := DefaultDataDir(); err != nil {
+			bad("data_dir", "%v", err)
+		} else {
+			c.DataDir = d
+		}
+	} else if !filepath.IsAbs(c.DataDir) {
+		if abs, err := filepath.Abs(c.DataDir); err == nil {
+			c.DataDir = abs
 		}
 	}
 	count("max_streams", &c.MaxStreams, DefaultMaxStreams, 100000)
@@ -425,6 +506,54 @@ func (c Config) Settle() (Config, error) {
 	if err != nil {
 		bad("ingest.allowed_hosts", "%v", err)
 	}
+
+	if c.NATS.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
+			bad("nats.listen", "must be HOST:PORT, got %q", c.NATS.Listen)
+		}
+		if c.NATS.URL != "" {
+			bad("nats.listen", "is for the embedded NATS: leave it out with nats.url")
+		}
+	}
+	if c.NATS.URL != "" {
+		for i, u := range strings.Split(c.NATS.URL, ",") {
+			if u = strings.TrimSpace(u); !strings.Contains(u, "://") {
+				bad("nats.url", "URL %d (%q) must look like nats://host:4222", i+1, u)
+			}
+		}
+	}
+	for key, f := range map[string]string{"nats.creds_file": c.NATS.CredsFile, "nats.tls.ca_file": c.NATS.TLS.CAFile,
+		"nats.tls.cert_file": c.NATS.TLS.CertFile, "nats.tls.key_file": c.NATS.TLS.KeyFile} {
+		if f == "" {
+			continue
+		}
+		if c.NATS.URL == "" {
+			bad(key, "is for an external NATS: set nats.url too")
+		} else if _, err := os.Stat(f); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	if (c.NATS.TLS.CertFile == "") != (c.NATS.TLS.KeyFile == "") {
+		bad("nats.tls", "set both nats.tls.cert_file and nats.tls.key_file, or neither")
+	}
+	ev := &c.Events
+	retention := func(key string, v *time.Duration, def time.Duration) {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < time.Second:
+			bad(key, "must be at least 1s, got %v", *v)
+		}
+	}
+	retention("events.window_retention", &ev.WindowRetention, DefaultWindowRetention)
+	retention("events.action_retention", &ev.ActionRetention, DefaultActionRetention)
+	switch {
+	case ev.MaxBytes == 0:
+		ev.MaxBytes = DefaultEventsMaxBytes
+	case ev.MaxBytes < 1<<20:
+		bad("events.max_bytes", "must be at least 1MiB, got %v", ev.MaxBytes)
+	}
+	count("events.snapshot_width", &ev.SnapshotWidth, DefaultSnapshotWidth, 7680)
 
 	if len(c.Streams) > c.MaxStreams {
 		bad("streams", "%d streams are more than max_streams (%d)", len(c.Streams), c.MaxStreams)

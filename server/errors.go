@@ -7,6 +7,7 @@ import (
 
 	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/server/eventlog"
 	"github.com/actiond/actiond/server/fleet"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -42,6 +43,9 @@ var (
 	// ErrClassifyBusy: classify.max_concurrent calls decode and as many
 	// wait already.
 	ErrClassifyBusy = errors.New("too many Classify calls")
+	// ErrActionNotFound: the event log keeps no action with that id (or
+	// no snapshot of it).
+	ErrActionNotFound = errors.New("no such action")
 )
 
 // FieldError is a problem with one field of a request or one key of the
@@ -105,7 +109,7 @@ func grpcError(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrStreamExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound), errors.Is(err, fleet.ErrUnknownNode):
+	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrClipNotFound), errors.Is(err, ErrActionNotFound), errors.Is(err, fleet.ErrUnknownNode):
 		code = codes.NotFound
 	case errors.Is(err, ErrNotInFleet):
 		code = codes.FailedPrecondition
@@ -116,7 +120,9 @@ func grpcError(err error) error {
 		code = codes.PermissionDenied
 	case errors.Is(err, ErrUnreadableClip):
 		code = codes.InvalidArgument
-	case errors.Is(err, ErrNotReady), errors.Is(err, ErrShuttingDown), errors.Is(err, fleet.ErrClosed):
+	case errors.Is(err, eventlog.ErrOutOfRange):
+		code = codes.OutOfRange
+	case errors.Is(err, ErrNotReady), errors.Is(err, ErrShuttingDown), errors.Is(err, fleet.ErrClosed), errors.Is(err, eventlog.ErrUnavailable):
 		code = codes.Unavailable
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled

@@ -36,6 +36,11 @@ func (svc *recognitionService) Subscribe(req *actiondv1.SubscribeRequest, stream
 	if err != nil {
 		return grpcError(err)
 	}
+	if req.ResumeAfter != nil {
+		if err := c.events.checkResume(stream.Context(), req.GetResumeAfter()); err != nil {
+			return grpcError(err)
+		}
+	}
 	sub, err := c.hub.subscribe(f)
 	if err != nil {
 		return grpcError(err)
@@ -46,12 +51,19 @@ func (svc *recognitionService) Subscribe(req *actiondv1.SubscribeRequest, stream
 	if err := stream.SendHeader(metadata.MD{}); err != nil {
 		return err
 	}
-	return sendEvents(stream.Context(), sub.queue, stream.Send)
+	var skip uint64
+	if req.ResumeAfter != nil {
+		if skip, err = c.events.replay(stream.Context(), req, &f, sub, stream.Send); err != nil {
+			return grpcError(err)
+		}
+	}
+	return sendEvents(stream.Context(), sub.queue, skip, stream.Send)
 }
 
 // sendEvents sends the queue's events until it is closed (the server is
-// shutting down: the call ends UNAVAILABLE) or ctx ends.
-func sendEvents(ctx context.Context, q *subscriberQueue, send func(*actiondv1.SubscribeResponse) error) error {
+// shutting down: the call ends UNAVAILABLE) or ctx ends. Logged events at
+// or before position skip were replayed already and are left out.
+func sendEvents(ctx context.Context, q *subscriberQueue, skip uint64, send func(*actiondv1.SubscribeResponse) error) error {
 	for {
 		ev, ok, err := q.next(ctx)
 		if err != nil {
@@ -59,6 +71,9 @@ func sendEvents(ctx context.Context, q *subscriberQueue, send func(*actiondv1.Su
 		}
 		if !ok {
 			return grpcError(ErrShuttingDown)
+		}
+		if ev.GetPosition() != 0 && ev.GetPosition() <= skip {
+			continue
 		}
 		if err := send(&actiondv1.SubscribeResponse{Event: ev}); err != nil {
 			return err

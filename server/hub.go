@@ -33,12 +33,19 @@ type Hub struct {
 	maxSubs   int
 	newID     func() string
 
+	// events, when set, is the event log every event is appended to
+	// before any subscriber sees it. Set before Start.
+	events *eventLog
+
 	in   chan hubMsg
 	done chan struct{}
 
 	// Owned by run.
 	streams map[string]*hubStream
 	subs    map[*subscription]struct{}
+	// nextSeq is where the numbering of a stream not added yet goes on:
+	// its events from before a restart were ended by the hub already.
+	nextSeq map[string]uint64
 }
 
 // hubStream is the hub's state of one stream.
@@ -61,6 +68,7 @@ func (hubStatus) hubMsg()       {}
 func (hubEndActions) hubMsg()   {}
 func (hubResult) hubMsg()       {}
 func (hubRemoveStream) hubMsg() {}
+func (hubRestartEnds) hubMsg()  {}
 func (hubSubscribe) hubMsg()    {}
 func (hubUnsubscribe) hubMsg()  {}
 func (hubStop) hubMsg()         {}
@@ -100,6 +108,8 @@ type (
 		latency time.Duration
 		made    time.Time // when the window was complete
 		reused  bool      // skip_static: the model did not run, scores are the last result's
+		// snapshot is the frame at the window's centre, nil if none.
+		snapshot *frameSnapshot
 	}
 	// hubRemoveStream ends the stream's actions, sends final (STOPPED)
 	// and forgets the stream.
@@ -113,6 +123,9 @@ type (
 		reply chan error
 	}
 	hubUnsubscribe struct{ sub *subscription }
+	// hubRestartEnds are the ActionEnded events of the actions a killed
+	// server left open, to append and send before any stream starts.
+	hubRestartEnds struct{ events []*actiondv1.Event }
 	hubStop        struct{}
 )
 
@@ -129,6 +142,7 @@ func NewHub(model models.Manifest, queueSize, maxSubscribers int, metrics *Metri
 		done:      make(chan struct{}),
 		streams:   map[string]*hubStream{},
 		subs:      map[*subscription]struct{}{},
+		nextSeq:   map[string]uint64{},
 	}
 }
 
@@ -181,7 +195,8 @@ func (h *Hub) run() {
 	for m := range h.in {
 		switch m := m.(type) {
 		case hubAddStream:
-			hs := &hubStream{name: m.name, gen: m.gen, opts: m.opts}
+			hs := &hubStream{name: m.name, gen: m.gen, opts: m.opts, seq: h.nextSeq[m.name]}
+			delete(h.nextSeq, m.name)
 			hs.actions = newActionTracker(m.opts.rules(), h.newID)
 			h.streams[m.name] = hs
 			h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: m.status}})
@@ -209,10 +224,26 @@ func (h *Hub) run() {
 				delete(h.streams, m.name)
 				h.metrics.forgetStream(m.name)
 			}
+		case hubRestartEnds:
+			for _, ev := range m.events {
+				hs := h.streams[ev.GetStream()]
+				if hs == nil {
+					hs = &hubStream{name: ev.GetStream(), seq: h.nextSeq[ev.GetStream()]}
+					h.emit(hs, ev)
+					h.nextSeq[ev.GetStream()] = hs.seq
+					continue
+				}
+				h.emit(hs, ev)
+			}
 		case hubSubscribe:
 			if len(h.subs) >= h.maxSubs {
 				m.reply <- fmt.Errorf("%w: %d Subscribe calls are open; end one, or raise the limit", ErrTooManySubscribers, len(h.subs))
 				continue
+			}
+			if h.events != nil {
+				// Every event after this position reaches the subscriber
+				// live; a resume replays up to it from the log.
+				m.sub.seam = h.events.lastPos.Load()
 			}
 			h.subs[m.sub] = struct{}{}
 			h.metrics.subscribers.Set(float64(len(h.subs)))
@@ -291,7 +322,17 @@ func (h *Hub) result(hs *hubStream, r hubResult) {
 	}
 	h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_WindowResult{WindowResult: wr}})
 	h.metrics.windowToEvent.WithLabelValues(hs.name).Observe(time.Since(r.made).Seconds())
-	h.emitAll(hs, hs.actions.observe(r.span, r.scores, best, h.labelName))
+	events := hs.actions.observe(r.span, r.scores, best, h.labelName)
+	if h.events != nil && r.snapshot != nil {
+		// The snapshot is stored before the action is told: whoever hears
+		// of it can fetch its picture.
+		for _, ev := range events {
+			if st := ev.GetActionStarted(); st != nil {
+				h.events.storeSnapshot(st.GetActionId(), r.snapshot)
+			}
+		}
+	}
+	h.emitAll(hs, events)
 }
 
 func (h *Hub) emitAll(hs *hubStream, events []*actiondv1.Event) {
@@ -300,11 +341,15 @@ func (h *Hub) emitAll(hs *hubStream, events []*actiondv1.Event) {
 	}
 }
 
-// emit numbers ev in its stream and queues it for every subscriber whose
-// filter lets it through.
+// emit numbers ev in its stream, appends it to the event log (which sets
+// its position, or marks it unlogged), and then queues it for every
+// subscriber whose filter lets it through.
 func (h *Hub) emit(hs *hubStream, ev *actiondv1.Event) {
 	hs.seq++
 	ev.Stream, ev.Sequence = hs.name, hs.seq
+	if h.events != nil {
+		h.events.append(ev)
+	}
 	for sub := range h.subs {
 		if out := sub.filter.apply(ev); out != nil {
 			h.metrics.eventsSent.Inc()

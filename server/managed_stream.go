@@ -271,6 +271,9 @@ func (m *managedStream) forward(w ingest.Window) {
 	}
 	m.hadWindow, m.lastEnd, m.lastEndAbs = true, span.mediaEnd, w.AbsEnd
 	job := inferenceJob{stream: m.name, gen: m.gen, epoch: m.epochBase + w.Epoch, span: span, tensor: w.Tensor, made: time.Now()}
+	if w.Snapshot != nil {
+		job.snapshot = &frameSnapshot{img: w.Snapshot, media: w.SnapshotMedia + m.mediaOffset}
+	}
 	skipStatic, slot := m.opts.skipStatic, m.opts.window/time.Duration(max(m.deps.model.Segments, 1))
 	strideSlots := 0
 	if slot > 0 {

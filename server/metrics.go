@@ -28,6 +28,9 @@ type Metrics struct {
 	classifyRequests *prometheus.CounterVec
 	modelLoaded      prometheus.Gauge
 
+	// log is the event log's.
+	log *eventLogMetrics
+
 	// streams returns the streams' current state at scrape time.
 	streams atomic.Pointer[func() []*actiondv1.Stream]
 }
@@ -88,6 +91,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.log = newEventLogMetrics(m.registry)
 	return m
 }
 

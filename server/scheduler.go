@@ -27,6 +27,9 @@ type inferenceJob struct {
 	// result of the window before may stand for it.
 	static bool
 	seq    uint64 // the scheduler's number for it within its stream
+	// snapshot is the frame at the window's centre, for the snapshot of
+	// an action the window starts; nil when none is kept.
+	snapshot *frameSnapshot
 }
 
 // Scheduler is the one place where windows meet the model. Under load it
@@ -294,7 +297,7 @@ func (s *Scheduler) reuseLocked(st *schedStream, job inferenceJob) (hubResult, b
 	st.servedLocked(job.span.mediaEnd)
 	return hubResult{
 		name: job.stream, gen: job.gen, epoch: job.epoch, span: job.span,
-		scores: st.last, made: job.made, reused: true,
+		scores: st.last, made: job.made, reused: true, snapshot: job.snapshot,
 	}, true
 }
 
@@ -494,7 +497,7 @@ func (s *Scheduler) finish(j inferenceJob, scores []float32, latency time.Durati
 		st.servedLocked(j.span.mediaEnd)
 		results = append(results, hubResult{
 			name: j.stream, gen: j.gen, epoch: j.epoch, span: j.span,
-			scores: scores, latency: latency, made: j.made,
+			scores: scores, latency: latency, made: j.made, snapshot: j.snapshot,
 		})
 	}
 	for {
@@ -507,7 +510,7 @@ func (s *Scheduler) finish(j inferenceJob, scores []float32, latency time.Durati
 				st.servedLocked(f.span.mediaEnd)
 				results = append(results, hubResult{
 					name: f.stream, gen: f.gen, epoch: f.epoch, span: f.span,
-					scores: scores, made: f.made, reused: true,
+					scores: scores, made: f.made, reused: true, snapshot: f.snapshot,
 				})
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -81,6 +82,7 @@ type core struct {
 	features     *engine.FeatureCache // nil: windows run the whole model
 	model        *actiondv1.Model
 	hub          *Hub
+	events       *eventLog
 	sched        *Scheduler
 	pool         *ingest.TensorPool
 	extra        []*engine.Session // the scheduler's sessions beyond the classifier's
@@ -139,10 +141,13 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.grpc = grpc.NewServer(opts...)
 	actiondv1.RegisterStreamServiceServer(s.grpc, &streamService{srv: s})
 	actiondv1.RegisterRecognitionServiceServer(s.grpc, &recognitionService{srv: s})
+	actiondv1.RegisterHistoryServiceServer(s.grpc, &historyService{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	for _, name := range healthServices {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
+	// HistoryService's health follows the event log's (eventLog).
+	s.health.SetServingStatus(actiondv1.HistoryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	if *cfg.Reflection {
 		ropts := reflection.ServerOptions{Services: s.grpc, DescriptorResolver: actiondv1.DocumentedFiles()}
 		reflectionv1.RegisterServerReflectionServer(s.grpc, reflection.NewServerV1(ropts))
@@ -169,6 +174,7 @@ func (s *Server) Start() error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", s.metrics.Handler())
+		mux.Handle("/snapshots/", s.SnapshotHandler())
 		s.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		s.served.Go(func() {
 			if err := s.httpSrv.Serve(s.metricsLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -333,7 +339,18 @@ func (s *Server) loadCore() (*core, error) {
 		}
 	}
 	s.log.Info("inference", "sessions", nsess, "threads_per_session", threads, "max_batch", s.cfg.Inference.MaxBatch)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	events, restartEnds, err := openEventLog(ctx, s.cfg, s.metrics, s.log.With("component", "eventlog"), func(st healthpb.HealthCheckResponse_ServingStatus) {
+		s.health.SetServingStatus(actiondv1.HistoryService_ServiceDesc.ServiceName, st)
+	})
+	cancel()
+	if err != nil {
+		c.closeModels()
+		return nil, err
+	}
+	c.events = events
 	c.hub = NewHub(man, s.cfg.Subscribers.QueueSize, s.cfg.Subscribers.MaxSubscribers, s.metrics, s.log.With("component", "hub"))
+	c.hub.events = events
 	itemSize := man.Segments * 3 * man.InputSize * man.InputSize
 	if enc != nil {
 		itemSize = man.Segments * enc.FeatureSize()
@@ -342,10 +359,26 @@ func (s *Server) loadCore() (*core, error) {
 	c.sched = NewScheduler(sessions, man, s.cfg.Inference.MaxBatch, s.cfg.Inference.MaxWait, c.pool,
 		func(r hubResult) { c.hub.send(r) }, s.metrics, s.log.With("component", "scheduler"))
 	c.hub.Start()
+	if len(restartEnds) > 0 {
+		c.hub.send(hubRestartEnds{events: restartEnds})
+	}
 	c.sched.Start()
-	var state *StateFile
-	if s.cfg.StateFile != "" {
-		state = NewStateFile(s.cfg.StateFile)
+	// The streams added over the API are kept in the stream registry, a
+	// KV bucket beside the event log; it imports state_file once.
+	openRegistry := func() (*streamRegistry, error) {
+		if !events.log.Connected() {
+			return nil, fmt.Errorf("%w: not connected to NATS", eventlog.ErrUnavailable)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return openStreamRegistry(ctx, events.log.JetStream(), s.cfg.StateFile, s.log.With("component", "streams"))
+	}
+	var state streamStore
+	if reg, err := openRegistry(); err != nil {
+		s.log.Error("stream registry unavailable: the streams added over the API are watched again at the next start with it; changes fail until it is back", "error", err)
+		state = &lateRegistry{open: openRegistry}
+	} else {
+		state = reg
 	}
 	deps := &streamDeps{cfg: &s.cfg, model: man, encoder: enc, sched: c.sched, pool: c.pool, hub: c.hub, log: s.log}
 	c.streams = NewStreamManager(deps, state, s.log.With("component", "streams"))
@@ -357,6 +390,7 @@ func (s *Server) loadCore() (*core, error) {
 func (c *core) stop() {
 	c.streams.Close(c.sched.Close)
 	c.hub.Close()
+	c.events.close()
 }
 
 // closeModels frees the model's sessions.
@@ -387,7 +421,7 @@ func (s *Server) Follow(req *actiondv1.SubscribeRequest, fn func(*actiondv1.Even
 		return err
 	}
 	s.followers.Go(func() {
-		_ = sendEvents(context.Background(), sub.queue, func(r *actiondv1.SubscribeResponse) error {
+		_ = sendEvents(context.Background(), sub.queue, 0, func(r *actiondv1.SubscribeResponse) error {
 			fn(r.GetEvent())
 			return nil
 		})

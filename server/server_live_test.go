@@ -424,8 +424,7 @@ func TestStuckSubscriberDelaysNobody(t *testing.T) {
 // not copied into the file.
 func TestRestartRestoresStreams(t *testing.T) {
 	t.Parallel()
-	state := t.TempDir() + "/state.yaml"
-	cfg := Config{StateFile: state, Streams: []StreamSpec{{Name: "from-config", URL: "rtsp://127.0.0.1:1/c", Enabled: ptr(false)}},
+	cfg := Config{DataDir: t.TempDir(), Streams: []StreamSpec{{Name: "from-config", URL: "rtsp://127.0.0.1:1/c", Enabled: ptr(false)}},
 		Ingest: IngestConfig{BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond}}
 	ctx := ctxT(t, 60*time.Second)
 
@@ -467,12 +466,9 @@ func TestRestartRestoresStreams(t *testing.T) {
 	if o := got[0].GetOptions(); got[0].GetName() != "dock-3" || o.GetOnThreshold() != 0.8 || o.GetTopK() != 1 || o.GetWindow().AsDuration() != 5*time.Second || o.GetEnabled() {
 		t.Errorf("dock-3 restored as %v", got[0])
 	}
-	saved, err := NewStateFile(state).Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	saved := registryStreams(t, second, "")
 	if len(saved) != 2 || saved[0].Name != "dock-3" || saved[0].URL != "rtsp://user:pw1234@127.0.0.1:1/a" || saved[0].TopK != 3 || saved[1].Name != "gate" {
-		t.Errorf("state file %+v, want dock-3 (with its credentials, to connect) and gate", saved)
+		t.Errorf("stream registry %+v, want dock-3 (with its credentials, to connect) and gate", saved)
 	}
 }
 

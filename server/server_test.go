@@ -78,6 +78,9 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	if cfg.Inference.Threads == 0 {
 		cfg.Inference.Threads = 1
 	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
 	logs := &testenv.Buffer{}
 	s, err := New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {

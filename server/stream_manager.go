@@ -13,12 +13,13 @@ import (
 )
 
 // StreamManager is the set of streams the server watches: those of the
-// configuration, and those added over the API, which it keeps in the state
-// file. Changes are serialised (one at a time, the state file written
-// before the call returns); reads take a short lock.
+// configuration, and those added over the API, which it keeps in the
+// stream registry (or a state file). Changes are serialised (one at a
+// time, the registry written before the call returns); reads take a short
+// lock.
 type StreamManager struct {
 	deps  *streamDeps
-	state *StateFile // nil: API streams are not kept
+	state streamStore // nil: API streams are not kept
 	log   *slog.Logger
 
 	change sync.Mutex // held through a whole change
@@ -40,7 +41,7 @@ type heldStream struct {
 }
 
 // NewStreamManager returns an empty manager.
-func NewStreamManager(deps *streamDeps, state *StateFile, log *slog.Logger) *StreamManager {
+func NewStreamManager(deps *streamDeps, state streamStore, log *slog.Logger) *StreamManager {
 	return &StreamManager{deps: deps, state: state, log: log, streams: map[string]*managedStream{}}
 }
 
@@ -67,10 +68,12 @@ func (sm *StreamManager) Restore(configured []StreamSpec) error {
 	if sm.state == nil {
 		return nil
 	}
-	if n, err := sm.state.RemoveTemps(); err != nil {
-		sm.log.Warn("cannot remove what a cut-short write of the state file left", "state_file", sm.state.Path(), "error", err)
-	} else if n > 0 {
-		sm.log.Info("removed temporary files of state file writes cut short by a crash", "state_file", sm.state.Path(), "files", n)
+	if f, ok := sm.state.(*StateFile); ok {
+		if n, err := f.RemoveTemps(); err != nil {
+			sm.log.Warn("cannot remove what a cut-short write of the state file left", "state_file", f.Path(), "error", err)
+		} else if n > 0 {
+			sm.log.Info("removed temporary files of state file writes cut short by a crash", "state_file", f.Path(), "files", n)
+		}
 	}
 	saved, err := sm.state.Load()
 	if err != nil {
@@ -81,11 +84,11 @@ func (sm *StreamManager) Restore(configured []StreamSpec) error {
 	for _, spec := range saved {
 		if reason := sm.restore(spec); reason != "" {
 			sm.held = append(sm.held, heldStream{spec: spec, reason: reason})
-			sm.log.Warn("state file stream not restored: kept in the file, tried again at the next start",
-				"stream", spec.Name, "reason", reason, "state_file", sm.state.Path())
+			sm.log.Warn("saved stream not restored: kept as saved, tried again at the next start",
+				"stream", spec.Name, "reason", reason, "kept_in", sm.state.Path())
 			continue
 		}
-		sm.log.Info("stream restored from the state file", "stream", spec.Name, "url", spec.redacted().URL)
+		sm.log.Info("saved stream restored", "stream", spec.Name, "url", spec.redacted().URL)
 	}
 	return nil
 }
@@ -100,7 +103,7 @@ func (sm *StreamManager) restore(spec StreamSpec) string {
 	case ms != nil && ms.origin == originConfig:
 		return "the configuration has a stream of the same name; it is restored at the first start after the configuration no longer has it"
 	case ms != nil:
-		return "the state file has another stream of the same name before it"
+		return "the stream registry has another stream of the same name before it"
 	}
 	if err := sm.start(spec, originAPI, false); err != nil {
 		if errors.Is(err, ErrTooManyStreams) {
@@ -141,7 +144,7 @@ func (sm *StreamManager) start(spec StreamSpec, origin streamOrigin, persist boo
 	case exists:
 		return fmt.Errorf("stream %q: %w: choose another name, or UpdateStream or RemoveStream it", spec.Name, ErrStreamExists)
 	case persist && sm.heldIndex(spec.Name) >= 0:
-		return fmt.Errorf("stream %q: %w: the state file keeps a stream of that name that was not restored (%s); RemoveStream it first to replace it",
+		return fmt.Errorf("stream %q: %w: the stream registry keeps a stream of that name that was not restored (%s); RemoveStream it first to replace it",
 			spec.Name, ErrStreamExists, sm.held[sm.heldIndex(spec.Name)].reason)
 	case n >= sm.deps.cfg.MaxStreams:
 		return fmt.Errorf("%w: the server watches %d streams, its max_streams; remove one or raise max_streams",
@@ -270,7 +273,7 @@ func (sm *StreamManager) Update(name string, change streamUpdate) (*actiondv1.St
 	ms, err := sm.lookup(name)
 	if err != nil {
 		if h := sm.heldIndex(name); h >= 0 {
-			return nil, fmt.Errorf("stream %q: %w: the state file keeps it but it was not restored (%s)", name, ErrStreamNotFound, sm.held[h].reason)
+			return nil, fmt.Errorf("stream %q: %w: the stream registry keeps it but it was not restored (%s)", name, ErrStreamNotFound, sm.held[h].reason)
 		}
 		return nil, err
 	}

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -45,7 +43,7 @@ func TestSavedStreamNotRestoredIsKept(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx := ctxT(t, 60*time.Second)
-			base := Config{StateFile: filepath.Join(t.TempDir(), "state.yaml")}
+			base := Config{DataDir: t.TempDir()}
 
 			// a-first is restored in every start (the file is in name order,
 			// so it takes the one slot of max_streams 1); cam is the one in
@@ -63,13 +61,13 @@ func TestSavedStreamNotRestoredIsKept(t *testing.T) {
 			if err := first.Close(); err != nil {
 				t.Fatal(err)
 			}
-			savedCam := savedStream(t, base.StateFile, "cam")
+			savedCam := savedStream(t, nil, base.DataDir, "cam")
 
 			conflicting := base
 			tc.conflict(&conflicting)
 			for start := range 2 {
 				ts := startServer(t, conflicting)
-				if logs := ts.logs.String(); !strings.Contains(logs, `msg="state file stream not restored: kept in the file, tried again at the next start" component=streams stream=cam reason="`+tc.reason) {
+				if logs := ts.logs.String(); !strings.Contains(logs, `msg="saved stream not restored: kept as saved, tried again at the next start" component=streams stream=cam reason="`+tc.reason) {
 					t.Errorf("start %d with the conflict: no log line that cam is not restored because %s", start+1, tc.reason)
 				}
 				if _, ok := findStream(listAll(t, ctx, ts), "cam"); ok != (name == "name configured") {
@@ -80,8 +78,8 @@ func TestSavedStreamNotRestoredIsKept(t *testing.T) {
 					Options: &actiondv1.StreamOptions{TopK: ptr[uint32](uint32(2 + start))}}); err != nil {
 					t.Fatal(err)
 				}
-				if got := savedStream(t, base.StateFile, "cam"); !reflect.DeepEqual(got, savedCam) {
-					t.Errorf("start %d with the conflict: the state file has cam as %+v, want it untouched: %+v", start+1, got, savedCam)
+				if got := savedStream(t, ts, "", "cam"); !reflect.DeepEqual(got, savedCam) {
+					t.Errorf("start %d with the conflict: the stream registry has cam as %+v, want it untouched: %+v", start+1, got, savedCam)
 				}
 				if name != "name configured" {
 					// The API says why it is not there.
@@ -112,8 +110,8 @@ func TestSavedStreamNotRestoredIsKept(t *testing.T) {
 			if a, _ := findStream(listAll(t, ctx, last), "a-first"); a.GetOptions().GetTopK() != 3 {
 				t.Errorf("a-first restored as %v, want its last change (top_k 3)", a)
 			}
-			if got := savedStream(t, base.StateFile, "cam"); !reflect.DeepEqual(got, savedCam) {
-				t.Errorf("the state file has cam as %+v, want %+v", got, savedCam)
+			if got := savedStream(t, last, "", "cam"); !reflect.DeepEqual(got, savedCam) {
+				t.Errorf("the stream registry has cam as %+v, want %+v", got, savedCam)
 			}
 		})
 	}
@@ -124,7 +122,7 @@ func TestSavedStreamNotRestoredIsKept(t *testing.T) {
 func TestRemoveSavedStreamNotRestored(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t, 60*time.Second)
-	base := Config{StateFile: filepath.Join(t.TempDir(), "state.yaml")}
+	base := Config{DataDir: t.TempDir()}
 	first := startServer(t, base)
 	for _, n := range []string{"a-first", "cam"} {
 		if _, err := first.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: n, Url: "rtsp://127.0.0.1:1/" + n,
@@ -145,49 +143,45 @@ func TestRemoveSavedStreamNotRestored(t *testing.T) {
 	if err := second.Close(); err != nil {
 		t.Fatal(err)
 	}
-	saved, err := NewStateFile(base.StateFile).Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(saved) != 1 || saved[0].Name != "a-first" {
-		t.Errorf("state file %+v, want a-first only", saved)
+	if saved := registryStreams(t, nil, base.DataDir); len(saved) != 1 || saved[0].Name != "a-first" {
+		t.Errorf("stream registry %+v, want a-first only", saved)
 	}
 }
 
-// A change that the state file cannot keep is not made: UpdateStream,
-// RemoveStream and AddStream fail, the server watches what it watched,
-// the file is as it was, and a restart brings back the same streams.
+// A change that the stream registry cannot keep is not made: UpdateStream,
+// RemoveStream and AddStream fail, the server watches what it watched, the
+// registry is as it was, and a restart brings back the same streams.
 func TestFailedStateSaveChangesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t, 60*time.Second)
-	dir := filepath.Join(t.TempDir(), "state")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{StateFile: filepath.Join(dir, "state.yaml")}
+	cfg := Config{DataDir: t.TempDir()}
 	ts := startServer(t, cfg)
 	if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: "cam", Url: "rtsp://127.0.0.1:1/cam",
 		Options: &actiondv1.StreamOptions{Enabled: ptr(false), TopK: ptr[uint32](2)}}); err != nil {
 		t.Fatal(err)
 	}
 	before := listAll(t, ctx, ts)
-	file, err := os.ReadFile(cfg.StateFile)
+	saved := registryStreams(t, ts, "")
+
+	// The registry's store refuses every write (as a full disk or a quota
+	// would): its bucket takes no message over one byte.
+	js := ts.core.Load().events.log.JetStream()
+	kvStream, err := js.Stream(ctx, "KV_"+registryBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	// The directory goes away (a disk unmounted, a volume lost): every
-	// write of the file fails. It works the same for root, unlike a
-	// read-only directory.
-	if err := os.Rename(dir, dir+".away"); err != nil {
+	full := kvStream.CachedInfo().Config
+	roomy := full
+	full.MaxMsgSize = 1
+	if _, err := js.UpdateStream(ctx, full); err != nil {
 		t.Fatal(err)
 	}
 	err = update(ctx, ts, &actiondv1.UpdateStreamRequest{Name: "cam", Options: &actiondv1.StreamOptions{TopK: ptr[uint32](4), Enabled: ptr(true)}})
-	wantCode(t, "UpdateStream with the state file unwritable", err, codes.Internal, "keep streams in")
-	wantCode(t, "RemoveStream with the state file unwritable", remove(ctx, ts, "cam"), codes.Internal, "keep streams in")
+	wantCode(t, "UpdateStream with the registry refusing writes", err, codes.Unavailable, "keep streams in")
+	wantCode(t, "RemoveStream with the registry refusing writes", remove(ctx, ts, "cam"), codes.Unavailable, "keep streams in")
 	_, err = ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: "new", Url: "rtsp://127.0.0.1:1/new"})
-	wantCode(t, "AddStream with the state file unwritable", err, codes.Internal, "keep streams in")
-	if err := os.Rename(dir+".away", dir); err != nil {
+	wantCode(t, "AddStream with the registry refusing writes", err, codes.Unavailable, "keep streams in")
+	if _, err := js.UpdateStream(ctx, roomy); err != nil {
 		t.Fatal(err)
 	}
 
@@ -196,8 +190,8 @@ func TestFailedStateSaveChangesNothing(t *testing.T) {
 		after[0].GetStatus().GetState() != actiondv1.StreamState_STREAM_STATE_DISABLED {
 		t.Errorf("after the failed changes the server watches %v, want cam as before: %v", after, before)
 	}
-	if got, err := os.ReadFile(cfg.StateFile); err != nil || string(got) != string(file) {
-		t.Errorf("state file after the failed changes (%v):\n%s\nwant as before:\n%s", err, got, file)
+	if got := registryStreams(t, ts, ""); !reflect.DeepEqual(got, saved) {
+		t.Errorf("stream registry after the failed changes %+v, want as before: %+v", got, saved)
 	}
 	if err := ts.Close(); err != nil {
 		t.Fatal(err)
@@ -208,18 +202,17 @@ func TestFailedStateSaveChangesNothing(t *testing.T) {
 	}
 }
 
-func savedStream(t *testing.T, path, name string) StreamSpec {
+// savedStream returns the stream registry's entry for name: ts's while
+// it runs, else the one in dataDir.
+func savedStream(t *testing.T, ts *testServer, dataDir, name string) StreamSpec {
 	t.Helper()
-	saved, err := NewStateFile(path).Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	saved := registryStreams(t, ts, dataDir)
 	for _, s := range saved {
 		if s.Name == name {
 			return s
 		}
 	}
-	t.Fatalf("the state file %s has no stream %q: %+v", path, name, saved)
+	t.Fatalf("the stream registry has no stream %q: %+v", name, saved)
 	return StreamSpec{}
 }
 

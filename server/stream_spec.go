@@ -215,6 +215,7 @@ func (s StreamSpec) resolve(cfg *Config, model models.Manifest) (streamOptions, 
 		BackoffMax:     cfg.Ingest.BackoffMax,
 		MaxFramePixels: int(cfg.Ingest.MaxFramePixels),
 		AllowedHosts:   cfg.Ingest.AllowedHosts,
+		SnapshotWidth:  cfg.Events.SnapshotWidth,
 	}
 	if len(errs) == 0 {
 		settled, err := ic.Settle(model)

@@ -102,3 +102,14 @@ func (q *subscriberQueue) next(ctx context.Context) (ev *actiondv1.Event, ok boo
 		}
 	}
 }
+
+// forgetDropped clears the count of events dropped since the last Dropped
+// and reports whether there were any: a resuming subscriber that fell
+// behind while it replayed replays the lost events from the log instead.
+func (q *subscriberQueue) forgetDropped() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	had := q.dropped > 0
+	q.dropped = 0
+	return had
+}

@@ -12,6 +12,9 @@ import (
 type subscription struct {
 	filter subscriptionFilter
 	queue  *subscriberQueue
+	// seam is the newest log position when the hub took the subscription:
+	// every event after it reaches the queue (unless dropped).
+	seam uint64
 }
 
 // subscriptionFilter is a SubscribeRequest, checked. A nil set passes all.
@@ -126,6 +129,8 @@ func (f *subscriptionFilter) window(ev *actiondv1.Event, w *actiondv1.WindowResu
 		Untrained:        w.Untrained,
 		Model:            w.Model,
 		CompletedTime:    w.CompletedTime,
+		Reused:           w.Reused,
 	}
-	return &actiondv1.Event{Stream: ev.Stream, Sequence: ev.Sequence, Kind: &actiondv1.Event_WindowResult{WindowResult: cp}}
+	return &actiondv1.Event{Stream: ev.Stream, Sequence: ev.Sequence, Position: ev.Position, Logged: ev.Logged, Fence: ev.Fence,
+		Kind: &actiondv1.Event_WindowResult{WindowResult: cp}}
 }

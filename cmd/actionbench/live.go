@@ -330,6 +330,8 @@ type actiondProc struct {
 func startActiond(ctx context.Context, c config, cfgPath, logPath string) (*actiondProc, error) {
 	cmd := exec.Command(c.actiond, "serve", "--config", cfgPath, "--pprof-listen", "127.0.0.1:0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Its event log beside its configuration: a fresh one per run.
+	cmd.Env = append(os.Environ(), "ACTIOND_DATA_DIR="+filepath.Join(filepath.Dir(cfgPath), "data"))
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err

@@ -225,7 +225,7 @@ func TestClassifyModelHealth(t *testing.T) {
 		t.Errorf("model --json: %v", m)
 	}
 
-	if out := mustCtl(t, srv, "health"); out != "SERVING\n" {
+	if out := mustCtl(t, srv, "health"); out != "SERVING\nevent log: SERVING\n" {
 		t.Errorf("health printed %q", out)
 	}
 	r = run(t, nil, "", actionctl, "--server", freeAddr(t), "health")
@@ -255,7 +255,7 @@ func TestToken(t *testing.T) {
 		t.Errorf("with $ACTIOND_TOKEN: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	mustCtl(t, srv, "--token", "s3cret", "model")
-	if out := mustCtl(t, srv, "health"); out != "SERVING\n" {
+	if out := mustCtl(t, srv, "health"); out != "SERVING\nevent log: SERVING\n" {
 		t.Errorf("health without a token: %q", out)
 	}
 	// Reflection needs the token too, so grpcurl fails before the call.

@@ -159,15 +159,15 @@ type server struct {
 // writeConfig writes a configuration file for `actiond serve` into dir:
 // the simulator's camera "right" as stream "right" with window (5s for
 // labels that mean something: the motion model needs the disk to move 4%
-// of the picture), the shared test clips allowed for Classify uris, and
-// extra YAML.
+// of the picture), the shared test clips allowed for Classify uris, its
+// data_dir in dir, and extra YAML.
 func writeConfig(dir, simURL string, window time.Duration, extra string) (string, error) {
 	clips, err := filepath.Abs(testdata)
 	if err != nil {
 		return "", err
 	}
-	cfg := fmt.Sprintf("streams:\n  - name: right\n    url: %s/right\n    window: %s\nclassify:\n  allowed_dirs: [%q]\n%s",
-		simURL, window, clips, extra)
+	cfg := fmt.Sprintf("data_dir: %q\nstreams:\n  - name: right\n    url: %s/right\n    window: %s\nclassify:\n  allowed_dirs: [%q]\n%s",
+		filepath.Join(dir, "data"), simURL, window, clips, extra)
 	path := filepath.Join(dir, "actiond.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }

@@ -15,7 +15,8 @@ import (
 
 // The server is killed, then stopped gracefully, and each time started
 // again on the same address with the same configuration: one Subscribe
-// iterator keeps delivering events across both restarts.
+// iterator keeps delivering events across both restarts, resuming after
+// the last position it delivered: positions only increase.
 func TestSubscribeSurvivesServerRestarts(t *testing.T) {
 	t.Parallel()
 	_, simURL := sharedServer(t)
@@ -60,6 +61,7 @@ func TestSubscribeSurvivesServerRestarts(t *testing.T) {
 	}
 	signals := []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM}
 	phase, inPhase := 0, 0
+	var last uint64
 	req := &actiondv1.SubscribeRequest{Streams: []string{"right"}, Kinds: []actiondv1.EventKind{actiondv1.EventKind_EVENT_KIND_WINDOW_RESULT}}
 	for ev, err := range c.Subscribe(ctx, req, client.WithBackoff(100*time.Millisecond, time.Second),
 		client.OnRetry(func(err error, _ time.Duration) { retries = append(retries, status.Code(err)) })) {
@@ -69,6 +71,10 @@ func TestSubscribeSurvivesServerRestarts(t *testing.T) {
 		if ev.GetStream() != "right" || len(ev.GetWindowResult().GetTop()) == 0 {
 			t.Errorf("phase %d: event %v, want a WindowResult of stream right", phase, ev)
 		}
+		if !ev.GetLogged() || ev.GetPosition() <= last {
+			t.Errorf("phase %d: event at %d (logged %v) after %d", phase, ev.GetPosition(), ev.GetLogged(), last)
+		}
+		last = ev.GetPosition()
 		if inPhase++; inPhase < 2 {
 			continue
 		}

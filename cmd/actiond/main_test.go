@@ -43,7 +43,8 @@ type result struct {
 func runActiond(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(actiond, args...)
-	cmd.Env = append(os.Environ(), env...)
+	// An event log of its own (env may name another).
+	cmd.Env = append(append(os.Environ(), "ACTIOND_DATA_DIR="+t.TempDir()), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -21,7 +21,8 @@ func runServe(args []string) error {
 	listen := fs.String("listen", "", "gRPC address (default "+server.DefaultListen+")")
 	metrics := fs.String("metrics-listen", "", "address of the Prometheus endpoint /metrics (default: none)")
 	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+classify.DefaultModelPath()+")")
-	state := fs.String("state-file", "", "keep streams added over the API in this file across restarts")
+	state := fs.String("state-file", "", "import the streams of this state file (of an earlier version) into the stream registry, once")
+	dataDir := fs.String("data-dir", "", "keep the event log (history, snapshots) here (default $XDG_STATE_HOME/actiond)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
 	demoOn := fs.Bool("demo", false, "the first-run demo: the motion model and a demo camera (stream \"demo\")")
 	pprofListen := fs.String("pprof-listen", "", "serve Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (default: none)")
@@ -53,6 +54,8 @@ func runServe(args []string) error {
 			cfg.Model = *model
 		case "state-file":
 			cfg.StateFile = *state
+		case "data-dir":
+			cfg.DataDir = *dataDir
 		case "log-level":
 			cfg.Log.Level = *logLevel
 		}

@@ -43,7 +43,7 @@ func TestServeWithoutONNXRuntime(t *testing.T) {
 			// watching it without a model.
 			cmd := exec.CommandContext(ctx, actiond, "serve", "--model", model, "--listen", "127.0.0.1:0",
 				"--stream", "cam=rtsp://127.0.0.1:9/x")
-			cmd.Env = append(os.Environ(), "ACTIOND_ORT_LIB="+tc.lib)
+			cmd.Env = append(os.Environ(), "ACTIOND_ORT_LIB="+tc.lib, "ACTIOND_DATA_DIR="+t.TempDir())
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()

@@ -21,6 +21,7 @@ import (
 	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/testcert"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -181,17 +182,19 @@ func TestServeTLSTokensAndRotation(t *testing.T) {
 }
 
 // A server killed outright (SIGKILL: no shutdown, nothing flushed) and
-// started again with the same state file watches every stream added over
-// the API again, with its options and credentials.
+// started again with the same data_dir watches every stream added over
+// the API again (from the stream registry), with its options and
+// credentials.
 func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 	t.Parallel()
 	model, err := serveModel()
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := filepath.Join(t.TempDir(), "state.yaml")
+	data := t.TempDir()
+	env := []string{"ACTIOND_DATA_DIR=" + data}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	args := []string{"serve", "--listen", addr, "--model", model, "--state-file", state}
+	args := []string{"serve", "--listen", addr, "--model", model}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +204,7 @@ func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 
-	first := startServe(t, nil, args...)
+	first := startServe(t, env, args...)
 	waitServing(t, first, conn)
 	off, topK := false, uint32(3)
 	adds := []*actiondv1.AddStreamRequest{
@@ -229,7 +232,7 @@ func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 	}
 	<-first.done
 
-	second := startServe(t, nil, args...)
+	second := startServe(t, env, args...)
 	waitServing(t, second, conn)
 	after, err := streams.ListStreams(ctx, &actiondv1.ListStreamsRequest{})
 	if err != nil {
@@ -250,10 +253,21 @@ func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 	if s := after.GetStreams()[0]; s.GetStatus().GetState() != actiondv1.StreamState_STREAM_STATE_DISABLED || s.GetOptions().GetWindow().AsDuration() != 5*time.Second {
 		t.Errorf("dock-3 restored as %v, want disabled with a 5s window", s)
 	}
-	// The state file keeps the credentials (to connect); nothing shows them.
-	b, err := os.ReadFile(state)
-	if err != nil || !strings.Contains(string(b), "rtsp://user:pw-8842@127.0.0.1:1/a") {
-		t.Errorf("state file (%v):\n%s", err, b)
+	// The stream registry keeps the credentials (to connect); nothing
+	// shows them.
+	second.cmd.Process.Signal(syscall.SIGTERM)
+	<-second.done
+	l, err := eventlog.Open(ctx, eventlog.Config{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	kv, err := l.JetStream().KeyValue(ctx, "ACTIOND_STREAMS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := kv.Get(ctx, "dock-3"); err != nil || !strings.Contains(string(e.Value()), "rtsp://user:pw-8842@127.0.0.1:1/a") {
+		t.Errorf("stream registry's dock-3: %v", err)
 	}
 	if text := protojson.Format(after) + second.stderr.String() + first.stderr.String(); strings.Contains(text, "pw-8842") {
 		t.Errorf("a password is in ListStreams or the log:\n%s", text)

@@ -47,7 +47,8 @@ type serveProc struct {
 func startServe(t *testing.T, env []string, args ...string) *serveProc {
 	t.Helper()
 	p := &serveProc{cmd: exec.Command(actiond, args...), stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
+	// An event log of its own (env may name another).
+	p.cmd.Env = append(append(os.Environ(), "ACTIOND_DATA_DIR="+t.TempDir()), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

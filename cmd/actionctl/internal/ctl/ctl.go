@@ -35,7 +35,12 @@ Commands:
                       (only the flags given change; 0 or "" resets an option)
   streams rm NAME
   watch [--stream NAME]... [--label LABEL]... [--min-score S]
-        [--kinds window,started,ended,status] [--json]
+        [--kinds window,started,ended,status] [--resume-after POSITION] [--json]
+        (after a reconnect it resumes where it was: nothing is missed)
+  actions ls [--stream NAME]... [--label LABEL]... [--since 2h] [--min-score S]
+             [--limit 50] [--json]
+  actions get ACTION_ID [--json]
+  actions snapshot ACTION_ID [-o FILE.jpg | -o -]
   classify FILE|file:///PATH... [--top-k K] [--json]
   model [--json]
   health [SERVICE]
@@ -122,6 +127,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return cmd.classify(ctx, rest)
 	case "model":
 		return cmd.model(ctx, rest)
+	case "actions", "action":
+		return cmd.actions(ctx, rest)
 	case "health":
 		return cmd.health(ctx, rest)
 	case "nodes", "node":

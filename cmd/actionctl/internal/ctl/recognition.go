@@ -111,5 +111,18 @@ func (c command) health(ctx context.Context, args []string) error {
 	if st != healthpb.HealthCheckResponse_SERVING {
 		return errReported{errNotServing}
 	}
+	if service == "" {
+		// The event log's state is HistoryService's; live events go on
+		// without it (unlogged), so it does not change the exit status.
+		log, err := cl.Health(ctx, actiondv1.HistoryService_ServiceDesc.ServiceName)
+		switch {
+		case err != nil:
+			fmt.Fprintf(c.env.Stdout, "event log: unknown (%v)\n", err)
+		case log == healthpb.HealthCheckResponse_SERVING:
+			fmt.Fprintln(c.env.Stdout, "event log: SERVING")
+		default:
+			fmt.Fprintf(c.env.Stdout, "event log: %v: live events go on unlogged (logged: false); history and resume unavailable\n", log)
+		}
+	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,10 +28,12 @@ func (c command) watch(ctx context.Context, args []string) error {
 	fs.Var(&kinds, "kinds", "event kinds, comma-separated: window,started,ended,status (default: all)")
 	minScore := fs.Float64("min-score", 0, "leave out window labels scoring below this")
 	asJSON := fs.Bool("json", false, "print one JSON object per event and line")
+	var resume optionalUint
+	fs.Var(&resume, "resume-after", "first replay the logged events after this position (an event's position; 0: all the log keeps), then go on live")
 	if _, err := c.parse(fs, args, 0, false); err != nil {
 		return err
 	}
-	req := &actiondv1.SubscribeRequest{Streams: streams, Labels: labels, MinScore: float32(*minScore)}
+	req := &actiondv1.SubscribeRequest{Streams: streams, Labels: labels, MinScore: float32(*minScore), ResumeAfter: resume.v}
 	for _, k := range kinds {
 		for _, name := range splitList(k) {
 			kind, ok := kindNames[name]
@@ -58,6 +61,25 @@ func (c command) watch(ctx context.Context, args []string) error {
 		}
 	}
 	return nil // ctx ended: interrupted
+}
+
+// optionalUint is a flag whose absence differs from 0.
+type optionalUint struct{ v *uint64 }
+
+func (o *optionalUint) String() string {
+	if o.v == nil {
+		return ""
+	}
+	return strconv.FormatUint(*o.v, 10)
+}
+
+func (o *optionalUint) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("want a position (0 or more), got %q", s)
+	}
+	o.v = &n
+	return nil
 }
 
 // repeated is a flag that may be given many times.

@@ -1,0 +1,202 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/actiond/actiond/server/eventlog"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.yaml.in/yaml/v3"
+)
+
+// streamStore keeps the streams added over the API across restarts: the
+// stream registry, or a state file.
+type streamStore interface {
+	// Load returns the streams kept.
+	Load() ([]StreamSpec, error)
+	// Save makes specs the streams kept.
+	Save(specs []StreamSpec) error
+	// Path names where they are kept, for logs and errors.
+	Path() string
+}
+
+// registryBucket is the JetStream KV bucket of the stream registry: one
+// key per stream added over the API (its name), the value its spec as
+// YAML (the configuration's stream keys, credentials included).
+const registryBucket = "ACTIOND_STREAMS"
+
+// importedKey marks a registry into which the state file was imported
+// (or that never needed it): '=' is in no stream name.
+const importedKey = "=state_file_imported"
+
+// streamRegistry is the stream registry: a KV bucket of the event log's
+// JetStream. It replaces the state file, which it imports once. Save
+// writes only the keys that changed since this server read or wrote them.
+type streamRegistry struct {
+	kv   jetstream.KeyValue
+	last map[string][]byte // what this server last read or wrote, by name
+}
+
+// openStreamRegistry opens (or makes) the registry; on its first start it
+// imports the streams of the state file at stateFile (if any), which is
+// then left alone.
+func openStreamRegistry(ctx context.Context, js jetstream.JetStream, stateFile string, log *slog.Logger) (*streamRegistry, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      registryBucket,
+		Description: "actiond: the streams added over the API (with camera credentials)",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: stream registry: %w", eventlog.ErrUnavailable, err)
+	}
+	r := &streamRegistry{kv: kv, last: map[string][]byte{}}
+	if _, err := kv.Get(ctx, importedKey); err == nil {
+		return r, nil
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, fmt.Errorf("%w: stream registry: %w", eventlog.ErrUnavailable, err)
+	}
+	note := "nothing to import"
+	if stateFile != "" {
+		f := NewStateFile(stateFile)
+		specs, err := f.Load()
+		if err != nil {
+			return nil, fmt.Errorf("import state_file into the stream registry: %w", err)
+		}
+		if err := r.Save(specs); err != nil {
+			return nil, fmt.Errorf("import state_file into the stream registry: %w", err)
+		}
+		note = fmt.Sprintf("%d streams from %s", len(specs), stateFile)
+		if len(specs) > 0 {
+			log.Info("state_file imported into the stream registry; it is no longer read or written", "state_file", stateFile, "streams", len(specs))
+		}
+	}
+	if _, err := kv.Put(ctx, importedKey, []byte(time.Now().UTC().Format(time.RFC3339)+" "+note)); err != nil {
+		return nil, fmt.Errorf("%w: stream registry: %w", eventlog.ErrUnavailable, err)
+	}
+	return r, nil
+}
+
+func (r *streamRegistry) Path() string {
+	return "the stream registry (KV bucket " + registryBucket + ")"
+}
+
+func registryContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 5*time.Second)
+}
+
+// Load returns the registry's streams, in name order.
+func (r *streamRegistry) Load() ([]StreamSpec, error) {
+	ctx, cancel := registryContext()
+	defer cancel()
+	all, err := r.kv.Keys(ctx)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, fmt.Errorf("%w: stream registry: %w", eventlog.ErrUnavailable, err)
+	}
+	var keys []string
+	for _, k := range all {
+		if !strings.HasPrefix(k, "=") {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys) // restored in name order, as the state file was
+
+	var specs []StreamSpec
+	for _, k := range keys {
+		e, err := r.kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: stream registry: %s: %w", eventlog.ErrUnavailable, k, err)
+		}
+		spec, err := decodeRegistrySpec(e.Value())
+		if err != nil {
+			return nil, fmt.Errorf("stream registry: %s: %w", k, err)
+		}
+		r.last[k] = e.Value()
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+// Save makes specs the registry's streams: it puts those that changed and
+// deletes those that are gone, of the ones this server knows.
+func (r *streamRegistry) Save(specs []StreamSpec) error {
+	ctx, cancel := registryContext()
+	defer cancel()
+	next := make(map[string][]byte, len(specs))
+	for _, s := range specs {
+		b, err := yaml.Marshal(s)
+		if err != nil {
+			return err
+		}
+		next[s.Name] = b
+	}
+	for name, b := range next {
+		if old, ok := r.last[name]; ok && bytes.Equal(old, b) {
+			continue
+		}
+		if _, err := r.kv.Put(ctx, name, b); err != nil {
+			return fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
+		}
+		r.last[name] = b
+	}
+	for name := range r.last {
+		if _, ok := next[name]; ok {
+			continue
+		}
+		if err := r.kv.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
+		}
+		delete(r.last, name)
+	}
+	return nil
+}
+
+// decodeRegistrySpec reads one stream's YAML, strictly (as the
+// configuration is read).
+func decodeRegistrySpec(b []byte) (StreamSpec, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return StreamSpec{}, err
+	}
+	var spec StreamSpec
+	if len(root.Content) == 0 {
+		return spec, errors.New("empty")
+	}
+	var errs FieldErrors
+	decodeNode(root.Content[0], reflect.ValueOf(&spec).Elem(), "", &errs)
+	return spec, errs.err()
+}
+
+// lateRegistry stands for a registry that could not be opened at start
+// (NATS down): it restores nothing, and opens the registry at the first
+// change, failing the change while it cannot. The streams it already
+// keeps are watched again at the next start.
+type lateRegistry struct {
+	open func() (*streamRegistry, error)
+	reg  *streamRegistry
+}
+
+func (l *lateRegistry) Load() ([]StreamSpec, error) { return nil, nil }
+
+func (l *lateRegistry) Save(specs []StreamSpec) error {
+	if l.reg == nil {
+		reg, err := l.open()
+		if err != nil {
+			return err
+		}
+		l.reg = reg
+	}
+	return l.reg.Save(specs)
+}
+
+func (l *lateRegistry) Path() string { return "the stream registry (KV bucket " + registryBucket + ")" }
