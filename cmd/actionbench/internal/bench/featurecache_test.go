@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -18,13 +18,13 @@ func TestFeatureCacheSection(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "actiond")
-	build := exec.Command("go", "build", "-o", bin, "../actiond")
+	build := exec.Command("go", "build", "-o", bin, "../../../actiond")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build actiond: %v\n%s", err, out)
 	}
 	model := filepath.Join(dir, "m.onnx")
 	cmd := exec.Command(bin, "model", "build", "pptsmv2", "--random-seed", "1", "--out", model)
-	cmd.Dir = "../.." // where actiond finds the cached ONNX Runtime
+	cmd.Dir = "../../../.." // where actiond finds the cached ONNX Runtime
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build model: %v\n%s", err, out)
 	}
@@ -37,7 +37,7 @@ func TestFeatureCacheSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chdir("../.."); err != nil {
+	if err := os.Chdir("../../../.."); err != nil {
 		t.Fatal(err)
 	}
 	defer os.Chdir(wd)
