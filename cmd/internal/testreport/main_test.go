@@ -69,7 +69,7 @@ func TestSub(t *testing.T) {
 	for _, want := range []string{
 		"--- FAIL: TestFail", "the answer is 41", "sub broke", // a failing test's output
 		"FAIL\texample.com/m/a", "ok  \texample.com/m/b", // closing lines
-		"undefined: undefined", // the build error
+		"undefined: undefined",                     // the build error
 		"\ntests: 3 passed, 3 failed, 1 skipped\n", // the line CI reads
 		"skipped: example.com/m/a TestSkip: a_test.go:10: looked for the camera / a_test.go:11: no camera on this machine\n",
 		"failed: example.com/m/a TestFail\n", "failed: example.com/m/a TestSub/bad\n", "failed: example.com/m/a TestSub\n",
