@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/actiond/actiond/client"
 	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/procstat"
+	"github.com/actiond/actiond/internal/serveproc"
 	"github.com/actiond/actiond/internal/stats"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -317,112 +317,28 @@ func (lc *liveCameras) ensureMoving(ctx context.Context, n int) error {
 	return nil
 }
 
-// actiondProc is one `actiond serve`: killed with its process group when
-// the benchmark ends, and by the kernel if the benchmark dies first.
-type actiondProc struct {
-	cmd                 *exec.Cmd
-	grpc, metrics, prof string
-	stderr              *os.File
-	done                chan error
-	logPath             string
-}
-
-func startActiond(ctx context.Context, c config, cfgPath, logPath string) (*actiondProc, error) {
-	cmd := exec.Command(c.actiond, "serve", "--config", cfgPath, "--pprof-listen", "127.0.0.1:0")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// Its event log beside its configuration: a fresh one per run.
-	cmd.Env = append(os.Environ(), "ACTIOND_DATA_DIR="+filepath.Join(filepath.Dir(cfgPath), "data"))
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = logf
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		logf.Close()
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", c.actiond, err)
-	}
-	p := &actiondProc{cmd: cmd, stderr: logf, done: make(chan error, 1), logPath: logPath}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "actiond: pprof on http://"):
-				p.prof = strings.TrimSuffix(strings.TrimPrefix(line, "actiond: pprof on http://"), "/debug/pprof/")
-			case strings.HasPrefix(line, "actiond: metrics on http://"):
-				p.metrics = strings.TrimSuffix(strings.TrimPrefix(line, "actiond: metrics on http://"), "/metrics")
-			case strings.HasPrefix(line, "actiond: serving gRPC on "):
-				p.grpc = strings.TrimPrefix(line, "actiond: serving gRPC on ")
-			}
-			if p.grpc != "" && p.metrics != "" && ready != nil {
-				close(ready)
-				ready = nil
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
-		p.done <- cmd.Wait()
-	}()
-	select {
-	case <-ready:
-		return p, nil
-	case err := <-p.done:
-		p.done <- err
-		p.stop()
-		return nil, fmt.Errorf("actiond serve exited before serving (%v): %s", err, tail(logPath))
-	case <-time.After(60 * time.Second):
-		p.stop()
-		return nil, fmt.Errorf("actiond serve printed no addresses within 60 s: %s", tail(logPath))
-	case <-ctx.Done():
-		p.stop()
-		return nil, ctx.Err()
-	}
-}
-
-// stop asks actiond to shut down, and kills its process group if it has
-// not within 15 s.
-func (p *actiondProc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-	p.stderr.Close()
-}
-
-// tail is the end of a log file, for errors.
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	s := strings.TrimSpace(string(b))
-	if len(s) > 2000 {
-		s = "…" + s[len(s)-2000:]
-	}
-	return s
+// startActiond runs `actiond serve` with a pprof listener, killed with
+// its process group when the benchmark ends, and by the kernel if the
+// benchmark dies first.
+func startActiond(ctx context.Context, c config, cfgPath, logPath string) (*serveproc.Proc, error) {
+	return serveproc.Start(ctx, c.actiond, []string{"serve", "--config", cfgPath, "--pprof-listen", "127.0.0.1:0"}, logPath, 60*time.Second)
 }
 
 // waitServing polls the health service until the model is loaded.
-func waitServing(ctx context.Context, cl *client.Client, p *actiondProc) error {
+func waitServing(ctx context.Context, cl *client.Client, p *serveproc.Proc) error {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		if st, err := cl.Health(ctx, ""); err == nil && st == healthpb.HealthCheckResponse_SERVING {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("actiond not SERVING within 3 min: %s", tail(p.logPath))
+			return fmt.Errorf("actiond not SERVING within 3 min: %s", serveproc.Tail(p.LogPath))
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-p.done:
-			p.done <- err
-			return fmt.Errorf("actiond exited while loading (%v): %s", err, tail(p.logPath))
+		case <-p.Done():
+			return fmt.Errorf("actiond exited while loading (%v): %s", p.Err(), serveproc.Tail(p.LogPath))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -459,8 +375,8 @@ func liveBaseline(ctx context.Context, c config, model string) (int64, string, e
 	if err != nil {
 		return 0, "", err
 	}
-	defer p.stop()
-	cl, err := client.Dial(ctx, p.grpc)
+	defer p.Stop(15 * time.Second) //nolint:errcheck // how it ends does not change the figures
+	cl, err := client.Dial(ctx, p.GRPC)
 	if err != nil {
 		return 0, "", err
 	}
@@ -474,7 +390,7 @@ func liveBaseline(ctx context.Context, c config, model string) (int64, string, e
 		return 0, "", ctx.Err()
 	case <-time.After(3 * time.Second):
 	}
-	rss, err := procstat.RSS(p.cmd.Process.Pid)
+	rss, err := procstat.RSS(p.Cmd.Process.Pid)
 	return rss, cfgPath, err
 }
 
@@ -556,8 +472,8 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	if err != nil {
 		return pt, info, err
 	}
-	defer p.stop()
-	cl, err := client.Dial(ctx, p.grpc)
+	defer p.Stop(15 * time.Second) //nolint:errcheck // how it ends does not change the figures
+	cl, err := client.Dial(ctx, p.GRPC)
 	if err != nil {
 		return pt, info, err
 	}
@@ -565,7 +481,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	if err := waitServing(ctx, cl, p); err != nil {
 		return pt, info, err
 	}
-	info.loaded = loadedLine(p.logPath)
+	info.loaded = loadedLine(p.LogPath)
 
 	subCtx, cancel := context.WithCancel(ctx)
 	lat := &liveLatencies{per: map[string]int{}}
@@ -594,7 +510,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 		}
 	}
 
-	pid := p.cmd.Process.Pid
+	pid := p.Cmd.Process.Pid
 	cpu0, err := procCPU(strconv.Itoa(pid))
 	if err != nil {
 		return pt, info, err
@@ -605,7 +521,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	if err != nil {
 		return pt, info, err
 	}
-	met0, _ := scrape(p.metrics)
+	met0, _ := scrape(p.Metrics)
 	lat.mu.Lock()
 	drop0 := lat.dropped
 	lat.mu.Unlock()
@@ -618,11 +534,11 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 		cpuProf = filepath.Join(c.work, fmt.Sprintf("live-%d.cpu.pprof", n))
 		alloc0 = filepath.Join(c.work, fmt.Sprintf("live-%d.allocs-start.pprof", n))
 		alloc1 = filepath.Join(c.work, fmt.Sprintf("live-%d.allocs-end.pprof", n))
-		if err := fetch(p.prof+"/debug/pprof/allocs", alloc0); err != nil {
+		if err := fetch(p.Pprof+"/debug/pprof/allocs", alloc0); err != nil {
 			return pt, info, err
 		}
 		prof.Go(func() {
-			profErr = fetch(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.prof, int(c.livePeriod.Seconds())), cpuProf)
+			profErr = fetch(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", p.Pprof, int(c.livePeriod.Seconds())), cpuProf)
 		})
 	}
 	t0 := time.Now()
@@ -631,9 +547,8 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 		select {
 		case <-ctx.Done():
 			return pt, info, ctx.Err()
-		case err := <-p.done:
-			p.done <- err
-			return pt, info, fmt.Errorf("actiond exited during the measurement (%v): %s", err, tail(p.logPath))
+		case <-p.Done():
+			return pt, info, fmt.Errorf("actiond exited during the measurement (%v): %s", p.Err(), serveproc.Tail(p.LogPath))
 		case <-time.After(min(time.Second, c.livePeriod-time.Since(t0))):
 		}
 		if r, err := procstat.RSS(pid); err == nil {
@@ -652,7 +567,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	if err != nil {
 		return pt, info, err
 	}
-	met1, _ := scrape(p.metrics)
+	met1, _ := scrape(p.Metrics)
 	s := pt.Period.Seconds()
 	pt.CPU = (cpu1 - cpu0) / s
 	pt.BenchCPU = (self1 - self0) / s
@@ -706,7 +621,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	if pt.Profiled {
 		prof.Wait()
 		if profErr == nil {
-			profErr = fetch(p.prof+"/debug/pprof/allocs", alloc1)
+			profErr = fetch(p.Pprof+"/debug/pprof/allocs", alloc1)
 		}
 		if profErr != nil {
 			res.ProfileNote = fmt.Sprintf("profiles failed: %v", profErr)

@@ -1,126 +1,23 @@
 package soak
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/actiond/actiond/internal/procstat"
+	"github.com/actiond/actiond/internal/serveproc"
 )
-
-// child is the `actiond serve` child process.
-type child struct {
-	cmd         *exec.Cmd
-	done        chan struct{} // closed once it has exited
-	err         error         // how it exited, once done
-	grpcAddr    string
-	metricsAddr string
-	log         *os.File
-}
 
 // startServer runs `bin serve --config cfgPath`, its output into logPath,
 // and returns once it has said where it serves gRPC and metrics (both on
 // port 0 in the configuration: the child picks).
-func startServer(ctx context.Context, bin, cfgPath, logPath string) (*child, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	// Its own process group: a Ctrl-C in the terminal reaches only the
-	// soak, which then stops the server itself (SIGTERM, then SIGKILL).
-	// Pdeathsig kills it should the soak itself be killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// Its event log beside its configuration, kept across its restarts.
-	cmd.Env = append(os.Environ(), "ACTIOND_DATA_DIR="+filepath.Join(filepath.Dir(cfgPath), "data"))
-	cmd.Stderr = logf
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		logf.Close()
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s serve: %w", bin, err)
-	}
-	s := &child{cmd: cmd, done: make(chan struct{}), log: logf}
-	addrs := make(chan [2]string, 1)
-	go func() {
-		// Its stdout says where it listens; the rest goes to the log.
-		var grpcAddr, metricsAddr string
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logf, line)
-			if a, ok := strings.CutPrefix(line, "actiond: serving gRPC on "); ok {
-				grpcAddr = a
-			}
-			if a, ok := strings.CutPrefix(line, "actiond: metrics on http://"); ok {
-				metricsAddr = strings.TrimSuffix(a, "/metrics")
-			}
-			if grpcAddr != "" && metricsAddr != "" {
-				addrs <- [2]string{grpcAddr, metricsAddr}
-				grpcAddr = ""
-			}
-		}
-		io.Copy(logf, stdout)
-		s.err = cmd.Wait()
-		close(s.done)
-	}()
-	select {
-	case a := <-addrs:
-		s.grpcAddr, s.metricsAddr = a[0], a[1]
-		return s, nil
-	case <-s.done:
-		logf.Close()
-		return nil, fmt.Errorf("actiond serve exited before serving (%v); see %s", s.err, logPath)
-	case <-ctx.Done():
-		s.stop(0)
-		return nil, fmt.Errorf("actiond serve did not start: %w", context.Cause(ctx))
-	case <-time.After(2 * time.Minute):
-		s.stop(0)
-		return nil, fmt.Errorf("actiond serve did not say where it serves within 2m; see %s", logPath)
-	}
-}
-
-// exited says whether the server has exited, and how.
-func (s *child) exited() (bool, error) {
-	select {
-	case <-s.done:
-		return true, s.err
-	default:
-		return false, nil
-	}
-}
-
-// stop sends SIGTERM and waits up to grace for a graceful exit, then
-// kills. It returns how the server exited: nil is a clean, graceful exit.
-func (s *child) stop(grace time.Duration) error {
-	defer s.log.Close()
-	if done, err := s.exited(); done {
-		return fmt.Errorf("exited early: %w", orExit0(err))
-	}
-	if grace > 0 {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-			return s.err
-		case <-time.After(grace):
-		}
-	}
-	s.cmd.Process.Kill()
-	<-s.done
-	return fmt.Errorf("killed after %v without exiting", grace)
+func startServer(ctx context.Context, bin, cfgPath, logPath string) (*serveproc.Proc, error) {
+	return serveproc.Start(ctx, bin, []string{"serve", "--config", cfgPath}, logPath, 2*time.Minute)
 }
 
 func orExit0(err error) error {

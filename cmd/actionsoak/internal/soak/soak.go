@@ -23,6 +23,7 @@ import (
 	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/procstat"
+	"github.com/actiond/actiond/internal/serveproc"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
 
@@ -210,15 +211,15 @@ func Run(ctx context.Context, cfg Config) error {
 	stopServer := func() error {
 		if !stopped {
 			stopped = true
-			stopErr = srv.stop(15 * time.Second)
+			stopErr = srv.Stop(15 * time.Second)
 		}
 		return stopErr
 	}
 	defer stopServer()
-	say("actiond serve (pid %d) on %s, metrics %s, log %s", srv.cmd.Process.Pid, srv.grpcAddr, srv.metricsAddr, logPath)
+	say("actiond serve (pid %d) on %s, metrics %s, log %s", srv.Cmd.Process.Pid, srv.GRPC, srv.Metrics, logPath)
 
 	// The subscriber: one unfiltered subscription, as a user's would be.
-	c, err := client.Dial(ctx, srv.grpcAddr)
+	c, err := client.Dial(ctx, srv.GRPC)
 	if err != nil {
 		return err
 	}
@@ -333,7 +334,7 @@ func serverConfig(cfg Config, model string, sim *camsim.Simulator, names []strin
 }
 
 // waitWindows waits until every stream has delivered a window.
-func waitWindows(ctx context.Context, tr *Tracker, srv *child, names []string, limit time.Duration) error {
+func waitWindows(ctx context.Context, tr *Tracker, srv *serveproc.Proc, names []string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		streams, _, _, _, _, _ := tr.snapshot()
@@ -346,7 +347,7 @@ func waitWindows(ctx context.Context, tr *Tracker, srv *child, names []string, l
 		if len(missing) == 0 {
 			return nil
 		}
-		if done, err := srv.exited(); done {
+		if done, err := srv.Exited(); done {
 			return fmt.Errorf("actiond serve exited: %v", orExit0(err))
 		}
 		if time.Now().After(deadline) {
@@ -362,13 +363,13 @@ func waitWindows(ctx context.Context, tr *Tracker, srv *child, names []string, l
 
 // monitor samples the server's memory and metrics every SampleEvery and
 // prints a progress line every 10s until ctx ends or the server dies.
-func monitor(ctx context.Context, cfg Config, srv *child, tr *Tracker, inj *injector, start time.Time, say func(string, ...any)) (samples []Sample, first, last Metrics, died error) {
-	pid := srv.cmd.Process.Pid
+func monitor(ctx context.Context, cfg Config, srv *serveproc.Proc, tr *Tracker, inj *injector, start time.Time, say func(string, ...any)) (samples []Sample, first, last Metrics, died error) {
+	pid := srv.Cmd.Process.Pid
 	first, last = noMetrics, noMetrics
 	sample := func() {
 		s := Sample{At: time.Now(), Goroutines: -1, FDs: -1, Load: loadAverage()}
 		s.RSS, _ = procstat.RSS(pid)
-		if m, err := scrape(ctx, srv.metricsAddr); err == nil {
+		if m, err := scrape(ctx, srv.Metrics); err == nil {
 			s.Goroutines, s.FDs = int(m.Goroutines), int(m.FDs)
 			if first == noMetrics {
 				first = m
@@ -387,12 +388,12 @@ func monitor(ctx context.Context, cfg Config, srv *child, tr *Tracker, inj *inje
 		select {
 		case <-ctx.Done():
 			// The final figures, while the server still runs.
-			if m, err := scrape(context.Background(), srv.metricsAddr); err == nil {
+			if m, err := scrape(context.Background(), srv.Metrics); err == nil {
 				last = m
 			}
 			return samples, first, last, nil
-		case <-srv.done:
-			return samples, first, last, orExit0(srv.err)
+		case <-srv.Done():
+			return samples, first, last, orExit0(srv.Err())
 		case <-sampleT.C:
 			sample()
 		case now := <-progT.C:
