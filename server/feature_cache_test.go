@@ -152,7 +152,7 @@ func TestFeatureCacheMatchesWholeModel(t *testing.T) {
 			// One stream each: a stream's newer window would replace its
 			// waiting one (latest wins).
 			if !sched.Submit(inferenceJob{stream: fmt.Sprintf("%s-%d", w.Stream, len(wins)), epoch: w.Epoch,
-				span: windowSpan{mediaStart: w.MediaStart}, tensor: w.Tensor}) {
+				span: ingest.Span{MediaStart: w.MediaStart}, tensor: w.Tensor}) {
 				t.Fatal("scheduler refused a window")
 			}
 		case <-timeout:
@@ -164,7 +164,7 @@ func TestFeatureCacheMatchesWholeModel(t *testing.T) {
 	for range windows {
 		select {
 		case r := <-results:
-			got[r.span.mediaStart] = r.scores
+			got[r.span.MediaStart] = r.scores
 		case <-time.After(30 * time.Second):
 			t.Fatal("the scheduler gave no result")
 		}

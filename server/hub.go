@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/engine"
+	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -103,7 +104,7 @@ type (
 		name    string
 		gen     uint64
 		epoch   uint64
-		span    windowSpan
+		span    ingest.Span
 		scores  []float32 // probabilities over all labels
 		latency time.Duration
 		made    time.Time // when the window was complete
@@ -301,16 +302,16 @@ func (h *Hub) result(hs *hubStream, r hubResult) {
 	}
 	top := topLabels(r.scores, hs.opts.allow, hs.opts.topK)
 	wr := &actiondv1.WindowResult{
-		MediaStart:       durationpb.New(r.span.mediaStart),
-		MediaEnd:         durationpb.New(r.span.mediaEnd),
-		StartTime:        timestamppb.New(r.span.start),
-		EndTime:          timestamppb.New(r.span.end),
-		Clock:            r.span.clock,
+		MediaStart:       durationpb.New(r.span.MediaStart),
+		MediaEnd:         durationpb.New(r.span.MediaEnd),
+		StartTime:        timestamppb.New(r.span.AbsStart),
+		EndTime:          timestamppb.New(r.span.AbsEnd),
+		Clock:            clockProto(r.span.Clock),
 		Epoch:            r.epoch,
 		InferenceLatency: durationpb.New(r.latency),
 		Untrained:        h.model.Untrained,
 		Model:            h.model.Name,
-		CompletedTime:    timestamppb.New(r.span.completed),
+		CompletedTime:    timestamppb.New(r.span.Completed),
 		Reused:           r.reused,
 	}
 	best := -1

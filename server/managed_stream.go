@@ -261,15 +261,10 @@ func (m *managedStream) forward(w ingest.Window) {
 			m.mediaOffset = m.lastEnd + max(0, first.Sub(m.lastEndAbs))
 		}
 	}
-	span := windowSpan{
-		mediaStart: w.MediaStart + m.mediaOffset,
-		mediaEnd:   w.MediaEnd + m.mediaOffset,
-		start:      w.AbsStart,
-		end:        w.AbsEnd,
-		clock:      clockProto(w.Clock),
-		completed:  w.Completed,
-	}
-	m.hadWindow, m.lastEnd, m.lastEndAbs = true, span.mediaEnd, w.AbsEnd
+	span := w.Span
+	span.MediaStart += m.mediaOffset
+	span.MediaEnd += m.mediaOffset
+	m.hadWindow, m.lastEnd, m.lastEndAbs = true, span.MediaEnd, w.AbsEnd
 	job := inferenceJob{stream: m.name, gen: m.gen, epoch: m.epochBase + w.Epoch, span: span, tensor: w.Tensor, made: time.Now()}
 	if w.Snapshot != nil {
 		job.snapshot = &frameSnapshot{img: w.Snapshot, media: w.SnapshotMedia + m.mediaOffset}

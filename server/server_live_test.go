@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc/codes"
@@ -358,7 +359,7 @@ func TestStuckSubscriberDelaysNobody(t *testing.T) {
 			now := time.Now()
 			c.hub.send(hubResult{
 				name: "flood", gen: 1 << 60, epoch: 1, made: now,
-				span:   windowSpan{mediaStart: time.Duration(i) * time.Second, mediaEnd: time.Duration(i+1) * time.Second, start: now, end: now, clock: actiondv1.Clock_CLOCK_RECEIVE},
+				span:   ingest.Span{MediaStart: time.Duration(i) * time.Second, MediaEnd: time.Duration(i+1) * time.Second, AbsStart: now, AbsEnd: now, Clock: ingest.ClockReceive},
 				scores: []float32{0.1, 0.2, 0.3, 0.15, 0.25},
 			})
 			time.Sleep(1500 * time.Microsecond)
