@@ -14,6 +14,7 @@ import (
 
 	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/server/sink"
 )
 
 // Config is everything `actiond serve` can be told. The zero value of a
@@ -65,6 +66,7 @@ type Config struct {
 	Auth        AuthConfig        `yaml:"auth"`
 	TLS         TLSConfig         `yaml:"tls"`
 	Ingest      IngestConfig      `yaml:"ingest"`
+	Sinks       SinksConfig       `yaml:"sinks"`
 	NATS        NATSConfig        `yaml:"nats"`
 	Events      EventsConfig      `yaml:"events"`
 
@@ -215,6 +217,22 @@ type IngestConfig struct {
 	// are PERMISSION_DENIED on AddStream and UpdateStream. It defaults to
 	// none: any host.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+}
+
+// SinksConfig are the sinks: MQTT brokers and webhooks that get events
+// from the event log, at least once (README: Sinks). In the configuration
+// file `sinks:` is either the list of sinks itself or, to set
+// allowed_hosts too, a mapping with allowed_hosts and list.
+type SinksConfig struct {
+	// AllowedHosts are the host names, IP addresses and CIDR ranges that
+	// sinks may connect to, checked on the configuration and again on the
+	// address dialled, after DNS resolution. It defaults to none: any
+	// address.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// List are the sinks. A sink keeps its position (the last event its
+	// receiver acknowledged) by name: removed and added again, or changed,
+	// it resumes there.
+	List []sink.Spec `yaml:"list"`
 }
 
 // NATSConfig says which NATS carries the event log. By default the server
@@ -507,6 +525,8 @@ func (c Config) Settle() (Config, error) {
 		bad("ingest.allowed_hosts", "%v", err)
 	}
 
+	c.Sinks, errs = c.Sinks.settle(errs)
+
 	if c.NATS.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
 			bad("nats.listen", "must be HOST:PORT, got %q", c.NATS.Listen)
@@ -576,6 +596,33 @@ func (c Config) Settle() (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
+}
+
+// settle checks the sinks and fills in their defaults.
+func (sc SinksConfig) settle(errs FieldErrors) (SinksConfig, FieldErrors) {
+	hosts, badHosts := sink.ParseHosts(sc.AllowedHosts)
+	for _, i := range badHosts {
+		errs.add(fmt.Sprintf("sinks.allowed_hosts[%d]", i), fmt.Sprintf("must be a host name, an IP address or a CIDR range, got %q", sc.AllowedHosts[i]))
+	}
+	if len(sc.List) == 0 {
+		return sc, errs
+	}
+	list := make([]sink.Spec, len(sc.List))
+	seen := map[string]int{}
+	for i, spec := range sc.List {
+		key := fmt.Sprintf("sinks[%d].", i)
+		settled, problems := spec.Settle(hosts)
+		for _, p := range problems {
+			errs.add(key+p.Key, p.Problem)
+		}
+		if j, dup := seen[spec.Name]; dup && spec.Name != "" {
+			errs.add(key+"name", fmt.Sprintf("%q is also the name of sinks[%d]", spec.Name, j))
+		}
+		seen[spec.Name] = i
+		list[i] = settled
+	}
+	sc.List = list
+	return sc, errs
 }
 
 // maxConsecutive bounds min_consecutive_windows.

@@ -72,6 +72,9 @@ func decodeNode(n *yaml.Node, v reflect.Value, key string, errs *FieldErrors) {
 		where = "(top level)"
 	}
 	switch t := v.Type(); {
+	case t == reflect.TypeFor[SinksConfig]() && n.Kind == yaml.SequenceNode:
+		// `sinks:` may be the list itself.
+		decodeNode(n, v.FieldByName("List"), key, errs)
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			if n.Tag == "!!null" {

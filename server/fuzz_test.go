@@ -13,6 +13,7 @@ import (
 
 	"github.com/actiond/actiond/models/motion"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/sink"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -69,6 +70,10 @@ func FuzzConfig(f *testing.F) {
 		"a: &x {b: 1}\nc: *x\n",
 		"actions: {on_threshold: 0.5, off_threshold: 0.7}\n",
 		"auth: {tokens_file: TOKENS}\n",
+		"sinks:\n  - {name: plc, type: mqtt, url: mqtt://127.0.0.1:1883, username: u, password: p, home_assistant: true}\n" +
+			"  - {name: t, type: webhook, url: https://h/x, secret: s, kinds: [started, window], streams: [a.b], labels: [x]}\n",
+		"sinks:\n  allowed_hosts: [10.0.0.0/8, h, 192.0.2.1]\n  list:\n    - {name: a, type: webhook, url: http://192.0.2.1/}\n",
+		"sinks:\n  - {name: a, type: mqtt, url: http://u:p@h, secret: s, kinds: [begun], backoff_min: 1m, backoff_max: 1s}\n  - {name: a}\n",
 	} {
 		f.Add(s)
 	}
@@ -138,6 +143,20 @@ func FuzzConfig(f *testing.F) {
 				t.Fatalf("stream name %q accepted twice", st.Name)
 			}
 			names[st.Name] = true
+		}
+		hosts, _ := sink.ParseHosts(s.Sinks.AllowedHosts)
+		sinkNames := map[string]bool{}
+		for i, sp := range s.Sinks.List {
+			if _, ps := sp.Settle(hosts); len(ps) > 0 {
+				t.Fatalf("sinks[%d] accepted with %v", i, ps)
+			}
+			if sinkNames[sp.Name] {
+				t.Fatalf("sink name %q accepted twice", sp.Name)
+			}
+			sinkNames[sp.Name] = true
+			if sp.BackoffMin <= 0 || sp.BackoffMax < sp.BackoffMin || sp.Timeout <= 0 || len(sp.Kinds) == 0 {
+				t.Fatalf("sinks[%d] accepted out of range: %+v", i, sp)
+			}
 		}
 		again, err := s.Settle()
 		if err != nil {

@@ -72,6 +72,9 @@ type Server struct {
 	followers sync.WaitGroup
 	served    sync.WaitGroup // Serve goroutines
 
+	// sinks push events from the event log to MQTT and webhooks.
+	sinks sinks
+
 	// beforeLoad, for tests, runs before the model is loaded.
 	beforeLoad func()
 }
@@ -141,6 +144,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.grpc = grpc.NewServer(opts...)
 	actiondv1.RegisterStreamServiceServer(s.grpc, &streamService{srv: s})
 	actiondv1.RegisterRecognitionServiceServer(s.grpc, &recognitionService{srv: s})
+	actiondv1.RegisterSinkServiceServer(s.grpc, &sinkService{srv: s})
+	s.metrics.registry.MustRegister(sinkCollector{s})
 	actiondv1.RegisterHistoryServiceServer(s.grpc, &historyService{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	for _, name := range healthServices {
@@ -278,6 +283,9 @@ func (s *Server) load() {
 		return
 	}
 	s.core.Store(c)
+	if err := s.StartSinks(c.events.log.JetStream()); err != nil {
+		s.log.Error("sinks not started", "error", err)
+	}
 	if err := c.streams.Restore(s.cfg.Streams); err != nil {
 		s.loadErr = err
 		s.fail(err)
@@ -455,6 +463,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	coreDone := make(chan struct{})
 	go func() {
 		defer close(coreDone)
+		// The sinks stop before the log closes; what they have not
+		// delivered stays in the log for the next start.
+		s.stopSinks()
 		if c != nil {
 			c.stop()
 		}
@@ -511,6 +522,9 @@ type RunOptions struct {
 	// Loaded, if set, is called once the model is loaded and the server
 	// is SERVING.
 	Loaded func(*Server)
+	// ConfigFile is the configuration file cfg was read from; SIGHUP
+	// rereads its sinks (and the environment's). "" when none.
+	ConfigFile string
 	// Exit ends the process when a second signal finds the shutdown stuck;
 	// it defaults to os.Exit.
 	Exit func(code int)
@@ -562,8 +576,15 @@ wait:
 			log.Info("stopping: signal received; a second one stops at once", "signal", sig.String())
 			break wait
 		case <-hup:
-			if err := s.ReloadTokens(); err != nil {
+			if err := s.ReloadTokens(); err != nil && !errors.Is(err, errNoTokenReload) {
 				log.Error("SIGHUP: tokens not reloaded; the old ones still hold", "error", err)
+			} else if err != nil {
+				log.Info("SIGHUP: tokens not reloaded", "reason", err)
+			}
+			if opts.ConfigFile != "" {
+				if err := reloadSinksFrom(s, opts.ConfigFile); err != nil {
+					log.Error("SIGHUP: sinks not reloaded; the running ones go on", "error", err)
+				}
 			}
 		case failure = <-s.Failed():
 			break wait

@@ -79,7 +79,7 @@ func runServe(args []string) error {
 		defer pp.Close()
 		fmt.Printf("actiond: pprof on http://%s/debug/pprof/\n", pp.Addr())
 	}
-	opts := server.RunOptions{Logger: log, Ready: func(s *server.Server) {
+	opts := server.RunOptions{Logger: log, ConfigFile: *config, Ready: func(s *server.Server) {
 		fmt.Printf("actiond: serving gRPC on %s\n", s.Addr())
 		if a := s.MetricsAddr(); a != "" {
 			fmt.Printf("actiond: metrics on http://%s/metrics\n", a)

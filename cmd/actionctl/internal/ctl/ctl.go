@@ -43,6 +43,7 @@ Commands:
   actions snapshot ACTION_ID [-o FILE.jpg | -o -]
   classify FILE|file:///PATH... [--top-k K] [--json]
   model [--json]
+  sinks ls [--json]
   health [SERVICE]
   nodes ls [--json]               (the fleet's nodes; a single node lists itself)
   nodes drain NAME [--wait]       (hand the node's streams over; --wait until it owns none)
@@ -129,6 +130,8 @@ func run(ctx context.Context, args []string, env Env) error {
 		return cmd.model(ctx, rest)
 	case "actions", "action":
 		return cmd.actions(ctx, rest)
+	case "sinks", "sink":
+		return cmd.sinks(ctx, rest)
 	case "health":
 		return cmd.health(ctx, rest)
 	case "nodes", "node":
