@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/classify"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/models/motion"
 	"github.com/actiond/actiond/progress"
 )
@@ -29,7 +29,7 @@ type DemoOptions struct {
 
 // DemoDirections are the synthetic scenes the demo makes, one per label of
 // the motion model.
-var DemoDirections = []ingest.Direction{ingest.Left, ingest.Right, ingest.Up, ingest.Down, ingest.Still}
+var DemoDirections = []camsim.Direction{camsim.Left, camsim.Right, camsim.Up, camsim.Down, camsim.Still}
 
 // RunDemo is the first-run job on the embedded default: it builds the motion
 // model, renders one synthetic scene per direction, classifies them and the
@@ -60,7 +60,7 @@ func RunDemo(opts DemoOptions) error {
 	prog := progress.NewProgress(opts.Err, len(DemoDirections)+len(opts.Clips))
 	for i, d := range DemoDirections {
 		prog.Step(i+1, "render scene "+string(d))
-		s := ingest.Scene{Width: 320, Height: 240, FPS: 25, Duration: 4 * time.Second, Direction: d, Seed: int64(i + 1)}
+		s := camsim.Scene{Width: 320, Height: 240, FPS: 25, Duration: 4 * time.Second, Direction: d, Seed: int64(i + 1)}
 		p := filepath.Join(opts.Dir, "scene_"+string(d)+".mp4")
 		if err := s.WriteFile(p); err != nil {
 			prog.Done()

@@ -58,7 +58,7 @@ func TestH264WriterContainers(t *testing.T) {
 		{"clip", mp4},        // no extension
 		{"clip.frames", mp4}, // unknown extension
 	}
-	scene := Scene{Width: 64, Height: 48, FPS: 15, Duration: 2 * time.Second, Direction: Down, Seed: 3}
+	scene := testScene{Width: 64, Height: 48, FPS: 15, Duration: 2 * time.Second, Direction: Down, Seed: 3}
 	n := scene.Frames()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,7 +171,7 @@ func nalTypes(au []byte) []int {
 // The encoder alone, as the RTSP simulator will use it: Annex-B access
 // units, one per frame, in order, parameter sets in band.
 func TestH264EncoderAccessUnits(t *testing.T) {
-	scene := Scene{Width: 64, Height: 48, FPS: 10, Duration: 2500 * time.Millisecond, Direction: Left}
+	scene := testScene{Width: 64, Height: 48, FPS: 10, Duration: 2500 * time.Millisecond, Direction: Left}
 	enc, err := NewH264Encoder(scene.Width, scene.Height, scene.FPS, false)
 	if err != nil {
 		t.Fatal(err)

@@ -63,7 +63,7 @@ func TestCaptureWindowMotion(t *testing.T) {
 	sess := motionSession(t)
 	// 20s of motion, so that the 10s window (which starts at the first
 	// key frame after connecting) never spans the loop's jump back.
-	scene := ingest.Scene{Width: 160, Height: 120, FPS: 12, Duration: 20 * time.Second, Direction: ingest.Right, Seed: 3}
+	scene := camsim.Scene{Width: 160, Height: 120, FPS: 12, Duration: 20 * time.Second, Direction: camsim.Right, Seed: 3}
 	sim, _ := startSimulator(t, func(sim *camsim.Simulator) error { return sim.AddScene("right", scene) })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -94,7 +94,7 @@ func TestStreamMotionLabelsFollowTheScene(t *testing.T) {
 	const leg = 4 * time.Second
 	sim, began := startSimulator(t, func(sim *camsim.Simulator) error {
 		return sim.AddSceneSequence("seq", 160, 120, 12, []camsim.SceneSegment{
-			{Direction: ingest.Right, Duration: leg}, {Direction: ingest.Left, Duration: leg},
+			{Direction: camsim.Right, Duration: leg}, {Direction: camsim.Left, Duration: leg},
 		})
 	})
 	s, err := ingest.NewStream(ingest.StreamConfig{Name: "seq", URL: sim.URL("seq"), Transport: ingest.TransportTCP,

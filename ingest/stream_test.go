@@ -23,7 +23,7 @@ import (
 
 // liveScene is small and short, so that rendering and encoding it costs
 // little; it loops every 2s.
-var liveScene = ingest.Scene{Width: 160, Height: 120, FPS: 25, Duration: 2 * time.Second, Direction: ingest.Left}
+var liveScene = camsim.Scene{Width: 160, Height: 120, FPS: 25, Duration: 2 * time.Second, Direction: camsim.Left}
 
 // liveSim starts a simulator on a free loopback port serving liveScene at
 // "cam"; the test's cleanup closes it.

@@ -38,7 +38,7 @@ func TestTensorPoolAccounting(t *testing.T) {
 func TestStreamSlowReceiverGivesTensorsBack(t *testing.T) {
 	t.Parallel()
 	sim := liveSim(t, camsim.SimulatorConfig{})
-	if err := sim.AddSceneSequence("bounce", 160, 120, 12, []camsim.SceneSegment{{Direction: ingest.Right, Duration: 4 * time.Second}, {Direction: ingest.Left, Duration: 4 * time.Second}}); err != nil {
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, []camsim.SceneSegment{{Direction: camsim.Right, Duration: 4 * time.Second}, {Direction: camsim.Left, Duration: 4 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	pre := ingest.NewPreprocessor(liveModel())

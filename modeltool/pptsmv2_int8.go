@@ -10,6 +10,7 @@ import (
 
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/models"
 	"github.com/actiond/actiond/models/pptsmv2"
 )
@@ -142,8 +143,8 @@ func Int8CalibrationClips(files []string, size int) ([][]float32, error) {
 		}
 		clips = append(clips, c.Tensor)
 	}
-	for i, d := range []ingest.Direction{ingest.Left, ingest.Right, ingest.Up, ingest.Down, ingest.Still} {
-		s := ingest.Scene{Width: 320, Height: 240, FPS: 8, Duration: 2 * time.Second, Direction: d, Seed: int64(i + 1)}
+	for i, d := range []camsim.Direction{camsim.Left, camsim.Right, camsim.Up, camsim.Down, camsim.Still} {
+		s := camsim.Scene{Width: 320, Height: 240, FPS: 8, Duration: 2 * time.Second, Direction: d, Seed: int64(i + 1)}
 		clip := make([]float32, man.Segments*pre.FrameSize())
 		for f := range man.Segments {
 			if err := pre.Frame(s.Frame(f), clip[f*pre.FrameSize():(f+1)*pre.FrameSize()]); err != nil {

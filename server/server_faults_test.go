@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
@@ -54,7 +53,7 @@ func TestFaults(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := sim.AddMJPEGScene("mjpeg", ingest.Scene{Width: 160, Height: 120, FPS: faultFPS, Duration: 2 * time.Second, Direction: ingest.Right}); err != nil {
+	if err := sim.AddMJPEGScene("mjpeg", camsim.Scene{Width: 160, Height: 120, FPS: faultFPS, Duration: 2 * time.Second, Direction: camsim.Right}); err != nil {
 		t.Fatal(err)
 	}
 	sim.SetCredentials(user, pass)

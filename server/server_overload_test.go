@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
@@ -171,7 +170,7 @@ func TestSkipStaticReusesTheLastResult(t *testing.T) {
 	if err := sim.AddSceneSequence("bounce", 160, 120, 12, camsim.Bounce); err != nil {
 		t.Fatal(err)
 	}
-	if err := sim.AddSceneSequence("still", 160, 120, 12, []camsim.SceneSegment{{Direction: ingest.Still, Duration: 8 * time.Second}}); err != nil {
+	if err := sim.AddSceneSequence("still", 160, 120, 12, []camsim.SceneSegment{{Direction: camsim.Still, Duration: 8 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.Start(); err != nil {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/demo"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/server"
 )
 
@@ -22,7 +22,7 @@ func runScene(args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	d, err := ingest.ParseDirection(*dir)
+	d, err := camsim.ParseDirection(*dir)
 	if err != nil {
 		return fmt.Errorf("%w: --direction: %v", errUsage, err)
 	}
@@ -33,7 +33,7 @@ func runScene(args []string) error {
 	if *out == "" {
 		return fmt.Errorf("%w: scene needs --out FILE.mp4", errUsage)
 	}
-	s := ingest.Scene{Width: w, Height: h, FPS: *fps, Duration: *dur, Direction: d, Seed: *seed}
+	s := camsim.Scene{Width: w, Height: h, FPS: *fps, Duration: *dur, Direction: d, Seed: *seed}
 	if err := s.WriteFile(*out); err != nil {
 		return err
 	}

@@ -1,10 +1,12 @@
 package camsim
 
 import (
+	"bytes"
 	"log/slog"
-	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,23 +88,44 @@ func needTool(t testing.TB, name string) string {
 	return testenv.Tool(t, name)
 }
 
-// that the disk's anti-aliased edge counts in proportion.
-func brightCentroid(img *ingest.Image) (x, y, weight float64) {
-	var sx, sy float64
-	for py := range img.H {
-		for px := range img.W {
-			r, g, b := img.At(px, py)
-			w := (float64(r)+float64(g)+float64(b))/3 - 128
-			if w <= 0 {
-				continue
-			}
-			sx += w * (float64(px) + 0.5)
-			sy += w * (float64(py) + 0.5)
-			weight += w
+// decodeAll decodes the given indices of path and returns the images.
+func decodeAll(t *testing.T, path string, indices []int) []*ingest.Image {
+	t.Helper()
+	f, err := ingest.OpenVideoFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var imgs []*ingest.Image
+	err = f.Decode(indices, func(_ int, _ time.Duration, img *ingest.Image) error {
+		imgs = append(imgs, img)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return imgs
+}
+
+// ffprobeVideo returns what ffprobe says about a file's first video stream
+// (codec_name, width, height, nb_read_frames, pix_fmt) and its container
+// (format_name).
+func ffprobeVideo(t *testing.T, path string) map[string]string {
+	t.Helper()
+	cmd := exec.Command(needTool(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-count_frames",
+		"-show_entries", "stream=codec_name,width,height,nb_read_frames,pix_fmt:format=format_name",
+		"-of", "default=noprint_wrappers=1", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v: %s", path, err, stderr.String())
+	}
+	kv := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			kv[k] = v
 		}
 	}
-	if weight == 0 {
-		return math.NaN(), math.NaN(), 0
-	}
-	return sx / weight, sy / weight, weight
+	return kv
 }

@@ -335,7 +335,7 @@ func (s *Simulator) AddFile(name, path string) error {
 
 // AddScene serves a synthetic scene at rtsp://ADDR/name, looped forever:
 // the disk moves across the picture, then starts again.
-func (s *Simulator) AddScene(name string, scene ingest.Scene) error {
+func (s *Simulator) AddScene(name string, scene Scene) error {
 	if err := s.checkAdd(name); err != nil {
 		return fmt.Errorf("add scene: %w", err)
 	}

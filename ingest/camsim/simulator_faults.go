@@ -22,7 +22,7 @@ import (
 // (RTP/JPEG, RFC 2435), looped forever: a camera in a codec that actiond
 // does not read, for tests of how that is reported. Width and height must
 // be multiples of 8 (RTP/JPEG sends sizes in blocks of 8 pixels).
-func (s *Simulator) AddMJPEGScene(name string, scene ingest.Scene) error {
+func (s *Simulator) AddMJPEGScene(name string, scene Scene) error {
 	if err := s.checkAdd(name); err != nil {
 		return fmt.Errorf("add scene: %w", err)
 	}

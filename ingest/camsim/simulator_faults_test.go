@@ -14,10 +14,10 @@ import (
 func TestSimulatorMJPEG(t *testing.T) {
 	t.Parallel()
 	sim := NewSimulator(SimulatorConfig{Listen: "127.0.0.1:0", Logger: testLogger(t)})
-	if err := sim.AddMJPEGScene("mjpeg", ingest.Scene{Width: 160, Height: 120, FPS: 10, Duration: time.Second, Direction: ingest.Right}); err != nil {
+	if err := sim.AddMJPEGScene("mjpeg", Scene{Width: 160, Height: 120, FPS: 10, Duration: time.Second, Direction: Right}); err != nil {
 		t.Fatal(err)
 	}
-	if err := sim.AddMJPEGScene("odd", ingest.Scene{Width: 162, Height: 120, FPS: 10, Duration: time.Second, Direction: ingest.Right}); err == nil ||
+	if err := sim.AddMJPEGScene("odd", Scene{Width: 162, Height: 120, FPS: 10, Duration: time.Second, Direction: Right}); err == nil ||
 		!strings.Contains(err.Error(), "multiples of 8") {
 		t.Errorf("162x120 Motion JPEG: %v", err)
 	}
@@ -25,7 +25,7 @@ func TestSimulatorMJPEG(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	if err := sim.SwitchSceneSequence("mjpeg", 160, 120, 10, []SceneSegment{{ingest.Right, time.Second}}); err == nil {
+	if err := sim.SwitchSceneSequence("mjpeg", 160, 120, 10, []SceneSegment{{Right, time.Second}}); err == nil {
 		t.Error("a Motion JPEG path switched to H.264")
 	}
 	streams, err := ffprobe(t, sim.URL("mjpeg"), "tcp")
@@ -59,7 +59,7 @@ func TestSimulatorMJPEG(t *testing.T) {
 func TestStreamPacketLossSlowUDP(t *testing.T) {
 	t.Parallel()
 	sim := NewSimulator(SimulatorConfig{Listen: "127.0.0.1:0", Logger: testLogger(t)})
-	if err := sim.AddSceneSequence("cam", 160, 120, 10, []SceneSegment{{ingest.Right, 4 * time.Second}, {ingest.Left, 4 * time.Second}}); err != nil {
+	if err := sim.AddSceneSequence("cam", 160, 120, 10, []SceneSegment{{Right, 4 * time.Second}, {Left, 4 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.Start(); err != nil {

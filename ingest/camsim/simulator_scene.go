@@ -11,7 +11,7 @@ import (
 // SceneSegment is one leg of a SceneSequence: the disk moves in Direction
 // (or stays, for Still) for Duration.
 type SceneSegment struct {
-	Direction ingest.Direction
+	Direction Direction
 	Duration  time.Duration
 }
 
@@ -37,7 +37,7 @@ const sequenceTravel = 0.4
 // Validate reports a sequence that cannot be rendered or encoded, or whose
 // path leaves the centre of the picture.
 func (q SceneSequence) Validate() error {
-	base := ingest.Scene{Width: q.Width, Height: q.Height, FPS: q.FPS, Duration: time.Second, Direction: ingest.Still}
+	base := Scene{Width: q.Width, Height: q.Height, FPS: q.FPS, Duration: time.Second, Direction: Still}
 	var errs []error
 	if err := base.Validate(); err != nil {
 		errs = append(errs, err)
@@ -46,7 +46,7 @@ func (q SceneSequence) Validate() error {
 		errs = append(errs, errors.New("scene sequence: no segments"))
 	}
 	for i, seg := range q.Segments {
-		if _, err := ingest.ParseDirection(string(seg.Direction)); err != nil {
+		if _, err := ParseDirection(string(seg.Direction)); err != nil {
 			errs = append(errs, fmt.Errorf("scene sequence: segment %d: %w", i, err))
 			continue
 		}
@@ -73,7 +73,7 @@ func (q SceneSequence) Validate() error {
 // segmentFrames returns the frame count of segment i: its duration times
 // FPS, rounded, as Scene.Frames.
 func (q SceneSequence) segmentFrames(i int) int {
-	return ingest.Scene{FPS: q.FPS, Duration: q.Segments[i].Duration}.Frames()
+	return Scene{FPS: q.FPS, Duration: q.Segments[i].Duration}.Frames()
 }
 
 // Frames returns the number of frames of one pass through the segments.
@@ -98,13 +98,13 @@ func (q SceneSequence) start() (x, y float64) {
 	x, y = -1, -1
 	for _, seg := range q.Segments {
 		switch {
-		case seg.Direction == ingest.Right && x < 0:
+		case seg.Direction == Right && x < 0:
 			x = 0.3
-		case seg.Direction == ingest.Left && x < 0:
+		case seg.Direction == Left && x < 0:
 			x = 0.7
-		case seg.Direction == ingest.Down && y < 0:
+		case seg.Direction == Down && y < 0:
 			y = 0.3
-		case seg.Direction == ingest.Up && y < 0:
+		case seg.Direction == Up && y < 0:
 			y = 0.7
 		}
 	}
@@ -118,15 +118,15 @@ func (q SceneSequence) start() (x, y float64) {
 }
 
 // segmentStep returns how far a whole segment moves the disk.
-func segmentStep(d ingest.Direction) (dx, dy float64) {
+func segmentStep(d Direction) (dx, dy float64) {
 	switch d {
-	case ingest.Left:
+	case Left:
 		return -sequenceTravel, 0
-	case ingest.Right:
+	case Right:
 		return sequenceTravel, 0
-	case ingest.Up:
+	case Up:
 		return 0, -sequenceTravel
-	case ingest.Down:
+	case Down:
 		return 0, sequenceTravel
 	}
 	return 0, 0
@@ -167,10 +167,10 @@ func (q SceneSequence) Centre(i int) (x, y float64) {
 
 // DirectionAt returns the direction the disk moves in at time t after the
 // start of a pass (t wraps around, as the simulator loops the sequence).
-func (q SceneSequence) DirectionAt(t time.Duration) ingest.Direction {
+func (q SceneSequence) DirectionAt(t time.Duration) Direction {
 	n := q.Frames()
 	if n == 0 {
-		return ingest.Still
+		return Still
 	}
 	i := int(t * time.Duration(q.FPS) / time.Second)
 	seg, _ := q.locate(((i % n) + n) % n)
@@ -181,15 +181,15 @@ func (q SceneSequence) DirectionAt(t time.Duration) ingest.Direction {
 // with the same drawing as Scene.
 func (q SceneSequence) Frame(i int) *ingest.Image {
 	cx, cy := q.Centre(i)
-	return ingest.Scene{Width: q.Width, Height: q.Height, Seed: q.Seed}.Render(cx, cy)
+	return Scene{Width: q.Width, Height: q.Height, Seed: q.Seed}.Render(cx, cy)
 }
 
 // Bounce is the demo camera's motion, looped: right for 4 s, then left for
 // 4 s. A window that spans a turn gets the label of the direction it sees
 // the longer.
 var Bounce = []SceneSegment{
-	{Direction: ingest.Right, Duration: 4 * time.Second},
-	{Direction: ingest.Left, Duration: 4 * time.Second},
+	{Direction: Right, Duration: 4 * time.Second},
+	{Direction: Left, Duration: 4 * time.Second},
 }
 
 // BounceWindow and BounceStride: Bounce's disk turns every 4 s, so a window

@@ -4,8 +4,6 @@ import (
 	"math"
 	"testing"
 	"time"
-
-	"github.com/actiond/actiond/ingest"
 )
 
 func TestSceneSequenceContinuous(t *testing.T) {
@@ -13,9 +11,9 @@ func TestSceneSequenceContinuous(t *testing.T) {
 		name     string
 		segments []SceneSegment
 	}{
-		{"bounce", []SceneSegment{{ingest.Right, 2 * time.Second}, {ingest.Left, 2 * time.Second}}},
-		{"square", []SceneSegment{{ingest.Right, time.Second}, {ingest.Down, time.Second}, {ingest.Left, time.Second}, {ingest.Up, time.Second}}},
-		{"uneven", []SceneSegment{{ingest.Left, 3 * time.Second}, {ingest.Still, time.Second}, {ingest.Right, time.Second}}},
+		{"bounce", []SceneSegment{{Right, 2 * time.Second}, {Left, 2 * time.Second}}},
+		{"square", []SceneSegment{{Right, time.Second}, {Down, time.Second}, {Left, time.Second}, {Up, time.Second}}},
+		{"uneven", []SceneSegment{{Left, 3 * time.Second}, {Still, time.Second}, {Right, time.Second}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,13 +46,13 @@ func TestSceneSequenceContinuous(t *testing.T) {
 
 func TestSceneSequenceDirection(t *testing.T) {
 	q := SceneSequence{Width: 320, Height: 240, FPS: 10,
-		Segments: []SceneSegment{{ingest.Right, 4 * time.Second}, {ingest.Left, 4 * time.Second}}}
+		Segments: []SceneSegment{{Right, 4 * time.Second}, {Left, 4 * time.Second}}}
 	for _, tt := range []struct {
 		at   time.Duration
-		want ingest.Direction
+		want Direction
 	}{
-		{0, ingest.Right}, {3900 * time.Millisecond, ingest.Right}, {4 * time.Second, ingest.Left},
-		{7900 * time.Millisecond, ingest.Left}, {8 * time.Second, ingest.Right}, {13 * time.Second, ingest.Left},
+		{0, Right}, {3900 * time.Millisecond, Right}, {4 * time.Second, Left},
+		{7900 * time.Millisecond, Left}, {8 * time.Second, Right}, {13 * time.Second, Left},
 	} {
 		if got := q.DirectionAt(tt.at); got != tt.want {
 			t.Errorf("DirectionAt(%v) = %s, want %s", tt.at, got, tt.want)
@@ -65,7 +63,7 @@ func TestSceneSequenceDirection(t *testing.T) {
 		x0, _, _ := brightCentroid(q.Frame(i))
 		x1, _, _ := brightCentroid(q.Frame(i + 10))
 		want := q.DirectionAt(time.Duration(i) * time.Second / 10)
-		if got := x1 - x0; (want == ingest.Right) != (got > 0) {
+		if got := x1 - x0; (want == Right) != (got > 0) {
 			t.Errorf("frames %d..%d: centroid moved %.1f px, want %s", i, i+10, got, want)
 		}
 		cx, cy := q.Centre(i)
@@ -84,12 +82,12 @@ func TestSceneSequenceValidate(t *testing.T) {
 		q    SceneSequence
 		ok   bool
 	}{
-		{"bounce", SceneSequence{Width: 64, Height: 48, FPS: 5, Segments: []SceneSegment{{ingest.Right, time.Second}, {ingest.Left, time.Second}}}, true},
+		{"bounce", SceneSequence{Width: 64, Height: 48, FPS: 5, Segments: []SceneSegment{{Right, time.Second}, {Left, time.Second}}}, true},
 		{"no segments", SceneSequence{Width: 64, Height: 48, FPS: 5}, false},
-		{"off the picture", SceneSequence{Width: 64, Height: 48, FPS: 5, Segments: []SceneSegment{{ingest.Up, time.Second}, {ingest.Up, time.Second}}}, false},
-		{"empty segment", SceneSequence{Width: 64, Height: 48, FPS: 5, Segments: []SceneSegment{{ingest.Right, time.Millisecond}}}, false},
+		{"off the picture", SceneSequence{Width: 64, Height: 48, FPS: 5, Segments: []SceneSegment{{Up, time.Second}, {Up, time.Second}}}, false},
+		{"empty segment", SceneSequence{Width: 64, Height: 48, FPS: 5, Segments: []SceneSegment{{Right, time.Millisecond}}}, false},
 		{"bad direction", SceneSequence{Width: 64, Height: 48, FPS: 5, Segments: []SceneSegment{{"sideways", time.Second}}}, false},
-		{"odd size", SceneSequence{Width: 63, Height: 48, FPS: 5, Segments: []SceneSegment{{ingest.Right, time.Second}}}, false},
+		{"odd size", SceneSequence{Width: 63, Height: 48, FPS: 5, Segments: []SceneSegment{{Right, time.Second}}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/internal/testenv"
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
@@ -28,7 +27,7 @@ import (
 )
 
 // testScene is small and short, so that encoding it costs little.
-var testScene = ingest.Scene{Width: 320, Height: 240, FPS: 15, Duration: 2 * time.Second, Direction: ingest.Right}
+var testScene = Scene{Width: 320, Height: 240, FPS: 15, Duration: 2 * time.Second, Direction: Right}
 
 // testLogger sends a component's logs to the test's log.
 func testLogger(t testing.TB) *slog.Logger {
@@ -584,10 +583,10 @@ func TestSimulatorErrors(t *testing.T) {
 			t.Errorf("AddScene(%q) accepted a bad path name", name)
 		}
 	}
-	if err := sim.AddScene("bad", ingest.Scene{Width: 15, Height: 16, FPS: 1, Duration: time.Second, Direction: ingest.Left}); err == nil {
+	if err := sim.AddScene("bad", Scene{Width: 15, Height: 16, FPS: 1, Duration: time.Second, Direction: Left}); err == nil {
 		t.Error("AddScene accepted an odd width")
 	}
-	short := ingest.Scene{Width: 64, Height: 48, FPS: 5, Duration: time.Second, Direction: ingest.Left}
+	short := Scene{Width: 64, Height: 48, FPS: 5, Duration: time.Second, Direction: Left}
 	if err := sim.AddScene("cam", short); err != nil {
 		t.Fatal(err)
 	}
@@ -597,7 +596,7 @@ func TestSimulatorErrors(t *testing.T) {
 	if err := sim.Stall("nothing", time.Second); !errors.Is(err, ErrSimPathNotFound) {
 		t.Errorf("Stall of an unknown path: %v, want ErrSimPathNotFound", err)
 	}
-	if err := sim.AddSceneSequence("seq", 64, 48, 5, []SceneSegment{{ingest.Right, time.Second}, {ingest.Right, time.Second}}); err == nil {
+	if err := sim.AddSceneSequence("seq", 64, 48, 5, []SceneSegment{{Right, time.Second}, {Right, time.Second}}); err == nil {
 		t.Error("AddSceneSequence accepted a path that leaves the picture")
 	}
 }

@@ -1,4 +1,4 @@
-package ingest
+package camsim
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/actiond/actiond/ingest"
 )
 
 // Direction is where the bright shape of a synthetic Scene moves. The values
@@ -103,14 +105,14 @@ func (s Scene) Centre(i int) (x, y float64) {
 }
 
 // Frame renders frame i (0 <= i < Frames(); others are clamped to the ends).
-func (s Scene) Frame(i int) *Image {
+func (s Scene) Frame(i int) *ingest.Image {
 	return s.Render(s.Centre(i))
 }
 
 // Render draws the disk centred at (cx, cy) over the background. Only the
 // size and the seed of s matter; SceneSequence draws its frames with it too.
-func (s Scene) Render(cx, cy float64) *Image {
-	img := NewImage(s.Width, s.Height)
+func (s Scene) Render(cx, cy float64) *ingest.Image {
+	img := ingest.NewImage(s.Width, s.Height)
 	r := float64(min(s.Width, s.Height)) / 12
 	for y := range s.Height {
 		for x := range s.Width {
@@ -160,7 +162,7 @@ func (s Scene) WriteFile(path string) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("write scene %q: %w", path, err)
 	}
-	w, err := CreateH264File(path, s.Width, s.Height, s.FPS)
+	w, err := ingest.CreateH264File(path, s.Width, s.Height, s.FPS)
 	if err != nil {
 		return err
 	}
