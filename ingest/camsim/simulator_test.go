@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -405,10 +406,18 @@ func TestSimulatorSenderReports(t *testing.T) {
 	// Reports come every second; a client can then tell each frame's
 	// capture time, which is when the simulator sent it.
 	waitFor(t, 5*time.Second, "packets with an absolute time", func() bool { return len(r.stats().ntpSkew) >= 10 })
-	for _, skew := range r.stats().ntpSkew {
-		if skew < -50*time.Millisecond || skew > 250*time.Millisecond {
-			t.Fatalf("a frame arrived %v after its capture time per the sender report, want about 0", skew)
+	// No frame arrives before its capture time; the quickest arrives at
+	// about it (a loaded machine delays some frames, never all of them, so
+	// the least skew is the one that tells a wrong mapping).
+	skews := r.stats().ntpSkew
+	least := slices.Min(skews)
+	for _, skew := range skews {
+		if skew < -50*time.Millisecond {
+			t.Fatalf("a frame arrived %v before its capture time per the sender report", -skew)
 		}
+	}
+	if least > 250*time.Millisecond {
+		t.Fatalf("the quickest frame arrived %v after its capture time per the sender report, want about 0", least)
 	}
 }
 
