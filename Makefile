@@ -8,7 +8,7 @@ GOFLAGS_TEST ?= -race -count=1 -timeout 12m
 
 export CGO_ENABLED := 1
 
-.PHONY: all setup build run demo demo-files test test-short lint fmt tidy-check clean proto bench bench-peers
+.PHONY: all setup build run demo demo-files test test-short lint fmt tidy-check clean proto bench bench-peers screenshots
 
 all: build
 
@@ -114,3 +114,9 @@ soak: build
 	$(BIN)/actionsoak -actiond $(BIN)/actiond -duration $(SOAK_DURATION) -cameras $(SOAK_CAMERAS) \
 	  -fault-period $(SOAK_FAULT_PERIOD) -model $(SOAK_MODEL) -out soak -reliability RELIABILITY.md \
 	  -command "make soak SOAK_DURATION=$(SOAK_DURATION)" $(SOAK_FLAGS)
+
+## screenshots: the console's pages (docs/console-*.png, shown in the
+## README), taken by its browser test against serve --demo.
+.PHONY: screenshots
+screenshots: setup
+	ACTIOND_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./cmd/actiond

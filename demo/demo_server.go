@@ -108,6 +108,15 @@ func WriteDemoInstructions(w io.Writer, s *server.Server, cameraURL string) {
 	if s.Addr() != server.DefaultListen {
 		ctlServer = "--server " + s.Addr() + " "
 	}
+	console := ""
+	if u := s.ConsoleURL(); u != "" {
+		console = fmt.Sprintf("\nOpen the console in a browser: %s\n", u)
+		curlAuth := ""
+		if auth != "" {
+			curlAuth = "-H 'authorization: Bearer <token>' "
+		}
+		console += fmt.Sprintf("or call the API over HTTP/JSON:\n  curl %s-d '{}' -H 'content-type: application/json' %sactiond.v1.StreamService/ListStreams\n", curlAuth, u)
+	}
 	fmt.Fprintf(w, `actiond demo: serving gRPC on %s with the motion model
   camera %q: %s, a bright disk moving right for 4 s, then left for 4 s, looped
   windows of %v every %v: moving_right and moving_left take turns
@@ -120,11 +129,11 @@ or every window:
 The history (kept in %s, across restarts):
   bin/actionctl %sactions ls
   grpcurl %s%s%s actiond.v1.HistoryService/ListActions
-
+%s
 Actions also show below as they start and end. Ctrl-C stops.
 
 `, s.Addr(), DemoStream, cameraURL, DemoWindow, DemoStride,
-		ctlServer, plain, auth, s.Addr(), plain, auth, s.Addr(), cfg.DataDir, ctlServer, plain, auth, s.Addr())
+		ctlServer, plain, auth, s.Addr(), plain, auth, s.Addr(), cfg.DataDir, ctlServer, plain, auth, s.Addr(), console)
 }
 
 // FollowDemoActions prints each action of the demo as it starts and ends,

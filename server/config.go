@@ -29,6 +29,18 @@ type Config struct {
 	// MetricsListen is the address of the Prometheus endpoint (/metrics).
 	// It defaults to "": no metrics endpoint.
 	MetricsListen string `yaml:"metrics_listen"`
+	// HTTPListen is the address of the HTTP listener: the web console at /,
+	// the whole API over HTTP/JSON (the Connect protocol, gRPC-Web and
+	// REST-style routes under /v1/), the action snapshots
+	// (/snapshots/<action_id>.jpg) and, unless MetricsListen sets it apart,
+	// /metrics. It takes the same tokens and the same TLS as the gRPC
+	// listener. It defaults to 127.0.0.1:8080, or to port 0 of that host
+	// when Listen's port is 0 (test servers); "" turns it off. When left
+	// to its default and the port is taken (a second server on the
+	// machine), the server warns and runs without it.
+	HTTPListen *string `yaml:"http_listen"`
+	// httpDefault: HTTPListen was filled in by Settle.
+	httpDefault bool
 	// Model is the ONNX model file. It defaults to $ACTIOND_MODEL, else
 	// classify.DefaultModelPath().
 	Model string `yaml:"model"`
@@ -295,6 +307,7 @@ func DefaultDataDir() (string, error) {
 // Defaults of Config.
 const (
 	DefaultListen          = "127.0.0.1:50051"
+	DefaultHTTPListen      = "127.0.0.1:8080"
 	DefaultMaxStreams      = 64
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultMaxBatch        = 1
@@ -359,6 +372,17 @@ func (c Config) Settle() (Config, error) {
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			bad("metrics_listen", "must be HOST:PORT, got %q", c.MetricsListen)
+		}
+	}
+	if c.HTTPListen == nil {
+		addr := DefaultHTTPListen
+		if _, port, err := net.SplitHostPort(c.Listen); err == nil && port == "0" {
+			addr = "127.0.0.1:0"
+		}
+		c.HTTPListen, c.httpDefault = &addr, true
+	} else if *c.HTTPListen != "" {
+		if _, _, err := net.SplitHostPort(*c.HTTPListen); err != nil {
+			bad("http_listen", "must be HOST:PORT, or \"\" for no HTTP listener, got %q", *c.HTTPListen)
 		}
 	}
 	if model, err := classify.ResolveModelPath(c.Model); err != nil {

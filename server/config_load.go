@@ -277,6 +277,10 @@ func ApplyEnv(c *Config, environ []string) (ignored []string, err error) {
 		switch {
 		case v.value.Kind() == reflect.String:
 			v.value.SetString(val)
+		case v.value.Kind() == reflect.Pointer && v.value.Type().Elem().Kind() == reflect.String:
+			// An empty value is a value ("" turns http_listen off), not
+			// the default.
+			v.value.Set(reflect.ValueOf(&val))
 		case v.value.Kind() == reflect.Slice && v.value.Type().Elem().Kind() == reflect.String:
 			var items []string
 			for item := range strings.SplitSeq(val, ",") {

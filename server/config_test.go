@@ -347,3 +347,43 @@ func TestStateFileRoundTrip(t *testing.T) {
 		t.Errorf("bad state file: %v", err)
 	}
 }
+
+// http_listen: 127.0.0.1:8080 by default, port 0 beside a port-0 gRPC
+// listener, "" (in the file or the environment) turns it off.
+func TestConfigHTTPListen(t *testing.T) {
+	model := fakeModel(t)
+	settle := func(t *testing.T, c Config) Config {
+		t.Helper()
+		c.Model = model
+		c, err := c.Settle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if got := *settle(t, Config{}).HTTPListen; got != "127.0.0.1:8080" {
+		t.Errorf("default: %q", got)
+	}
+	if got := *settle(t, Config{Listen: "127.0.0.1:0"}).HTTPListen; got != "127.0.0.1:0" {
+		t.Errorf("beside listen 127.0.0.1:0: %q", got)
+	}
+	var c Config
+	if err := LoadConfigFile(writeFile(t, "c.yaml", "http_listen: \"\"\n"), &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := *settle(t, c).HTTPListen; got != "" {
+		t.Errorf(`http_listen: "" in the file: %q, want off`, got)
+	}
+	c = Config{}
+	if _, err := ApplyEnv(&c, []string{"ACTIOND_HTTP_LISTEN="}); err != nil {
+		t.Fatal(err)
+	}
+	if got := *settle(t, c).HTTPListen; got != "" {
+		t.Errorf("ACTIOND_HTTP_LISTEN= : %q, want off", got)
+	}
+	bad := "nowhere"
+	c = Config{HTTPListen: &bad, Model: model}
+	if _, err := c.Settle(); err == nil || !strings.Contains(err.Error(), `http_listen: must be HOST:PORT, or "" for no HTTP listener, got "nowhere"`) {
+		t.Errorf("bad http_listen: %v", err)
+	}
+}

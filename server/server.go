@@ -59,7 +59,9 @@ type Server struct {
 
 	lis        net.Listener
 	metricsLis net.Listener
-	httpSrv    *http.Server
+	httpSrv    *http.Server // metrics_listen
+	webLis     net.Listener
+	webSrv     *http.Server // http_listen: console, HTTP/JSON API
 
 	loaded   chan struct{} // closed once loading ends, well or not
 	loadErr  error         // why it failed; read after loaded
@@ -187,6 +189,15 @@ func (s *Server) Start() error {
 			}
 		})
 	}
+	if *s.cfg.HTTPListen != "" {
+		if err := s.startHTTP(); err != nil {
+			lis.Close()
+			if s.metricsLis != nil {
+				s.httpSrv.Close()
+			}
+			return err
+		}
+	}
 	s.served.Go(func() {
 		if err := s.grpc.Serve(lis); err != nil {
 			s.fail(fmt.Errorf("serve gRPC: %w", err))
@@ -196,9 +207,9 @@ func (s *Server) Start() error {
 	if s.cfg.TLS.CertFile != "" {
 		tls = "on"
 	}
-	s.log.Info("serving", "addr", s.Addr(), "metrics", s.MetricsAddr(), "tls", tls,
+	s.log.Info("serving", "addr", s.Addr(), "http", s.HTTPAddr(), "metrics", s.MetricsAddr(), "tls", tls,
 		"auth", len(s.cfg.Auth.Tokens) > 0, "reflection", *s.cfg.Reflection)
-	if len(s.cfg.Auth.Tokens) > 0 && s.cfg.TLS.CertFile == "" && !isLoopback(s.Addr()) {
+	if len(s.cfg.Auth.Tokens) > 0 && s.cfg.TLS.CertFile == "" && (!isLoopback(s.Addr()) || (s.webLis != nil && !isLoopback(s.HTTPAddr()))) {
 		s.log.Warn("bearer tokens travel in plaintext: set tls.cert_file and tls.key_file")
 	}
 	go s.load()
@@ -219,12 +230,64 @@ func (s *Server) Addr() string {
 	return s.lis.Addr().String()
 }
 
-// MetricsAddr returns the metrics address, "" when there is none.
+// MetricsAddr returns the metrics address, "" when there is none. Without
+// metrics_listen, /metrics is served on the HTTP listener.
 func (s *Server) MetricsAddr() string {
 	if s.metricsLis == nil {
 		return ""
 	}
 	return s.metricsLis.Addr().String()
+}
+
+// HTTPAddr returns the address of the HTTP listener (console and
+// HTTP/JSON API), "" when http_listen is off.
+func (s *Server) HTTPAddr() string {
+	if s.webLis == nil {
+		return ""
+	}
+	return s.webLis.Addr().String()
+}
+
+// ConsoleURL returns the web console's address, "" when http_listen is off.
+func (s *Server) ConsoleURL() string {
+	if s.webLis == nil {
+		return ""
+	}
+	scheme := "http"
+	if s.cfg.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + s.webLis.Addr().String() + "/"
+}
+
+// startHTTP listens on http_listen and serves the console and the
+// HTTP/JSON API, with the gRPC listener's TLS certificate when it has one.
+func (s *Server) startHTTP() error {
+	h, err := s.httpHandler()
+	if err != nil {
+		return err
+	}
+	if s.webLis, err = net.Listen("tcp", *s.cfg.HTTPListen); err != nil {
+		if s.cfg.httpDefault {
+			s.log.Warn("no web console and no HTTP/JSON API: the default http_listen is taken; set http_listen (or --http-listen) to another address",
+				"http_listen", *s.cfg.HTTPListen, "error", err)
+			return nil
+		}
+		return fmt.Errorf("http_listen: %w", err)
+	}
+	s.webSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	s.served.Go(func() {
+		var err error
+		if s.cfg.TLS.CertFile != "" {
+			err = s.webSrv.ServeTLS(s.webLis, s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+		} else {
+			err = s.webSrv.Serve(s.webLis)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.fail(fmt.Errorf("http: %w", err))
+		}
+	})
+	return nil
 }
 
 // Loaded is closed once the model is loaded (or failed to load).
@@ -489,10 +552,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.grpc.Stop()
 	}
 	<-grpcDone
-	if s.httpSrv != nil {
-		hctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = s.httpSrv.Shutdown(hctx)
-		cancel()
+	for _, hs := range []*http.Server{s.httpSrv, s.webSrv} {
+		if hs != nil {
+			hctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			if hs.Shutdown(hctx) != nil {
+				hs.Close() // a Subscribe over HTTP the gRPC server already ended
+			}
+			cancel()
+		}
 	}
 	if forced {
 		return ErrShutdownForced

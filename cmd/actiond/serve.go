@@ -19,7 +19,8 @@ func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config := fs.String("config", "", "YAML configuration file (README: Server)")
 	listen := fs.String("listen", "", "gRPC address (default "+server.DefaultListen+")")
-	metrics := fs.String("metrics-listen", "", "address of the Prometheus endpoint /metrics (default: none)")
+	metrics := fs.String("metrics-listen", "", "address of the Prometheus endpoint /metrics (default: /metrics on --http-listen)")
+	httpListen := fs.String("http-listen", "", "address of the web console and the HTTP/JSON API (default "+server.DefaultHTTPListen+"; \"\" turns it off)")
 	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+classify.DefaultModelPath()+")")
 	state := fs.String("state-file", "", "import the streams of this state file (of an earlier version) into the stream registry, once")
 	dataDir := fs.String("data-dir", "", "keep the event log (history, snapshots) here (default $XDG_STATE_HOME/actiond)")
@@ -50,6 +51,8 @@ func runServe(args []string) error {
 			cfg.Listen = *listen
 		case "metrics-listen":
 			cfg.MetricsListen = *metrics
+		case "http-listen":
+			cfg.HTTPListen = httpListen
 		case "model":
 			cfg.Model = *model
 		case "state-file":
@@ -81,6 +84,9 @@ func runServe(args []string) error {
 	}
 	opts := server.RunOptions{Logger: log, ConfigFile: *config, Ready: func(s *server.Server) {
 		fmt.Printf("actiond: serving gRPC on %s\n", s.Addr())
+		if u := s.ConsoleURL(); u != "" {
+			fmt.Printf("actiond: console and HTTP/JSON API on %s\n", u)
+		}
 		if a := s.MetricsAddr(); a != "" {
 			fmt.Printf("actiond: metrics on http://%s/metrics\n", a)
 		}
