@@ -18,14 +18,14 @@ import (
 
 // encodeScene encodes n frames of scene as H.264 access units, with SPS and
 // PPS in band before every key frame, as a camera sends them.
-func encodeScene(t testing.TB, scene Scene, n int) []accessUnit {
+func encodeScene(t testing.TB, scene testScene, n int) []accessUnit {
 	t.Helper()
-	enc, err := newH264Encoder(scene.Width, scene.Height, scene.FPS, false)
+	enc, err := NewH264Encoder(scene.Width, scene.Height, scene.FPS, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer enc.close()
-	var raw []h264AU
+	defer enc.Close()
+	var raw []H264AU
 	for i := range n {
 		out, err := enc.Encode(scene.Frame(i))
 		if err != nil {
@@ -41,13 +41,13 @@ func encodeScene(t testing.TB, scene Scene, n int) []accessUnit {
 	aus := make([]accessUnit, len(raw))
 	for i, r := range raw {
 		var nalus h264.AnnexB
-		if err := nalus.Unmarshal(r.data); err != nil {
+		if err := nalus.Unmarshal(r.Data); err != nil {
 			t.Fatal(err)
 		}
 		aus[i] = accessUnit{
 			nalus:  nalus,
-			pts:    time.Duration(r.pts) * time.Second / time.Duration(scene.FPS),
-			random: r.key,
+			pts:    time.Duration(r.PTS) * time.Second / time.Duration(scene.FPS),
+			random: r.Key,
 			conn:   1,
 		}
 	}
@@ -79,7 +79,7 @@ func decodeAUs(t *testing.T, d *decoder, aus []accessUnit, convert bool) (metas 
 }
 
 func TestDecoderFramesAndTimes(t *testing.T) {
-	scene := Scene{Width: 160, Height: 120, FPS: 25, Duration: 2 * time.Second, Direction: Right}
+	scene := testScene{Width: 160, Height: 120, FPS: 25, Duration: 2 * time.Second, Direction: Right}
 	aus := encodeScene(t, scene, scene.Frames())
 	base := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 	for i := range aus {
@@ -121,8 +121,8 @@ func TestDecoderFramesAndTimes(t *testing.T) {
 // A camera that changes resolution sends a new SPS in band; frames come out
 // at the new size and convert.
 func TestDecoderResolutionChange(t *testing.T) {
-	small := Scene{Width: 160, Height: 120, FPS: 10, Duration: time.Second, Direction: Left}
-	big := Scene{Width: 320, Height: 180, FPS: 10, Duration: time.Second, Direction: Left}
+	small := testScene{Width: 160, Height: 120, FPS: 10, Duration: time.Second, Direction: Left}
+	big := testScene{Width: 320, Height: 180, FPS: 10, Duration: time.Second, Direction: Left}
 	aus := encodeScene(t, small, 10)
 	for _, au := range encodeScene(t, big, 10) {
 		au.pts += time.Second
@@ -152,7 +152,7 @@ func TestDecoderResolutionChange(t *testing.T) {
 // Damaged input is counted, never fatal, and decoding resumes at the next
 // key frame.
 func TestDecoderErrorsAreCounted(t *testing.T) {
-	scene := Scene{Width: 160, Height: 120, FPS: 10, Duration: 3 * time.Second, Direction: Up}
+	scene := testScene{Width: 160, Height: 120, FPS: 10, Duration: 3 * time.Second, Direction: Up}
 	aus := encodeScene(t, scene, scene.Frames())
 	var conv rgbConverter
 	defer conv.close()
@@ -274,7 +274,7 @@ func TestDecoderNoLeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("300 cycles")
 	}
-	scene := Scene{Width: 160, Height: 120, FPS: 10, Duration: time.Second, Direction: Down}
+	scene := testScene{Width: 160, Height: 120, FPS: 10, Duration: time.Second, Direction: Down}
 	aus := encodeScene(t, scene, 10)
 	var conv rgbConverter
 	defer conv.close()

@@ -23,7 +23,7 @@ type fuzzClip struct {
 }
 
 func newFuzzClip(t testing.TB) fuzzClip {
-	scene := Scene{Width: 64, Height: 48, FPS: 10, Duration: 2 * time.Second, Direction: Right}
+	scene := testScene{Width: 64, Height: 48, FPS: 10, Duration: 2 * time.Second, Direction: Right}
 	c := fuzzClip{aus: encodeScene(t, scene, 12)}
 	for _, n := range c.aus[0].nalus {
 		switch nalType(CodecH264, n) {

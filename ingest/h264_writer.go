@@ -13,18 +13,18 @@ import (
 	"unsafe"
 )
 
-// h264AU is one encoded access unit (Annex-B byte stream), with its
+// H264AU is one encoded access unit (Annex-B byte stream), with its
 // timestamps in the encoder's time base (1/fps: frame numbers).
-type h264AU struct {
-	data     []byte
-	pts, dts int64
-	key      bool
+type H264AU struct {
+	Data     []byte
+	PTS, DTS int64
+	Key      bool
 }
 
-// h264Encoder turns RGB24 images into H.264 access units with libx264. It
+// H264Encoder turns RGB24 images into H.264 access units with libx264. It
 // knows nothing about containers, so that the file writer and (later) the
 // RTSP simulator can share it.
-type h264Encoder struct {
+type H264Encoder struct {
 	ctx   *C.AVCodecContext
 	rgb   *C.AVFrame // staging copy of the Go image, in C memory
 	yuv   *C.AVFrame // what the encoder reads
@@ -36,20 +36,20 @@ type h264Encoder struct {
 	ended bool  // flushed: no more frames accepted
 }
 
-// newH264Encoder opens libx264 for w x h frames at fps (preset veryfast,
+// NewH264Encoder opens libx264 for w x h frames at fps (preset veryfast,
 // crf 18, a key frame every second, no B-frames). globalHeader puts SPS/PPS
 // in the codec's extradata, as MP4-like containers want; without it they
 // come in band before every key frame, as a live stream needs.
-func newH264Encoder(w, h, fps int, globalHeader bool) (*h264Encoder, error) {
-	return newH264EncoderRate(w, h, fps, globalHeader, 0)
+func NewH264Encoder(w, h, fps int, globalHeader bool) (*H264Encoder, error) {
+	return NewH264EncoderRate(w, h, fps, globalHeader, 0)
 }
 
-// newH264EncoderRate is newH264Encoder with a target bitrate in bits per
+// NewH264EncoderRate is NewH264Encoder with a target bitrate in bits per
 // second instead of constant quality when bitrate > 0: average bitrate with
 // a one-second VBV buffer capped at the same rate, the way a camera set to
 // "2 Mbit/s" behaves, so that a benchmark's network and decoder see the
 // load it names whatever the picture.
-func newH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*h264Encoder, error) {
+func NewH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*H264Encoder, error) {
 	libavInit()
 	name := C.CString("libx264")
 	defer C.free(unsafe.Pointer(name))
@@ -57,7 +57,7 @@ func newH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*h264Enc
 	if codec == nil {
 		return nil, errors.New("this FFmpeg build has no libx264 encoder")
 	}
-	e := &h264Encoder{
+	e := &H264Encoder{
 		ctx: C.avcodec_alloc_context3(codec),
 		rgb: C.actiond_frame_alloc_buffer(C.int(w), C.int(h), C.AV_PIX_FMT_RGB24),
 		yuv: C.actiond_frame_alloc_buffer(C.int(w), C.int(h), C.AV_PIX_FMT_YUV420P),
@@ -66,7 +66,7 @@ func newH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*h264Enc
 		w:   w, h: h, fps: fps,
 	}
 	if e.ctx == nil || e.rgb == nil || e.yuv == nil || e.sws == nil || e.pkt == nil {
-		e.close()
+		e.Close()
 		return nil, avError(avErrENOMEM)
 	}
 	c := e.ctx
@@ -99,12 +99,12 @@ func newH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*h264Enc
 		C.free(unsafe.Pointer(ck))
 		C.free(unsafe.Pointer(cv))
 		if ret < 0 {
-			e.close()
+			e.Close()
 			return nil, fmt.Errorf("set libx264 option %s=%s: %w", k, v, avError(ret))
 		}
 	}
 	if err := avErr(C.avcodec_open2(c, codec, nil)); err != nil {
-		e.close()
+		e.Close()
 		return nil, fmt.Errorf("open libx264: %w", err)
 	}
 	return e, nil
@@ -113,7 +113,7 @@ func newH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*h264Enc
 // Encode encodes img and returns the access units that the encoder has
 // finished (possibly none yet: x264 looks ahead). A nil img flushes: it
 // returns the remaining units, after which Encode accepts no more frames.
-func (e *h264Encoder) Encode(img *Image) ([]h264AU, error) {
+func (e *H264Encoder) Encode(img *Image) ([]H264AU, error) {
 	if e.ended {
 		return nil, errors.New("encode: encoder already flushed")
 	}
@@ -146,7 +146,7 @@ func (e *h264Encoder) Encode(img *Image) ([]h264AU, error) {
 	if err := avErr(C.avcodec_send_frame(e.ctx, frame)); err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	var aus []h264AU
+	var aus []H264AU
 	for {
 		ret := C.avcodec_receive_packet(e.ctx, e.pkt)
 		if ret == avErrEAGAIN || ret == avErrEOF {
@@ -155,18 +155,18 @@ func (e *h264Encoder) Encode(img *Image) ([]h264AU, error) {
 		if ret < 0 {
 			return aus, fmt.Errorf("encode: %w", avError(ret))
 		}
-		aus = append(aus, h264AU{
-			data: C.GoBytes(unsafe.Pointer(e.pkt.data), e.pkt.size),
-			pts:  int64(e.pkt.pts),
-			dts:  int64(e.pkt.dts),
-			key:  e.pkt.flags&C.AV_PKT_FLAG_KEY != 0,
+		aus = append(aus, H264AU{
+			Data: C.GoBytes(unsafe.Pointer(e.pkt.data), e.pkt.size),
+			PTS:  int64(e.pkt.pts),
+			DTS:  int64(e.pkt.dts),
+			Key:  e.pkt.flags&C.AV_PKT_FLAG_KEY != 0,
 		})
 		C.av_packet_unref(e.pkt)
 	}
 }
 
-// close frees the encoder; it is safe to call more than once.
-func (e *h264Encoder) close() {
+// Close frees the encoder; it is safe to call more than once.
+func (e *H264Encoder) Close() {
 	if e.ctx != nil {
 		C.avcodec_free_context(&e.ctx)
 	}
@@ -191,7 +191,7 @@ type H264Writer struct {
 	path   string
 	fmtCtx *C.AVFormatContext
 	st     *C.AVStream
-	enc    *h264Encoder
+	enc    *H264Encoder
 	pkt    *C.AVPacket
 	frames int
 	closed bool
@@ -230,7 +230,7 @@ func (wr *H264Writer) open(w, h, fps int) error {
 		return fmt.Errorf("allocate muxer: %w", err)
 	}
 	globalHeader := wr.fmtCtx.oformat.flags&C.AVFMT_GLOBALHEADER != 0
-	enc, err := newH264Encoder(w, h, fps, globalHeader)
+	enc, err := NewH264Encoder(w, h, fps, globalHeader)
 	if err != nil {
 		return err
 	}
@@ -274,14 +274,14 @@ func (wr *H264Writer) WriteFrame(img *Image) error {
 }
 
 // writeAUs hands encoded units to the muxer.
-func (wr *H264Writer) writeAUs(aus []h264AU) error {
+func (wr *H264Writer) writeAUs(aus []H264AU) error {
 	for _, au := range aus {
-		if err := avErr(C.av_new_packet(wr.pkt, C.int(len(au.data)))); err != nil {
+		if err := avErr(C.av_new_packet(wr.pkt, C.int(len(au.Data)))); err != nil {
 			return err
 		}
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(wr.pkt.data)), len(au.data)), au.data)
-		wr.pkt.pts, wr.pkt.dts, wr.pkt.duration = C.int64_t(au.pts), C.int64_t(au.dts), 1
-		if au.key {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(wr.pkt.data)), len(au.Data)), au.Data)
+		wr.pkt.pts, wr.pkt.dts, wr.pkt.duration = C.int64_t(au.PTS), C.int64_t(au.DTS), 1
+		if au.Key {
 			wr.pkt.flags |= C.AV_PKT_FLAG_KEY
 		}
 		wr.pkt.stream_index = wr.st.index
@@ -331,7 +331,7 @@ func (wr *H264Writer) free() {
 		wr.fmtCtx, wr.st = nil, nil
 	}
 	if wr.enc != nil {
-		wr.enc.close()
+		wr.enc.Close()
 		wr.enc = nil
 	}
 	if wr.pkt != nil {

@@ -58,7 +58,7 @@ func TestH264WriterContainers(t *testing.T) {
 		{"clip", mp4},        // no extension
 		{"clip.frames", mp4}, // unknown extension
 	}
-	scene := Scene{Width: 64, Height: 48, FPS: 15, Duration: 2 * time.Second, Direction: Down, Seed: 3}
+	scene := testScene{Width: 64, Height: 48, FPS: 15, Duration: 2 * time.Second, Direction: Down, Seed: 3}
 	n := scene.Frames()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,13 +171,13 @@ func nalTypes(au []byte) []int {
 // The encoder alone, as the RTSP simulator will use it: Annex-B access
 // units, one per frame, in order, parameter sets in band.
 func TestH264EncoderAccessUnits(t *testing.T) {
-	scene := Scene{Width: 64, Height: 48, FPS: 10, Duration: 2500 * time.Millisecond, Direction: Left}
-	enc, err := newH264Encoder(scene.Width, scene.Height, scene.FPS, false)
+	scene := testScene{Width: 64, Height: 48, FPS: 10, Duration: 2500 * time.Millisecond, Direction: Left}
+	enc, err := NewH264Encoder(scene.Width, scene.Height, scene.FPS, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer enc.close()
-	var aus []h264AU
+	defer enc.Close()
+	var aus []H264AU
 	for i := range scene.Frames() {
 		out, err := enc.Encode(scene.Frame(i))
 		if err != nil {
@@ -200,10 +200,10 @@ func TestH264EncoderAccessUnits(t *testing.T) {
 	}
 	var keys []int
 	for i, au := range aus {
-		if au.pts != int64(i) || au.dts != au.pts {
-			t.Errorf("access unit %d: pts %d dts %d, want both %d", i, au.pts, au.dts, i)
+		if au.PTS != int64(i) || au.DTS != au.PTS {
+			t.Errorf("access unit %d: pts %d dts %d, want both %d", i, au.PTS, au.DTS, i)
 		}
-		if au.key {
+		if au.Key {
 			keys = append(keys, i)
 		}
 	}
@@ -213,7 +213,7 @@ func TestH264EncoderAccessUnits(t *testing.T) {
 	// SPS (7), PPS (8) and an IDR slice (5) in every key unit, so that an
 	// RTSP client can start at any key frame.
 	for _, k := range keys {
-		types := fmt.Sprint(nalTypes(aus[k].data))
+		types := fmt.Sprint(nalTypes(aus[k].Data))
 		for _, nal := range []string{"7", "8", "5"} {
 			if !strings.Contains(" "+strings.Trim(types, "[]")+" ", " "+nal+" ") {
 				t.Errorf("access unit %d has NAL types %s, want %s among them", k, types, nal)

@@ -30,7 +30,7 @@ type hotPath struct {
 
 func newHotPath(tb testing.TB) *hotPath {
 	tb.Helper()
-	scene := Scene{Width: 320, Height: 240, FPS: 25, Duration: 4 * time.Second, Direction: Right}
+	scene := testScene{Width: 320, Height: 240, FPS: 25, Duration: 4 * time.Second, Direction: Right}
 	aus := encodeScene(tb, scene, scene.Frames())
 	set := streamSettings{
 		StreamConfig: StreamConfig{Name: "hot"},

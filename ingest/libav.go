@@ -1,9 +1,13 @@
 package ingest
 
-// This file is the cgo fence around libav (FFmpeg 5.1): the only place that
-// talks to libavformat, libavcodec and libswscale directly. Everything that
-// leaves it is Go memory (Image, []byte); every C object is owned by one Go
-// value and freed by its close method on every path.
+// This file holds what every libav (FFmpeg 5.1) user shares: library
+// setup, log routing, error codes. It and four others are the cgo fence,
+// the only files of the module that import "C" and talk to libavformat,
+// libavcodec and libswscale directly: decoder.go (live decoding),
+// video_file.go and video_skip.go (files), h264_writer.go (the H.264
+// encoder and file writer). Everything that leaves them is Go memory
+// (Image, []byte); every C object is owned by one Go value and freed by
+// its close method on every path.
 
 /*
 #cgo pkg-config: libavformat libavcodec libavutil libswscale
@@ -66,7 +70,7 @@ func avErr(code C.int) error {
 
 var (
 	libavLogger  atomic.Pointer[slog.Logger]
-	libavLimiter = logLimiter{perSecond: 5}
+	libavLimiter = LogLimiter{PerSecond: 5}
 	libavOnce    sync.Once
 )
 
@@ -96,7 +100,7 @@ func goLibavLog(level C.int, watch C.uint64_t, name, msg *C.char) {
 			w.(*logWatch).set(text)
 		}
 	}
-	suppressed, ok := libavLimiter.allow(time.Now())
+	suppressed, ok := libavLimiter.Allow(time.Now())
 	if !ok {
 		return
 	}
@@ -192,10 +196,10 @@ func slogLevel(avLevel int) slog.Level {
 	}
 }
 
-// logLimiter lets perSecond messages through in each one-second window and
+// LogLimiter lets PerSecond messages through in each one-second window and
 // reports, with the first message of a later window, how many it dropped.
-type logLimiter struct {
-	perSecond int64
+type LogLimiter struct {
+	PerSecond int64
 
 	mu         sync.Mutex
 	window     time.Time
@@ -203,13 +207,13 @@ type logLimiter struct {
 	suppressed int64
 }
 
-func (l *logLimiter) allow(now time.Time) (suppressed int64, ok bool) {
+func (l *LogLimiter) Allow(now time.Time) (suppressed int64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.window) >= time.Second {
 		l.window, l.n = now, 0
 	}
-	if l.n >= l.perSecond {
+	if l.n >= l.PerSecond {
 		l.suppressed++
 		return 0, false
 	}

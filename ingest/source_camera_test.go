@@ -57,7 +57,7 @@ type testCameraConfig struct {
 
 func startTestCamera(t *testing.T, cfg testCameraConfig) *testCamera {
 	t.Helper()
-	scene := Scene{Width: 160, Height: 120, FPS: 16, Duration: 2 * time.Second, Direction: Right}
+	scene := testScene{Width: 160, Height: 120, FPS: 16, Duration: 2 * time.Second, Direction: Right}
 	aus := encodeScene(t, scene, scene.Frames())
 	if cfg.resize {
 		big := scene

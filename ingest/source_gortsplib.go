@@ -1,7 +1,9 @@
 package ingest
 
-// This file is the only one that knows gortsplib: it implements rtspClient
-// on gortsplib v4 (and mediacommon v2, through gortsplib's depacketizers).
+// This file is the only one of the package (tests aside) that knows
+// gortsplib: it implements rtspClient on gortsplib v4 (and mediacommon v2,
+// through gortsplib's depacketizers). The RTSP simulator, which serves
+// with gortsplib, is a package of its own (ingest/camsim).
 
 import (
 	"bytes"

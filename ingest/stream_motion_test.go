@@ -9,6 +9,7 @@ import (
 
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/models/motion"
 )
 
@@ -41,9 +42,9 @@ func classify(t *testing.T, sess *engine.Session, tensor []float32) (string, flo
 	return motion.Labels[top.Index], top.Score
 }
 
-func startSimulator(t *testing.T, add func(*ingest.Simulator) error) (sim *ingest.Simulator, started time.Time) {
+func startSimulator(t *testing.T, add func(*camsim.Simulator) error) (sim *camsim.Simulator, started time.Time) {
 	t.Helper()
-	sim = ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	sim = camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err := add(sim); err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +63,8 @@ func TestCaptureWindowMotion(t *testing.T) {
 	sess := motionSession(t)
 	// 20s of motion, so that the 10s window (which starts at the first
 	// key frame after connecting) never spans the loop's jump back.
-	scene := ingest.Scene{Width: 160, Height: 120, FPS: 12, Duration: 20 * time.Second, Direction: ingest.Right, Seed: 3}
-	sim, _ := startSimulator(t, func(sim *ingest.Simulator) error { return sim.AddScene("right", scene) })
+	scene := camsim.Scene{Width: 160, Height: 120, FPS: 12, Duration: 20 * time.Second, Direction: camsim.Right, Seed: 3}
+	sim, _ := startSimulator(t, func(sim *camsim.Simulator) error { return sim.AddScene("right", scene) })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -91,9 +92,9 @@ func TestStreamMotionLabelsFollowTheScene(t *testing.T) {
 	t.Parallel()
 	sess := motionSession(t)
 	const leg = 4 * time.Second
-	sim, began := startSimulator(t, func(sim *ingest.Simulator) error {
-		return sim.AddSceneSequence("seq", 160, 120, 12, []ingest.SceneSegment{
-			{Direction: ingest.Right, Duration: leg}, {Direction: ingest.Left, Duration: leg},
+	sim, began := startSimulator(t, func(sim *camsim.Simulator) error {
+		return sim.AddSceneSequence("seq", 160, 120, 12, []camsim.SceneSegment{
+			{Direction: camsim.Right, Duration: leg}, {Direction: camsim.Left, Duration: leg},
 		})
 	})
 	s, err := ingest.NewStream(ingest.StreamConfig{Name: "seq", URL: sim.URL("seq"), Transport: ingest.TransportTCP,

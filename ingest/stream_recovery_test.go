@@ -1,4 +1,4 @@
-package ingest
+package ingest_test
 
 import (
 	"log/slog"
@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
@@ -20,7 +22,7 @@ import (
 // simulator looping it shows every reader, for ever, what a reader that
 // joined after the camera's IDR sees. NAL units for which drop is true
 // are left out.
-func intraRefreshClip(t *testing.T, drop func(nalu []byte) bool) *simClip {
+func intraRefreshClip(t *testing.T, drop func(nalu []byte) bool) *h264Clip {
 	t.Helper()
 	ffmpeg := needTool(t, "ffmpeg")
 	path := filepath.Join(t.TempDir(), "intra-refresh.h264")
@@ -41,7 +43,7 @@ func intraRefreshClip(t *testing.T, drop func(nalu []byte) bool) *simClip {
 	// Each access unit starts with an access unit delimiter (aud=1).
 	var aus [][][]byte
 	for _, n := range nalus {
-		switch typ := nalType(CodecH264, n); {
+		switch typ := nalType(ingest.CodecH264, n); {
 		case typ == 9:
 			aus = append(aus, nil)
 		case len(aus) == 0:
@@ -50,16 +52,16 @@ func intraRefreshClip(t *testing.T, drop func(nalu []byte) bool) *simClip {
 			aus[len(aus)-1] = append(aus[len(aus)-1], n)
 		}
 	}
-	clip := &simClip{width: 160, height: 120, fps: 25}
+	clip := &h264Clip{width: 160, height: 120, fps: 25}
 	start := -1
 	for i, au := range aus {
 		for _, n := range au {
-			switch nalType(CodecH264, n) {
-			case h264NALSPS:
+			switch nalType(ingest.CodecH264, n) {
+			case ingest.H264NALSPS:
 				clip.sps = n
-			case h264NALPPS:
+			case ingest.H264NALPPS:
 				clip.pps = n
-			case h264NALIDR:
+			case ingest.H264NALIDR:
 				if i > 0 {
 					t.Fatalf("access unit %d is an IDR: not an intra-refresh stream", i)
 				}
@@ -77,7 +79,6 @@ func intraRefreshClip(t *testing.T, drop func(nalu []byte) bool) *simClip {
 		for _, n := range au {
 			if drop == nil || !drop(n) {
 				kept = append(kept, n)
-				clip.bytes += len(n)
 			}
 		}
 		clip.aus = append(clip.aus, kept)
@@ -91,15 +92,23 @@ func isRecoverySEI(n []byte) bool {
 	return len(n) > 1 && n[0]&0x1f == 6 && n[1] == 6
 }
 
+// h264Clip is an H.264 clip cut into access units, for Simulator.AddH264.
+type h264Clip struct {
+	width, height int
+	fps           float64
+	sps, pps      []byte
+	aus           [][][]byte
+}
+
 // serveClip serves clip at a path of a new simulator and returns its URL.
-func serveClip(t *testing.T, name string, clip *simClip) string {
+func serveClip(t *testing.T, name string, clip *h264Clip) string {
 	t.Helper()
-	sim := NewSimulator(SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	if err := sim.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	if err := sim.addClip(name, clip, slog.String("clip", name)); err != nil {
+	if err := sim.AddH264(name, clip.width, clip.height, clip.fps, clip.sps, clip.pps, clip.aus); err != nil {
 		t.Fatal(err)
 	}
 	return sim.URL(name)
@@ -117,19 +126,19 @@ func TestStreamStartsAtRecoveryPoint(t *testing.T) {
 	}{
 		{"parameter sets in band", nil},
 		{"parameter sets in the SDP only", func(n []byte) bool {
-			typ := nalType(CodecH264, n)
-			return typ == h264NALSPS || typ == h264NALPPS
+			typ := nalType(ingest.CodecH264, n)
+			return typ == ingest.H264NALSPS || typ == ingest.H264NALPPS
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			url := serveClip(t, "refresh", intraRefreshClip(t, tt.drop))
-			s := startStream(t, StreamConfig{URL: url, Transport: TransportTCP, Window: 2 * time.Second,
+			s := startStream(t, ingest.StreamConfig{URL: url, Transport: ingest.TransportTCP, Window: 2 * time.Second,
 				ReadTimeout: 5 * time.Second}, nil)
 			w := nextWindow(t, s, 30*time.Second)
 			st := s.Status()
 			t.Logf("%v; status %+v", &w, st)
-			if st.State != StatePlaying || st.Reconnects != 0 || st.LastError != "" {
+			if st.State != ingest.StatePlaying || st.Reconnects != 0 || st.LastError != "" {
 				t.Errorf("state %s after %d reconnects (%q), want playing", st.State, st.Reconnects, st.LastError)
 			}
 			if st.Width != 160 || st.Height != 120 || w.FramesKept < 8 {
@@ -146,9 +155,9 @@ func TestStreamWithoutKeyFrameRetries(t *testing.T) {
 	t.Parallel()
 	clip := intraRefreshClip(t, isRecoverySEI)
 	url := serveClip(t, "no-key", clip)
-	s := startStream(t, StreamConfig{URL: url, Transport: TransportTCP, Window: 2 * time.Second,
+	s := startStream(t, ingest.StreamConfig{URL: url, Transport: ingest.TransportTCP, Window: 2 * time.Second,
 		ReadTimeout: 1500 * time.Millisecond, BackoffMin: time.Hour, BackoffMax: time.Hour}, nil)
-	st := waitStatus(t, s, 20*time.Second, "retrying", func(st Status) bool { return st.State == StateRetrying })
+	st := waitStatus(t, s, 20*time.Second, "retrying", func(st ingest.Status) bool { return st.State == ingest.StateRetrying })
 	want := "read " + url + ": no decodable video: no key frame or recovery point in 1.5s"
 	if st.LastError != want {
 		t.Errorf("last error %q, want %q", st.LastError, want)

@@ -1,7 +1,6 @@
-package ingest
+package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,33 +14,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actiond/actiond/models"
+	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 )
 
 // The stream tests run against the RTSP Simulator on loopback: a real
 // gortsplib server, real RTP, real libavcodec.
 
-// liveModel is the input layout of PP-TSMv2 and the motion model.
-func liveModel() models.Manifest {
-	return models.Manifest{
-		Segments: 16, InputSize: 224, ShortSide: 256,
-		Mean: models.ImageNetMean, Std: models.ImageNetStd,
-	}
-}
-
 // liveScene is small and short, so that rendering and encoding it costs
 // little; it loops every 2s.
-var liveScene = Scene{Width: 160, Height: 120, FPS: 25, Duration: 2 * time.Second, Direction: Left}
+var liveScene = camsim.Scene{Width: 160, Height: 120, FPS: 25, Duration: 2 * time.Second, Direction: camsim.Left}
 
 // liveSim starts a simulator on a free loopback port serving liveScene at
 // "cam"; the test's cleanup closes it.
-func liveSim(t *testing.T, cfg SimulatorConfig) *Simulator {
+func liveSim(t *testing.T, cfg camsim.SimulatorConfig) *camsim.Simulator {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	sim := NewSimulator(cfg)
+	sim := camsim.NewSimulator(cfg)
 	if err := sim.AddScene("cam", liveScene); err != nil {
 		t.Fatal(err)
 	}
@@ -52,91 +44,32 @@ func liveSim(t *testing.T, cfg SimulatorConfig) *Simulator {
 	return sim
 }
 
-// logBuffer collects a component's logs, for tests that check what they
-// say (and do not say).
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	t   testing.TB
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if testing.Verbose() {
-		b.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLogBuffer(t testing.TB) (*logBuffer, *slog.Logger) {
-	b := &logBuffer{t: t}
-	return b, slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// startStream starts a stream and closes it at the test's end.
-func startStream(t *testing.T, cfg StreamConfig, log *slog.Logger) *Stream {
-	t.Helper()
-	if cfg.Name == "" {
-		cfg.Name = "cam"
-	}
-	s, err := NewStream(cfg, liveModel(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	t.Cleanup(s.Close)
-	return s
-}
-
-// nextWindow waits for the stream's next window.
-func nextWindow(t *testing.T, s *Stream, timeout time.Duration) Window {
-	t.Helper()
-	select {
-	case w, ok := <-s.Windows():
-		if !ok {
-			t.Fatalf("windows closed; status %+v", s.Status())
-		}
-		return w
-	case <-time.After(timeout):
-		t.Fatalf("no window within %v; status %+v", timeout, s.Status())
-	}
-	panic("unreachable")
-}
-
-// waitStatus polls the stream's status until cond holds.
-func waitStatus(t *testing.T, s *Stream, timeout time.Duration, what string, cond func(Status) bool) Status {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		st := s.Status()
-		if cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not %s within %v; status %+v", what, timeout, st)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
+// Helpers shared with ingest's own tests (helpers_test.go).
+var (
+	liveModel    = ingest.LiveModel
+	newLogBuffer = ingest.NewLogBuffer
+	startStream  = ingest.StartStream
+	nextWindow   = ingest.NextWindow
+	waitStatus   = ingest.WaitStatus
+	sharedClip   = ingest.SharedClip
+	needTool     = ingest.NeedTool
+	rssBytes     = ingest.RSSBytes
+	cHeapInUse   = ingest.CHeapInUse
+	capture      = ingest.Capture
+	nalType      = ingest.NALType
+)
 
 // A 28 fps file served live: the window sees 280 frames in 10s, samples
 // 16 of them, converts about one frame per slot, and times itself by the
 // camera's sender reports.
 func TestStreamReadsH264(t *testing.T) {
 	t.Parallel()
-	sim := liveSim(t, SimulatorConfig{})
+	sim := liveSim(t, camsim.SimulatorConfig{})
 	if err := sim.AddFile("arm", sharedClip(t, "arm_wrestling.mp4")); err != nil {
 		t.Fatal(err)
 	}
 	began := time.Now()
-	s := startStream(t, StreamConfig{URL: sim.URL("arm"), Transport: TransportTCP}, nil)
+	s := startStream(t, ingest.StreamConfig{URL: sim.URL("arm"), Transport: ingest.TransportTCP}, nil)
 	w0 := nextWindow(t, s, 30*time.Second)
 	w1 := nextWindow(t, s, 5*time.Second)
 	st := s.Status()
@@ -145,7 +78,7 @@ func TestStreamReadsH264(t *testing.T) {
 	if w0.MediaStart != 0 || w0.MediaEnd != 10*time.Second || w1.MediaStart != 1250*time.Millisecond || w1.MediaEnd != 11250*time.Millisecond {
 		t.Errorf("windows span %v..%v and %v..%v, want 0s..10s and 1.25s..11.25s", w0.MediaStart, w0.MediaEnd, w1.MediaStart, w1.MediaEnd)
 	}
-	for _, w := range []Window{w0, w1} {
+	for _, w := range []ingest.Window{w0, w1} {
 		if w.FramesSeen < 279 || w.FramesSeen > 281 || math.Abs(w.FPS-28) > 0.2 {
 			t.Errorf("window %d saw %d frames (%.2f fps), want 280 (28 fps)", w.Seq, w.FramesSeen, w.FPS)
 		}
@@ -154,7 +87,7 @@ func TestStreamReadsH264(t *testing.T) {
 		}
 		// The simulator sends sender reports every second, stamped with
 		// its send schedule: capture time is about when we connected.
-		if w.Clock != ClockRTCP || w.AbsEnd.Sub(w.AbsStart) != 10*time.Second {
+		if w.Clock != ingest.ClockRTCP || w.AbsEnd.Sub(w.AbsStart) != 10*time.Second {
 			t.Errorf("window %d: %s clock, %v long", w.Seq, w.Clock, w.AbsEnd.Sub(w.AbsStart))
 		}
 		if d := w.AbsStart.Sub(began) - w.MediaStart; d.Abs() > 2*time.Second {
@@ -164,7 +97,7 @@ func TestStreamReadsH264(t *testing.T) {
 	if w0.Seq != 0 || w1.Seq != 1 {
 		t.Errorf("seq %d, %d", w0.Seq, w1.Seq)
 	}
-	if st.State != StatePlaying || st.Codec != CodecH264 || st.Transport != "TCP" || st.Width != 340 || st.Height != 256 {
+	if st.State != ingest.StatePlaying || st.Codec != ingest.CodecH264 || st.Transport != "TCP" || st.Width != 340 || st.Height != 256 {
 		t.Errorf("status %s %s %s %dx%d", st.State, st.Codec, st.Transport, st.Width, st.Height)
 	}
 	// Only frames nearest a slot centre are converted: 18 slots settled
@@ -180,66 +113,26 @@ func TestStreamReadsH264(t *testing.T) {
 	}
 }
 
-// The stride is rounded up to whole slots and reported; bad keys are named.
-func TestStreamConfig(t *testing.T) {
-	s, err := NewStream(StreamConfig{Name: "x", URL: "rtsp://cam/x", Stride: time.Second}, liveModel(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := s.Status(); st.Stride != 1250*time.Millisecond || st.Window != 10*time.Second {
-		t.Errorf("stride 1s gives %v (window %v), want 1.25s", st.Stride, st.Window)
-	}
-	s.Close()
-	for _, w := range []struct {
-		stride, want time.Duration
-	}{{0, 1250 * time.Millisecond}, {625 * time.Millisecond, 625 * time.Millisecond}, {626 * time.Millisecond, 1250 * time.Millisecond}, {30 * time.Second, 30 * time.Second}} {
-		set, err := StreamConfig{Name: "x", URL: "rtsp://cam/x", Stride: w.stride}.settle(liveModel())
-		if err != nil || set.Stride != w.want {
-			t.Errorf("stride %v: got %v, %v; want %v", w.stride, set.Stride, err, w.want)
-		}
-	}
-	m := liveModel()
-	m.WindowSeconds = 8
-	if set, _ := (StreamConfig{Name: "x", URL: "rtsp://cam/x"}).settle(m); set.Window != 8*time.Second || set.grid.slot != 500*time.Millisecond {
-		t.Errorf("model window 8s: got window %v slot %v", set.Window, set.grid.slot)
-	}
-
-	_, err = NewStream(StreamConfig{URL: "http://admin:hunter22@cam/x", Transport: "quic", Window: time.Millisecond,
-		Stride: -1, BackoffMin: 5 * time.Second, BackoffMax: time.Second, QueueSize: -3, TLSFingerprint: "abc"}, liveModel(), nil)
-	if err == nil {
-		t.Fatal("bad config accepted")
-	}
-	t.Log(err)
-	for _, key := range []string{"'name'", "'url' must start with rtsp://", "'transport'", "'window'", "'stride'", "'backoff_max'", "'queue_size'", "'tls_fingerprint'"} {
-		if !strings.Contains(err.Error(), key) {
-			t.Errorf("error does not name %s", key)
-		}
-	}
-	if strings.Contains(err.Error(), "hunter22") {
-		t.Error("error shows the password")
-	}
-}
-
 // Every transport plays; auto falls back to TCP when the camera offers no
 // UDP.
 func TestStreamTransports(t *testing.T) {
 	t.Parallel()
-	withUDP := liveSim(t, SimulatorConfig{})
-	tcpOnly := liveSim(t, SimulatorConfig{DisableUDP: true})
+	withUDP := liveSim(t, camsim.SimulatorConfig{})
+	tcpOnly := liveSim(t, camsim.SimulatorConfig{DisableUDP: true})
 	tests := []struct {
-		sim       *Simulator
-		transport Transport
+		sim       *camsim.Simulator
+		transport ingest.Transport
 		want      string
 	}{
-		{withUDP, TransportAuto, "UDP"},
-		{withUDP, TransportUDP, "UDP"},
-		{withUDP, TransportTCP, "TCP"},
-		{tcpOnly, TransportAuto, "TCP"},
+		{withUDP, ingest.TransportAuto, "UDP"},
+		{withUDP, ingest.TransportUDP, "UDP"},
+		{withUDP, ingest.TransportTCP, "TCP"},
+		{tcpOnly, ingest.TransportAuto, "TCP"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s→%s", tt.transport, tt.want), func(t *testing.T) {
 			t.Parallel()
-			s := startStream(t, StreamConfig{URL: tt.sim.URL("cam"), Transport: tt.transport, Window: 2 * time.Second}, nil)
+			s := startStream(t, ingest.StreamConfig{URL: tt.sim.URL("cam"), Transport: tt.transport, Window: 2 * time.Second}, nil)
 			w := nextWindow(t, s, 20*time.Second)
 			st := s.Status()
 			if st.Transport != tt.want {
@@ -256,21 +149,21 @@ func TestStreamTransports(t *testing.T) {
 // new epoch and media time goes on.
 func TestStreamReconnectsAfterDrop(t *testing.T) {
 	t.Parallel()
-	sim := liveSim(t, SimulatorConfig{})
-	s := startStream(t, StreamConfig{URL: sim.URL("cam"), Transport: TransportTCP, Window: 2 * time.Second,
+	sim := liveSim(t, camsim.SimulatorConfig{})
+	s := startStream(t, ingest.StreamConfig{URL: sim.URL("cam"), Transport: ingest.TransportTCP, Window: 2 * time.Second,
 		BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond}, nil)
 	w0 := nextWindow(t, s, 20*time.Second)
 	if err := sim.DropConnections("cam"); err != nil {
 		t.Fatal(err)
 	}
-	var states []State
-	var w Window
+	var states []ingest.State
+	var w ingest.Window
 	deadline := time.After(20 * time.Second)
 	for w.Epoch < 2 {
 		select {
 		case st := <-s.StatusChanges():
 			states = append(states, st.State)
-			if st.State == StateRetrying {
+			if st.State == ingest.StateRetrying {
 				t.Logf("retrying: %s", st.LastError)
 			}
 		case w = <-s.Windows():
@@ -295,12 +188,12 @@ func TestStreamReconnectsAfterDrop(t *testing.T) {
 // timeout, and the stream comes back when the camera does.
 func TestStreamStallReadTimeout(t *testing.T) {
 	t.Parallel()
-	sim := liveSim(t, SimulatorConfig{})
+	sim := liveSim(t, camsim.SimulatorConfig{})
 	// The read timeout is longer than the camera's key frame interval
 	// (1s), which a reader joining mid-way waits for.
-	s := startStream(t, StreamConfig{URL: sim.URL("cam"), Transport: TransportTCP, Window: 2 * time.Second,
+	s := startStream(t, ingest.StreamConfig{URL: sim.URL("cam"), Transport: ingest.TransportTCP, Window: 2 * time.Second,
 		ReadTimeout: 1200 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 100 * time.Millisecond}, nil)
-	waitStatus(t, s, 20*time.Second, "decoding", func(st Status) bool { return st.FramesDecoded > 10 })
+	waitStatus(t, s, 20*time.Second, "decoding", func(st ingest.Status) bool { return st.FramesDecoded > 10 })
 	if err := sim.Stall("cam", 2500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +203,7 @@ func TestStreamStallReadTimeout(t *testing.T) {
 		select {
 		case st := <-s.StatusChanges():
 			seen = append(seen, string(st.State))
-			if st.State == StateRetrying {
+			if st.State == ingest.StateRetrying {
 				seen = append(seen, "("+st.LastError+")")
 				if !strings.Contains(st.LastError, "read timeout: no video for") {
 					t.Errorf("retrying because %q, want a read timeout", st.LastError)
@@ -319,22 +212,22 @@ func TestStreamStallReadTimeout(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("no recovery; changes %v, status %+v", seen, s.Status())
 		}
-		if n := len(seen); n > 3 && seen[n-1] == string(StatePlaying) && strings.Contains(strings.Join(seen, " "), "read timeout") {
+		if n := len(seen); n > 3 && seen[n-1] == string(ingest.StatePlaying) && strings.Contains(strings.Join(seen, " "), "read timeout") {
 			break
 		}
 	}
 	t.Logf("changes: %v", seen)
 	// Decoding resumes.
 	n := s.Status().FramesDecoded
-	waitStatus(t, s, 10*time.Second, "decoding again", func(st Status) bool { return st.FramesDecoded > n+10 })
+	waitStatus(t, s, 10*time.Second, "decoding again", func(st ingest.Status) bool { return st.FramesDecoded > n+10 })
 }
 
 // A camera whose clock jumps starts a new epoch, back or forward, without
 // reconnecting.
 func TestStreamTimestampJump(t *testing.T) {
 	t.Parallel()
-	sim := liveSim(t, SimulatorConfig{})
-	s := startStream(t, StreamConfig{URL: sim.URL("cam"), Transport: TransportTCP, Window: 2 * time.Second}, nil)
+	sim := liveSim(t, camsim.SimulatorConfig{})
+	s := startStream(t, ingest.StreamConfig{URL: sim.URL("cam"), Transport: ingest.TransportTCP, Window: 2 * time.Second}, nil)
 	w0 := nextWindow(t, s, 20*time.Second)
 	for i, jump := range []struct {
 		to     time.Duration
@@ -343,7 +236,7 @@ func TestStreamTimestampJump(t *testing.T) {
 		if err := sim.JumpTimestamps("cam", jump.to); err != nil {
 			t.Fatal(err)
 		}
-		st := waitStatus(t, s, 10*time.Second, "in a new epoch", func(st Status) bool { return st.Epoch == uint64(i+2) })
+		st := waitStatus(t, s, 10*time.Second, "in a new epoch", func(st ingest.Status) bool { return st.Epoch == uint64(i+2) })
 		if !strings.HasPrefix(st.EpochReason, jump.reason) || st.Reconnects != 0 {
 			t.Errorf("epoch %d: %q after %d reconnects, want %q", st.Epoch, st.EpochReason, st.Reconnects, jump.reason)
 		}
@@ -363,15 +256,15 @@ func TestStreamTimestampJump(t *testing.T) {
 // windows keep coming.
 func TestStreamPacketLoss(t *testing.T) {
 	t.Parallel()
-	sim := liveSim(t, SimulatorConfig{})
-	s := startStream(t, StreamConfig{URL: sim.URL("cam"), Transport: TransportUDP, Window: 2 * time.Second,
+	sim := liveSim(t, camsim.SimulatorConfig{})
+	s := startStream(t, ingest.StreamConfig{URL: sim.URL("cam"), Transport: ingest.TransportUDP, Window: 2 * time.Second,
 		Stride: 500 * time.Millisecond}, nil)
 	nextWindow(t, s, 20*time.Second)
 	if err := sim.SetPacketLoss("cam", 0.02); err != nil {
 		t.Fatal(err)
 	}
 	before := s.Status()
-	var wins []Window
+	var wins []ingest.Window
 	for len(wins) < 12 { // 6s
 		wins = append(wins, nextWindow(t, s, 10*time.Second))
 	}
@@ -383,7 +276,7 @@ func TestStreamPacketLoss(t *testing.T) {
 	if decoded, arrived := st.FramesDecoded-before.FramesDecoded, st.AccessUnits-before.AccessUnits; decoded >= arrived {
 		t.Errorf("decoded %d frames of %d access units despite the loss", decoded, arrived)
 	}
-	if st.State != StatePlaying || st.Reconnects != 0 {
+	if st.State != ingest.StatePlaying || st.Reconnects != 0 {
 		t.Errorf("state %s after %d reconnects", st.State, st.Reconnects)
 	}
 	if err := sim.SetPacketLoss("cam", 0); err != nil {
@@ -395,21 +288,21 @@ func TestStreamPacketLoss(t *testing.T) {
 // logs.
 func TestStreamCredentials(t *testing.T) {
 	t.Parallel()
-	sim := liveSim(t, SimulatorConfig{})
+	sim := liveSim(t, camsim.SimulatorConfig{})
 	sim.SetCredentials("viewer", "s3cr3t-pw")
 	withCreds := strings.Replace(sim.URL("cam"), "rtsp://", "rtsp://viewer:s3cr3t-pw@", 1)
 	wrong := strings.Replace(sim.URL("cam"), "rtsp://", "rtsp://viewer:wr0ng-pw@", 1)
 
 	logs, log := newLogBuffer(t)
-	good := startStream(t, StreamConfig{Name: "good", URL: withCreds, Window: 2 * time.Second}, log)
-	bad := startStream(t, StreamConfig{Name: "bad", URL: wrong, BackoffMin: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, log)
-	none := startStream(t, StreamConfig{Name: "none", URL: sim.URL("cam"), BackoffMin: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, log)
+	good := startStream(t, ingest.StreamConfig{Name: "good", URL: withCreds, Window: 2 * time.Second}, log)
+	bad := startStream(t, ingest.StreamConfig{Name: "bad", URL: wrong, BackoffMin: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, log)
+	none := startStream(t, ingest.StreamConfig{Name: "none", URL: sim.URL("cam"), BackoffMin: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, log)
 	nextWindow(t, good, 20*time.Second)
-	stBad := waitStatus(t, bad, 10*time.Second, "refused", func(st Status) bool { return st.Reconnects >= 2 })
-	stNone := waitStatus(t, none, 10*time.Second, "refused", func(st Status) bool { return st.Reconnects >= 2 })
+	stBad := waitStatus(t, bad, 10*time.Second, "refused", func(st ingest.Status) bool { return st.Reconnects >= 2 })
+	stNone := waitStatus(t, none, 10*time.Second, "refused", func(st ingest.Status) bool { return st.Reconnects >= 2 })
 	t.Logf("wrong password: %s\nnone: %s", stBad.LastError, stNone.LastError)
 	for _, want := range []struct {
-		st   Status
+		st   ingest.Status
 		text string
 	}{{stBad, "unauthorized: the camera refused the credentials"}, {stNone, "unauthorized: the camera wants credentials"}} {
 		if !strings.Contains(want.st.LastError, want.text) {
@@ -418,7 +311,7 @@ func TestStreamCredentials(t *testing.T) {
 	}
 	good.Close()
 	bad.Close()
-	for _, st := range []Status{good.Status(), bad.Status(), stBad} {
+	for _, st := range []ingest.Status{good.Status(), bad.Status(), stBad} {
 		text := fmt.Sprintf("%+v", st)
 		if strings.Contains(text, "s3cr3t") || strings.Contains(text, "wr0ng") || strings.Contains(text, "viewer") {
 			t.Errorf("status shows credentials: %s", text)
@@ -441,8 +334,8 @@ func TestStreamNoAnswer(t *testing.T) {
 	url := "rtsp://admin:hunter22@" + ln + "/x"
 	// The deadline only catches a stream that never gives up; the
 	// message says it waited the connect timeout.
-	s := startStream(t, StreamConfig{URL: url, ConnectTimeout: 300 * time.Millisecond, BackoffMin: time.Hour, BackoffMax: time.Hour}, nil)
-	st := waitStatus(t, s, 20*time.Second, "retrying", func(st Status) bool { return st.State == StateRetrying })
+	s := startStream(t, ingest.StreamConfig{URL: url, ConnectTimeout: 300 * time.Millisecond, BackoffMin: time.Hour, BackoffMax: time.Hour}, nil)
+	st := waitStatus(t, s, 20*time.Second, "retrying", func(st ingest.Status) bool { return st.State == ingest.StateRetrying })
 	want := "connect rtsp://***@" + ln + "/x: no answer within 300ms"
 	if st.LastError != want {
 		t.Errorf("last error %q, want %q", st.LastError, want)
@@ -491,8 +384,8 @@ func TestStreamReconnectCyclesDoNotLeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 reconnects")
 	}
-	sim := liveSim(t, SimulatorConfig{})
-	s := startStream(t, StreamConfig{URL: sim.URL("cam"), Transport: TransportTCP, Window: 2 * time.Second,
+	sim := liveSim(t, camsim.SimulatorConfig{})
+	s := startStream(t, ingest.StreamConfig{URL: sim.URL("cam"), Transport: ingest.TransportTCP, Window: 2 * time.Second,
 		BackoffMin: time.Millisecond, BackoffMax: 2 * time.Millisecond}, nil)
 	cycles := 0
 	cycle := func() {
@@ -500,17 +393,17 @@ func TestStreamReconnectCyclesDoNotLeak(t *testing.T) {
 		if err := sim.DropConnections("cam"); err != nil {
 			t.Fatal(err)
 		}
-		st := waitStatus(t, s, 10*time.Second, "playing again", func(st Status) bool {
-			return st.Reconnects > n && st.State == StatePlaying
+		st := waitStatus(t, s, 10*time.Second, "playing again", func(st ingest.Status) bool {
+			return st.Reconnects > n && st.State == ingest.StatePlaying
 		})
 		if cycles++; cycles%25 == 0 {
 			// Now and then decode too (the first key frame can be a
 			// second away), so that connections end with frames in
 			// the decoder and the window.
-			waitStatus(t, s, 10*time.Second, "decoding", func(now Status) bool { return now.FramesDecoded > st.FramesDecoded+2 })
+			waitStatus(t, s, 10*time.Second, "decoding", func(now ingest.Status) bool { return now.FramesDecoded > st.FramesDecoded+2 })
 		}
 	}
-	waitStatus(t, s, 10*time.Second, "decoding", func(st Status) bool { return st.FramesDecoded > 0 })
+	waitStatus(t, s, 10*time.Second, "decoding", func(st ingest.Status) bool { return st.FramesDecoded > 0 })
 	measure := func() (goroutines, fds int, heap, rss int64) {
 		time.Sleep(50 * time.Millisecond) // let closed connections' goroutines finish
 		runtime.GC()
@@ -551,23 +444,23 @@ func TestStreamReconnectCyclesDoNotLeak(t *testing.T) {
 // Closing a stream stops it: a final "stopped" status, both channels
 // closed, and no goroutine left.
 func TestStreamCloseStops(t *testing.T) {
-	sim := liveSim(t, SimulatorConfig{})
+	sim := liveSim(t, camsim.SimulatorConfig{})
 	g0 := runtime.NumGoroutine()
-	s, err := NewStream(StreamConfig{Name: "cam", URL: sim.URL("cam"), Window: 2 * time.Second}, liveModel(), nil)
+	s, err := ingest.NewStream(ingest.StreamConfig{Name: "cam", URL: sim.URL("cam"), Window: 2 * time.Second}, liveModel(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Start()
-	waitStatus(t, s, 20*time.Second, "decoding", func(st Status) bool { return st.FramesDecoded > 5 })
+	waitStatus(t, s, 20*time.Second, "decoding", func(st ingest.Status) bool { return st.FramesDecoded > 5 })
 	s.Close()
 	s.Close()
-	var last Status
+	var last ingest.Status
 	for st := range s.StatusChanges() {
 		last = st
 	}
 	for range s.Windows() {
 	}
-	if last.State != StateStopped || s.Status().State != StateStopped {
+	if last.State != ingest.StateStopped || s.Status().State != ingest.StateStopped {
 		t.Errorf("last status %s", last.State)
 	}
 	deadline := time.Now().Add(2 * time.Second)
@@ -578,7 +471,7 @@ func TestStreamCloseStops(t *testing.T) {
 		t.Errorf("%d goroutines after close, %d before start", g, g0)
 	}
 	// Never started: Close still returns.
-	s2, _ := NewStream(StreamConfig{Name: "x", URL: "rtsp://127.0.0.1:1/x"}, liveModel(), nil)
+	s2, _ := ingest.NewStream(ingest.StreamConfig{Name: "x", URL: "rtsp://127.0.0.1:1/x"}, liveModel(), nil)
 	s2.Close()
 }
 
@@ -588,7 +481,7 @@ func TestStreamCloseStops(t *testing.T) {
 func TestStreamReadsFFmpegPublisher(t *testing.T) {
 	t.Parallel()
 	ffmpeg := needTool(t, "ffmpeg")
-	sim := liveSim(t, SimulatorConfig{})
+	sim := liveSim(t, camsim.SimulatorConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	pub := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-re", "-stream_loop", "-1",
 		"-i", sharedClip(t, "arm_wrestling.mp4"), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", sim.URL("pub"))
@@ -603,7 +496,7 @@ func TestStreamReadsFFmpegPublisher(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s := startStream(t, StreamConfig{URL: sim.URL("pub"), Transport: TransportTCP}, nil)
+	s := startStream(t, ingest.StreamConfig{URL: sim.URL("pub"), Transport: ingest.TransportTCP}, nil)
 	w := nextWindow(t, s, 40*time.Second)
 	if w.MediaEnd-w.MediaStart != 10*time.Second || w.FramesKept != 16 {
 		t.Errorf("window %v..%v with %d frames kept, want 10 s and 16", w.MediaStart, w.MediaEnd, w.FramesKept)
@@ -611,7 +504,7 @@ func TestStreamReadsFFmpegPublisher(t *testing.T) {
 	if w.FramesSeen < 278 || w.FramesSeen > 282 || math.Abs(w.FPS-28) > 0.3 {
 		t.Errorf("window saw %d frames (%.2f fps), want 280 (28 fps)", w.FramesSeen, w.FPS)
 	}
-	if st := s.Status(); st.Codec != CodecH264 || st.Width != 340 || st.Height != 256 || st.DecodeErrors != 0 {
+	if st := s.Status(); st.Codec != ingest.CodecH264 || st.Width != 340 || st.Height != 256 || st.DecodeErrors != 0 {
 		t.Errorf("status %s %dx%d, %d decode errors", st.Codec, st.Width, st.Height, st.DecodeErrors)
 	}
 }

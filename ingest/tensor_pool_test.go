@@ -1,14 +1,17 @@
-package ingest
+package ingest_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 )
 
 // The pool lends tensors of its size and takes them back; it makes only as
 // many as were out at once.
 func TestTensorPoolAccounting(t *testing.T) {
-	p := NewTensorPool(8)
+	p := ingest.NewTensorPool(8)
 	a, b := p.Get(8), p.Get(8)
 	p.Put(a)
 	c := p.Get(8) // a again
@@ -22,7 +25,7 @@ func TestTensorPoolAccounting(t *testing.T) {
 	if st := p.Stats(); st.Allocated != 2 || st.Lent != 0 || st.MaxLent != 2 || st.Free != 2 {
 		t.Errorf("stats %+v, want 2 made, none lent, at most 2 at once, 2 free", st)
 	}
-	var nilPool *TensorPool
+	var nilPool *ingest.TensorPool
 	if len(nilPool.Get(4)) != 4 {
 		t.Error("a nil pool does not allocate")
 	}
@@ -34,13 +37,13 @@ func TestTensorPoolAccounting(t *testing.T) {
 // per window made.
 func TestStreamSlowReceiverGivesTensorsBack(t *testing.T) {
 	t.Parallel()
-	sim := liveSim(t, SimulatorConfig{})
-	if err := sim.AddSceneSequence("bounce", 160, 120, 12, []SceneSegment{{Direction: Right, Duration: 4 * time.Second}, {Direction: Left, Duration: 4 * time.Second}}); err != nil {
+	sim := liveSim(t, camsim.SimulatorConfig{})
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, []camsim.SceneSegment{{Direction: camsim.Right, Duration: 4 * time.Second}, {Direction: camsim.Left, Duration: 4 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
-	pre := NewPreprocessor(liveModel())
-	pool := NewTensorPool(liveModel().Segments * pre.FrameSize())
-	s, err := NewStream(StreamConfig{Name: "cam", URL: sim.URL("bounce"), Transport: TransportTCP,
+	pre := ingest.NewPreprocessor(liveModel())
+	pool := ingest.NewTensorPool(liveModel().Segments * pre.FrameSize())
+	s, err := ingest.NewStream(ingest.StreamConfig{Name: "cam", URL: sim.URL("bounce"), Transport: ingest.TransportTCP,
 		Window: 2500 * time.Millisecond, Stride: 2500 * time.Millisecond / 16, WindowQueue: 2}, liveModel(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +51,7 @@ func TestStreamSlowReceiverGivesTensorsBack(t *testing.T) {
 	s.SetTensorPool(pool)
 	s.Start()
 	t.Cleanup(s.Close)
-	st := waitStatus(t, s, 60*time.Second, "dropping windows", func(st Status) bool { return st.DroppedWindows >= 5 })
+	st := waitStatus(t, s, 60*time.Second, "dropping windows", func(st ingest.Status) bool { return st.DroppedWindows >= 5 })
 	ps := pool.Stats()
 	t.Logf("%d windows made, %d dropped; pool %+v", st.Windows, st.DroppedWindows, ps)
 	if ps.Allocated > 3 {

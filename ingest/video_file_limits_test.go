@@ -171,7 +171,7 @@ func TestVideoFileStopsWhenCancelled(t *testing.T) {
 // A camera whose sequence parameter set announces frames over the limit is
 // refused before a frame is decoded, naming the size and the key.
 func TestDecoderRefusesFramesOverTheLimit(t *testing.T) {
-	scene := Scene{Width: 160, Height: 120, FPS: 25, Duration: time.Second, Direction: Right, Seed: 1}
+	scene := testScene{Width: 160, Height: 120, FPS: 25, Duration: time.Second, Direction: Right, Seed: 1}
 	aus := encodeScene(t, scene, 5)
 	for _, tc := range []struct {
 		max  int

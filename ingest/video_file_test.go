@@ -500,7 +500,7 @@ func TestVideoFileResolutionChange(t *testing.T) {
 	sizes := [][2]int{{64, 48}, {96, 64}}
 	for i, sz := range sizes {
 		p := filepath.Join(dir, fmt.Sprintf("part%d.h264", i))
-		s := Scene{Width: sz[0], Height: sz[1], FPS: 10, Duration: time.Second, Direction: Right, Seed: int64(i)}
+		s := testScene{Width: sz[0], Height: sz[1], FPS: 10, Duration: time.Second, Direction: Right, Seed: int64(i)}
 		if err := s.WriteFile(p); err != nil {
 			t.Fatal(err)
 		}

@@ -68,7 +68,7 @@ func TestVideoFileDecodeSkipsUnneededPictures(t *testing.T) {
 	dir := t.TempDir()
 	// Our writer: no B frames, a key frame every second, so only the
 	// references after the last wanted frame of each second can go.
-	scene := Scene{Width: 192, Height: 128, FPS: 25, Duration: 10 * time.Second, Direction: Right, Seed: 3}
+	scene := testScene{Width: 192, Height: 128, FPS: 25, Duration: 10 * time.Second, Direction: Right, Seed: 3}
 	for _, name := range []string{"scene.mp4", "scene.ts"} {
 		if err := scene.WriteFile(filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)

@@ -19,6 +19,26 @@ const (
 	ClockReceive Clock = "receive"
 )
 
+// Span is where a window lies in its stream, in media and absolute time.
+// The server passes it from the window to the hub's events unchanged but
+// for a media offset that keeps media time increasing across reconnects.
+type Span struct {
+	// MediaStart and MediaEnd are the window's range in media time: time
+	// since the stream's first frame, from RTP timestamps. Within an epoch
+	// they are exact; across epochs the gap is measured by the receive
+	// clock, so media time keeps increasing.
+	MediaStart, MediaEnd time.Duration
+	// AbsStart and AbsEnd are the same range in absolute time, by Clock.
+	AbsStart, AbsEnd time.Time
+	// Clock says whether AbsStart and AbsEnd are capture or receive time.
+	Clock Clock
+	// Completed is when the packets of the frame that completed the window
+	// arrived, by this machine's clock whatever Clock says: the first frame
+	// at or past MediaEnd (or the last one before the epoch ended). No
+	// result can exist before it, so a result's latency counts from it.
+	Completed time.Time
+}
+
 // Window is one full window of a live stream, as model input.
 //
 // The tensor is the receiver's: every Window carries its own copy, so it may
@@ -38,20 +58,8 @@ type Window struct {
 	// FrameEncoder it is [segments, FeatureSize()]: per slot that frame's
 	// features.
 	Tensor []float32
-	// MediaStart and MediaEnd are the window's range in media time: time
-	// since the stream's first frame, from RTP timestamps. Within an epoch
-	// they are exact; across epochs the gap is measured by the receive
-	// clock, so media time keeps increasing.
-	MediaStart, MediaEnd time.Duration
-	// AbsStart and AbsEnd are the same range in absolute time, by Clock.
-	AbsStart, AbsEnd time.Time
-	// Clock says whether AbsStart and AbsEnd are capture or receive time.
-	Clock Clock
-	// Completed is when the packets of the frame that completed the window
-	// arrived, by this machine's clock whatever Clock says: the first frame
-	// at or past MediaEnd (or the last one before the epoch ended). No
-	// result can exist before it, so a result's latency counts from it.
-	Completed time.Time
+	// Span is where the window lies in the stream.
+	Span
 	// FramesSeen is how many decoded frames fell in the window; FramesKept
 	// how many distinct ones of them it samples (at most segments: a slot
 	// without a frame of its own repeats its nearest neighbour).

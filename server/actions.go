@@ -3,21 +3,12 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"time"
 
+	"github.com/actiond/actiond/ingest"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-// windowSpan is where a window lies in a stream: media time and absolute
-// time by clock.
-type windowSpan struct {
-	mediaStart, mediaEnd time.Duration
-	start, end           time.Time
-	clock                actiondv1.Clock
-	completed            time.Time // arrival of the frame that completed the window
-}
 
 // actionRules are a stream's hysteresis settings.
 type actionRules struct {
@@ -41,7 +32,7 @@ type actionTracker struct {
 	run struct {
 		label int // -1: none
 		n     int
-		first windowSpan
+		first ingest.Span
 		peak  float32
 	}
 	open []*openAction // in the order they started
@@ -51,12 +42,12 @@ type actionTracker struct {
 type openAction struct {
 	id    string
 	label int
-	start windowSpan
+	start ingest.Span
 	peak  float32
 	// below counts windows in a row that scored the label below off.
 	below int
 	// last is the last window that scored the label at or above off.
-	last windowSpan
+	last ingest.Span
 }
 
 func newActionTracker(rules actionRules, newID func() string) *actionTracker {
@@ -68,7 +59,7 @@ func newActionTracker(rules actionRules, newID func() string) *actionTracker {
 // observe takes one window: its span, its scores over all labels and the
 // label on top (among the allowed ones) with its score. It returns the
 // events the window causes, ended actions first. labelName names labels.
-func (t *actionTracker) observe(w windowSpan, scores []float32, top int, labelName func(int) string) []*actiondv1.Event {
+func (t *actionTracker) observe(w ingest.Span, scores []float32, top int, labelName func(int) string) []*actiondv1.Event {
 	var events []*actiondv1.Event
 	// End first: a change of label reads as "A ended, B started".
 	kept := t.open[:0]
@@ -108,9 +99,9 @@ func (t *actionTracker) observe(w windowSpan, scores []float32, top int, labelNa
 		ActionId:   a.id,
 		Label:      labelName(top),
 		Index:      int32(top),
-		MediaStart: durationpb.New(a.start.mediaStart),
-		StartTime:  timestamppb.New(a.start.start),
-		Clock:      a.start.clock,
+		MediaStart: durationpb.New(a.start.MediaStart),
+		StartTime:  timestamppb.New(a.start.AbsStart),
+		Clock:      clockProto(a.start.Clock),
 		PeakScore:  a.peak,
 	}}})
 	return events
@@ -147,11 +138,11 @@ func (a *openAction) ended(label string, reason actiondv1.ActionEndReason) *acti
 		ActionId:   a.id,
 		Label:      label,
 		Index:      int32(a.label),
-		MediaStart: durationpb.New(a.start.mediaStart),
-		MediaEnd:   durationpb.New(a.last.mediaEnd),
-		StartTime:  timestamppb.New(a.start.start),
-		EndTime:    timestamppb.New(a.last.end),
-		Clock:      a.last.clock,
+		MediaStart: durationpb.New(a.start.MediaStart),
+		MediaEnd:   durationpb.New(a.last.MediaEnd),
+		StartTime:  timestamppb.New(a.start.AbsStart),
+		EndTime:    timestamppb.New(a.last.AbsEnd),
+		Clock:      clockProto(a.last.Clock),
 		PeakScore:  a.peak,
 		Reason:     reason,
 	}}}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/ingest"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
 
@@ -133,7 +134,7 @@ func TestActionHysteresis(t *testing.T) {
 			}
 			for i, s := range tc.steps {
 				// Window i spans [i, i+1) s.
-				span := windowSpan{mediaStart: time.Duration(i) * time.Second, mediaEnd: time.Duration(i+1) * time.Second}
+				span := ingest.Span{MediaStart: time.Duration(i) * time.Second, MediaEnd: time.Duration(i+1) * time.Second}
 				scores := []float32{s.a, s.b, (1 - s.a - s.b) / 2, (1 - s.a - s.b) / 2}
 				top := topLabels(scores, nil, 1)[0].Index
 				got = append(got, describe(i, tr.observe(span, scores, top, name)))
@@ -161,11 +162,11 @@ func TestActionEventFields(t *testing.T) {
 	name := func(i int) string { return motionLabels[i] }
 	var events []*actiondv1.Event
 	for i, s := range []float32{0.7, 0.8, 0.95, 0.5, 0.1, 0.1} {
-		span := windowSpan{
-			mediaStart: time.Duration(i) * 500 * time.Millisecond, mediaEnd: time.Duration(i)*500*time.Millisecond + 2*time.Second,
-			clock: actiondv1.Clock_CLOCK_RTCP,
+		span := ingest.Span{
+			MediaStart: time.Duration(i) * 500 * time.Millisecond, MediaEnd: time.Duration(i)*500*time.Millisecond + 2*time.Second,
+			Clock: ingest.ClockRTCP,
 		}
-		span.start, span.end = t0.Add(span.mediaStart), t0.Add(span.mediaEnd)
+		span.AbsStart, span.AbsEnd = t0.Add(span.MediaStart), t0.Add(span.MediaEnd)
 		r := (1 - s) / 3
 		scores := []float32{r, s, r, r, 0}
 		events = append(events, tr.observe(span, scores, topLabels(scores, nil, 1)[0].Index, name)...)

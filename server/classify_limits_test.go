@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/internal/openwatch"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
@@ -198,7 +199,7 @@ func TestFrameSizeLimit(t *testing.T) {
 	// The classifier stops when its context ends, with the context's error.
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := deflt.core.Load().classifier.ClassifyFile(cancelled, archery, ClassifyOptions{}); !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreadableClip) {
+	if _, err := deflt.core.Load().classifier.ClassifyFile(cancelled, archery, classify.ClassifyOptions{}); !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnreadableClip) {
 		t.Errorf("ClassifyFile with a cancelled context: %v, want %v", err, context.Canceled)
 	}
 

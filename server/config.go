@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/server/sink"
 )
@@ -42,7 +43,7 @@ type Config struct {
 	// httpDefault: HTTPListen was filled in by Settle.
 	httpDefault bool
 	// Model is the ONNX model file. It defaults to $ACTIOND_MODEL, else
-	// DefaultModelPath().
+	// classify.DefaultModelPath().
 	Model string `yaml:"model"`
 	// StateFile is the file where earlier versions kept the streams added
 	// over the API. They are now kept in the stream registry (a KV bucket
@@ -432,7 +433,7 @@ func (c Config) Settle() (Config, error) {
 			bad("http_listen", "must be HOST:PORT, or \"\" for no HTTP listener, got %q", *c.HTTPListen)
 		}
 	}
-	if model, err := ResolveModelPath(c.Model); err != nil {
+	if model, err := classify.ResolveModelPath(c.Model); err != nil {
 		bad("model", "%v", err)
 	} else {
 		c.Model = model

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/server/eventlog"
 	"github.com/actiond/actiond/server/fleet"
@@ -35,7 +36,8 @@ var (
 	// ErrClipNotFound: a Classify uri names no file.
 	ErrClipNotFound = errors.New("no such file")
 	// ErrUnreadableClip: a clip that cannot be opened or decoded.
-	ErrUnreadableClip = errors.New("clip cannot be decoded")
+	// The same value as classify.ErrUnreadableClip.
+	ErrUnreadableClip = classify.ErrUnreadableClip
 	// ErrNotInFleet: a fleet call to a node outside a fleet.
 	ErrNotInFleet = errors.New("this node is not part of a fleet (set nats.url)")
 	// ErrClassifyBusy: classify.max_concurrent calls decode and as many
@@ -89,14 +91,6 @@ func (es FieldErrors) err() error {
 	}
 	return es
 }
-
-// clipError marks an error of reading or decoding a clip (ErrUnreadableClip)
-// and keeps its message as it is, so that the CLI prints what it always did.
-type clipError struct{ err error }
-
-func (e *clipError) Error() string        { return e.err.Error() }
-func (e *clipError) Unwrap() error        { return e.err }
-func (e *clipError) Is(target error) bool { return target == ErrUnreadableClip }
 
 // grpcError is the one place where errors become gRPC status codes. Its
 // message is the error's text, which says what to do about it.

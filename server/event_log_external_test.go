@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -22,7 +24,7 @@ import (
 type natsServer struct {
 	bin, dir, addr string
 	cmd            *exec.Cmd
-	out            *syncBuffer
+	out            *testenv.Buffer
 	done           chan struct{}
 }
 
@@ -67,7 +69,7 @@ func startNATS(t *testing.T, dir, addr string) *natsServer {
 		l.Close()
 	}
 	host, port, _ := net.SplitHostPort(addr)
-	n := &natsServer{bin: buildNATSServer(t), dir: dir, addr: addr, out: &syncBuffer{}, done: make(chan struct{})}
+	n := &natsServer{bin: buildNATSServer(t), dir: dir, addr: addr, out: &testenv.Buffer{}, done: make(chan struct{})}
 	n.cmd = exec.Command(n.bin, "-js", "-sd", dir, "-a", host, "-p", port)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -115,7 +117,7 @@ func TestExternalNATS(t *testing.T) {
 	ctx := ctxT(t, 150*time.Second)
 	if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{
 		Name: "cam", Url: sim.URL("bounce"),
-		Options: &actiondv1.StreamOptions{Window: dur(DemoWindow), Stride: dur(DemoStride), Transport: actiondv1.Transport_TRANSPORT_TCP},
+		Options: &actiondv1.StreamOptions{Window: dur(camsim.BounceWindow), Stride: dur(camsim.BounceStride), Transport: actiondv1.Transport_TRANSPORT_TCP},
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,7 +38,7 @@ func TestEventLogResumeHistorySnapshots(t *testing.T) {
 	all := subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{})
 	if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{
 		Name: "cam.a", Url: sim.URL("bounce"),
-		Options: &actiondv1.StreamOptions{Window: dur(DemoWindow), Stride: dur(DemoStride), Transport: actiondv1.Transport_TRANSPORT_TCP},
+		Options: &actiondv1.StreamOptions{Window: dur(camsim.BounceWindow), Stride: dur(camsim.BounceStride), Transport: actiondv1.Transport_TRANSPORT_TCP},
 	}); err != nil {
 		t.Fatal(err)
 	}

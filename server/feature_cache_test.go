@@ -14,6 +14,7 @@ import (
 
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/models"
 	"github.com/actiond/actiond/models/onnx"
 	"github.com/actiond/actiond/models/pptsmv2"
@@ -63,14 +64,14 @@ func splitModel(t *testing.T) string {
 // encoded and the features it gave, so that a window of features can be
 // turned back into the window of pixels it came from.
 type recordingEncoder struct {
-	*featureCache
+	*engine.FeatureCache
 	mu     sync.Mutex
 	pixels [][]float32
 	feats  [][]float32
 }
 
 func (r *recordingEncoder) Encode(frame, dst []float32) error {
-	if err := r.featureCache.Encode(frame, dst); err != nil {
+	if err := r.FeatureCache.Encode(frame, dst); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -86,7 +87,7 @@ func (r *recordingEncoder) pixelsOf(t *testing.T, win []float32, segments int) (
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fs := r.featureCache.size
+	fs := r.FeatureCache.FeatureSize()
 	ps := len(r.pixels[0])
 	out := make([]float32, 0, segments*ps)
 	for s := range segments {
@@ -110,7 +111,7 @@ func TestFeatureCacheMatchesWholeModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fc, err := openFeatureCache(path, man, 1)
+	fc, err := engine.OpenFeatureCache(path, man, 1)
 	if err != nil {
 		t.Fatalf("open halves (set %s if ONNX Runtime is not found): %v", engine.LibraryEnv, err)
 	}
@@ -120,17 +121,17 @@ func TestFeatureCacheMatchesWholeModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer whole.Close()
-	rec := &recordingEncoder{featureCache: fc}
+	rec := &recordingEncoder{FeatureCache: fc}
 
 	results := make(chan hubResult, 16)
-	sched := NewScheduler([]*engine.Session{fc.back}, man, 2, 10*time.Millisecond, nil, func(r hubResult) { results <- r },
+	sched := NewScheduler([]*engine.Session{fc.Back()}, man, 2, 10*time.Millisecond, nil, func(r hubResult) { results <- r },
 		NewMetrics(), slog.New(slog.DiscardHandler))
 	sched.Start()
 	defer sched.Close()
 
 	sim, _ := startCamera(t, "", "")
-	st, err := ingest.NewStream(ingest.StreamConfig{Name: "cam", URL: sim.URL("bounce"), Window: DemoWindow,
-		Stride: 2 * DemoWindow / 16, Transport: ingest.TransportTCP}, man, slog.New(slog.DiscardHandler))
+	st, err := ingest.NewStream(ingest.StreamConfig{Name: "cam", URL: sim.URL("bounce"), Window: camsim.BounceWindow,
+		Stride: 2 * camsim.BounceWindow / 16, Transport: ingest.TransportTCP}, man, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,14 +145,14 @@ func TestFeatureCacheMatchesWholeModel(t *testing.T) {
 	for len(wins) < windows {
 		select {
 		case w := <-st.Windows():
-			if want := man.Segments * fc.size; len(w.Tensor) != want {
-				t.Fatalf("window tensor has %d values, want %d (16 × %v)", len(w.Tensor), want, fc.shape)
+			if want := man.Segments * fc.FeatureSize(); len(w.Tensor) != want {
+				t.Fatalf("window tensor has %d values, want %d (16 × %v)", len(w.Tensor), want, fc.Shape())
 			}
 			wins = append(wins, w)
 			// One stream each: a stream's newer window would replace its
 			// waiting one (latest wins).
 			if !sched.Submit(inferenceJob{stream: fmt.Sprintf("%s-%d", w.Stream, len(wins)), epoch: w.Epoch,
-				span: windowSpan{mediaStart: w.MediaStart}, tensor: w.Tensor}) {
+				span: ingest.Span{MediaStart: w.MediaStart}, tensor: w.Tensor}) {
 				t.Fatal("scheduler refused a window")
 			}
 		case <-timeout:
@@ -163,7 +164,7 @@ func TestFeatureCacheMatchesWholeModel(t *testing.T) {
 	for range windows {
 		select {
 		case r := <-results:
-			got[r.span.mediaStart] = r.scores
+			got[r.span.MediaStart] = r.scores
 		case <-time.After(30 * time.Second):
 			t.Fatal("the scheduler gave no result")
 		}
@@ -232,18 +233,18 @@ func TestServerFeatureCache(t *testing.T) {
 			if tc.wantLog != "" && !strings.Contains(ts.logs.String(), tc.wantLog) {
 				t.Errorf("log lacks %q", tc.wantLog)
 			}
-			if tc.on && c.sched.sessions[0] != c.features.back {
+			if tc.on && c.sched.sessions[0] != c.features.Back() {
 				t.Error("the scheduler does not run the back")
 			}
 			ctx := ctxT(t, 60*time.Second)
 			sub := subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{Kinds: []actiondv1.EventKind{actiondv1.EventKind_EVENT_KIND_WINDOW_RESULT}})
 			if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: "cam", Url: sim.URL("bounce"),
-				Options: &actiondv1.StreamOptions{Window: dur(DemoWindow), Stride: dur(DemoStride), Transport: actiondv1.Transport_TRANSPORT_TCP}}); err != nil {
+				Options: &actiondv1.StreamOptions{Window: dur(camsim.BounceWindow), Stride: dur(camsim.BounceStride), Transport: actiondv1.Transport_TRANSPORT_TCP}}); err != nil {
 				t.Fatal(err)
 			}
 			w := sub.next(45 * time.Second).GetWindowResult()
-			if w == nil || len(w.GetTop()) != 5 || w.GetMediaEnd().AsDuration()-w.GetMediaStart().AsDuration() != DemoWindow {
-				t.Fatalf("first event %v, want a window result of %v with 5 labels", w, DemoWindow)
+			if w == nil || len(w.GetTop()) != 5 || w.GetMediaEnd().AsDuration()-w.GetMediaStart().AsDuration() != camsim.BounceWindow {
+				t.Fatalf("first event %v, want a window result of %v with 5 labels", w, camsim.BounceWindow)
 			}
 			if v := testutilCounter(t, ts.metrics, "actiond_inference_errors_total"); v != 0 {
 				t.Errorf("%v inference errors", v)
@@ -281,7 +282,7 @@ func TestFeatureCacheRefusesOtherHalves(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fc, err := openFeatureCache(path, man, 1)
+			fc, err := engine.OpenFeatureCache(path, man, 1)
 			if err == nil {
 				fc.Close()
 			}
@@ -299,22 +300,4 @@ func setMetadata(path, key, value string) error {
 	}
 	m.SetMetadata(key, value)
 	return m.WriteFile(path)
-}
-
-// compareLogits, which `model bench --feature-cache` reports, sees a
-// difference in one logit and a change in the top five.
-func TestCompareLogits(t *testing.T) {
-	a := []float32{0.1, 3, -2, 0.5, 1, 2, 0.2}
-	diff, scale, same := compareLogits(a, slices.Clone(a))
-	if diff != 0 || scale != 3 || !same {
-		t.Errorf("equal logits: diff %v scale %v same %v", diff, scale, same)
-	}
-	b := slices.Clone(a)
-	b[0] = 1.5 // enters the top five, pushing 0.2 out
-	if diff, _, same := compareLogits(a, b); math.Abs(diff-1.4) > 1e-6 || same {
-		t.Errorf("one logit changed: diff %v same %v, want 1.4, not the same", diff, same)
-	}
-	if diff, _, same := compareLogits(a, a[:3]); !math.IsInf(diff, 1) || same {
-		t.Errorf("different lengths: diff %v same %v", diff, same)
-	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -84,7 +85,7 @@ func TestFleetOnNATSClusterLosesOneServer(t *testing.T) {
 		urls = append(urls, s.ClientURL())
 	}
 	sim, _ := startCamera(t, "", "")
-	opts := &actiondv1.StreamOptions{Window: dur(DemoWindow), Stride: dur(DemoStride), Transport: actiondv1.Transport_TRANSPORT_TCP}
+	opts := &actiondv1.StreamOptions{Window: dur(camsim.BounceWindow), Stride: dur(camsim.BounceStride), Transport: actiondv1.Transport_TRANSPORT_TCP}
 	var nodes []*testServer
 	for i := range 2 {
 		nodes = append(nodes, startServer(t, Config{

@@ -15,7 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
 	"github.com/nats-io/nats.go"
@@ -48,7 +49,7 @@ func serveFleetNode(path string) {
 type fleetNode struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 	conn *grpc.ClientConn
 }
@@ -63,20 +64,20 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startFleetNode(t *testing.T, name, natsURL string, cams []string, sim *ingest.Simulator) *fleetNode {
+func startFleetNode(t *testing.T, name, natsURL string, cams []string, sim *camsim.Simulator) *fleetNode {
 	t.Helper()
 	addr := freeAddr(t)
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: %s\nmodel: %s\ndata_dir: %s\ninference: {threads: 1}\nshutdown_timeout: 10s\n", addr, motionModel, t.TempDir())
 	fmt.Fprintf(&b, "nats: {url: \"nats://%s\"}\nnode: {name: %s}\nfleet: {lease: 3s}\nstreams:\n", natsURL, name)
 	for _, c := range cams {
-		fmt.Fprintf(&b, "  - {name: %s, url: %q, window: %s, stride: %s, transport: tcp}\n", c, sim.URL(c), DemoWindow, DemoStride)
+		fmt.Fprintf(&b, "  - {name: %s, url: %q, window: %s, stride: %s, transport: tcp}\n", c, sim.URL(c), camsim.BounceWindow, camsim.BounceStride)
 	}
 	path := filepath.Join(t.TempDir(), name+".yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := &fleetNode{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	n := &fleetNode{name: name, out: &testenv.Buffer{}, done: make(chan struct{})}
 	n.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	n.cmd.Env = append(os.Environ(), fleetNodeEnv+"="+path)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
@@ -128,10 +129,10 @@ func placement(ctx context.Context, n *fleetNode) (map[string]string, bool) {
 // kill, every logged event after it subscribed, each once.
 func TestFleetThreeNodesFailover(t *testing.T) {
 	ns := startNATS(t, t.TempDir(), "")
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	var cams []string
 	for i := range 10 { // cam9 is added over the API
-		if err := sim.AddSceneSequence(fmt.Sprintf("cam%d", i), 160, 120, 12, DemoBounce); err != nil {
+		if err := sim.AddSceneSequence(fmt.Sprintf("cam%d", i), 160, 120, 12, camsim.Bounce); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -225,7 +226,7 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 	// them; removed on another, it is gone everywhere.
 	streamsOf := func(n *fleetNode) actiondv1.StreamServiceClient { return actiondv1.NewStreamServiceClient(n.conn) }
 	if _, err := streamsOf(nodes[1]).AddStream(ctx, &actiondv1.AddStreamRequest{Name: "cam9", Url: sim.URL("cam9"),
-		Options: &actiondv1.StreamOptions{Window: dur(DemoWindow), Stride: dur(DemoStride), Transport: actiondv1.Transport_TRANSPORT_TCP}}); err != nil {
+		Options: &actiondv1.StreamOptions{Window: dur(camsim.BounceWindow), Stride: dur(camsim.BounceStride), Transport: actiondv1.Transport_TRANSPORT_TCP}}); err != nil {
 		t.Fatal(err)
 	}
 	streams = 10

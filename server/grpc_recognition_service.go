@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/actiond/actiond/classify"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -136,7 +137,7 @@ func (svc *recognitionService) classify(ctx context.Context, req *actiondv1.Clas
 			file = "upload"
 		}
 	}
-	r, err := c.classifier.ClassifyFile(ctx, path, ClassifyOptions{TopK: topK, MaxFramePixels: int(svc.srv.cfg.Ingest.MaxFramePixels)})
+	r, err := c.classifier.ClassifyFile(ctx, path, classify.ClassifyOptions{TopK: topK, MaxFramePixels: int(svc.srv.cfg.Ingest.MaxFramePixels)})
 	if err != nil {
 		if errors.Is(err, ErrUnreadableClip) {
 			// The temporary file's name means nothing to the client.
@@ -235,7 +236,7 @@ func (svc *recognitionService) GetModel(context.Context, *actiondv1.GetModelRequ
 
 // clipResultProto is a ClipResult (what `actiond classify --json` prints)
 // as the API sends it.
-func clipResultProto(r *ClipResult) *actiondv1.ClassifyResponse {
+func clipResultProto(r *classify.ClipResult) *actiondv1.ClassifyResponse {
 	resp := &actiondv1.ClassifyResponse{
 		File:        r.File,
 		Model:       r.Model,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/engine"
+	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/fleet"
@@ -16,8 +17,16 @@ import (
 // Hub turns what happens on the streams into numbered events and fans them
 // out to subscribers. Its goroutine owns every stream's sequence number and
 // action state and the set of subscribers; the streams, the scheduler and
-// the gRPC handlers talk to it through one channel, in order. It never
-// waits for a subscriber: each has its own bounded queue (subscriberQueue).
+// the gRPC handlers talk to it through one channel of hubMsg, in order. It
+// never waits for a subscriber: each has its own bounded queue
+// (subscriberQueue).
+//
+// One channel, not one per kind of message: a stream's messages come from
+// different goroutines (the managed stream sends its status, the scheduler
+// its results) and their order is the order of its events. With a channel
+// per kind the hub's select would pick among them at random: a result
+// could overtake the stream's hubAddStream and be dropped, or its
+// "retrying" status and land after it.
 type Hub struct {
 	log       *slog.Logger
 	metrics   *Metrics
@@ -30,7 +39,7 @@ type Hub struct {
 	// before any subscriber sees it. Set before Start.
 	events *eventLog
 
-	in   chan any
+	in   chan hubMsg
 	done chan struct{}
 
 	// Owned by run.
@@ -57,6 +66,22 @@ type hubStream struct {
 	actions *actionTracker
 	epoch   uint64
 }
+
+// hubMsg is a message to the hub's goroutine: one of the hub* types below
+// and nothing else.
+type hubMsg interface{ hubMsg() }
+
+func (hubAddStream) hubMsg()    {}
+func (hubConfigure) hubMsg()    {}
+func (hubStatus) hubMsg()       {}
+func (hubEndActions) hubMsg()   {}
+func (hubResult) hubMsg()       {}
+func (hubRemoveStream) hubMsg() {}
+func (hubRestartEnds) hubMsg()  {}
+func (hubSubscribe) hubMsg()    {}
+func (hubUnsubscribe) hubMsg()  {}
+func (hubStop) hubMsg()         {}
+func (hubRemote) hubMsg()       {}
 
 // Messages to the hub's goroutine.
 type (
@@ -92,7 +117,7 @@ type (
 		name    string
 		gen     uint64
 		epoch   uint64
-		span    windowSpan
+		span    ingest.Span
 		scores  []float32 // probabilities over all labels
 		latency time.Duration
 		made    time.Time // when the window was complete
@@ -128,7 +153,7 @@ func NewHub(model models.Manifest, queueSize, maxSubscribers int, metrics *Metri
 		queueSize: queueSize,
 		maxSubs:   maxSubscribers,
 		newID:     newActionID,
-		in:        make(chan any, 256),
+		in:        make(chan hubMsg, 256),
 		done:      make(chan struct{}),
 		streams:   map[string]*hubStream{},
 		subs:      map[*subscription]struct{}{},
@@ -150,7 +175,7 @@ func (h *Hub) Close() {
 func (h *Hub) Wait() { <-h.done }
 
 // send hands m to the hub's goroutine; false when the hub has stopped.
-func (h *Hub) send(m any) bool {
+func (h *Hub) send(m hubMsg) bool {
 	select {
 	case h.in <- m:
 		return true
@@ -261,6 +286,8 @@ func (h *Hub) run() {
 			clear(h.subs)
 			h.metrics.subscribers.Set(0)
 			return
+		default:
+			panic(fmt.Sprintf("hub: message %T has no case", m))
 		}
 	}
 }
@@ -301,16 +328,16 @@ func (h *Hub) result(hs *hubStream, r hubResult) {
 	}
 	top := topLabels(r.scores, hs.opts.allow, hs.opts.topK)
 	wr := &actiondv1.WindowResult{
-		MediaStart:       durationpb.New(r.span.mediaStart),
-		MediaEnd:         durationpb.New(r.span.mediaEnd),
-		StartTime:        timestamppb.New(r.span.start),
-		EndTime:          timestamppb.New(r.span.end),
-		Clock:            r.span.clock,
+		MediaStart:       durationpb.New(r.span.MediaStart),
+		MediaEnd:         durationpb.New(r.span.MediaEnd),
+		StartTime:        timestamppb.New(r.span.AbsStart),
+		EndTime:          timestamppb.New(r.span.AbsEnd),
+		Clock:            clockProto(r.span.Clock),
 		Epoch:            r.epoch,
 		InferenceLatency: durationpb.New(r.latency),
 		Untrained:        h.model.Untrained,
 		Model:            h.model.Name,
-		CompletedTime:    timestamppb.New(r.span.completed),
+		CompletedTime:    timestamppb.New(r.span.Completed),
 		Reused:           r.reused,
 	}
 	best := -1

@@ -28,12 +28,18 @@ type streamDeps struct {
 	log  *slog.Logger // the streams' parent logger
 }
 
-// managedStream is one named stream of the server. Its goroutine owns the
+// managedStream is one named stream of the server. Its goroutine runs the
 // ingest.Stream that watches the camera (replaced when the URL, transport,
 // window or stride change; none while disabled): it hands the windows to
-// the scheduler and the status changes to the hub. Across ingest streams it
-// keeps the stream's story continuous: epochs and media time keep
-// increasing, counters add up.
+// the scheduler and the status changes to the hub, and it alone starts and
+// stops ingest streams (update runs on it through do). Across ingest
+// streams it keeps the stream's story continuous: epochs and media time
+// keep increasing, counters add up.
+//
+// Each field has one guard: the channels below ctrl belong to the
+// goroutine (and to Start, before the goroutine exists); every field below
+// mu is read and written under mu only, by the goroutine and by the
+// readers (proto, snapshot) alike.
 type managedStream struct {
 	name   string
 	gen    uint64
@@ -51,8 +57,8 @@ type managedStream struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	// The goroutine's own: the current ingest stream's channels, nil once
-	// closed.
+	// The goroutine's own, never under mu: the current ingest stream's
+	// channels, nil once closed.
 	wins    <-chan ingest.Window
 	changes <-chan ingest.Status
 
@@ -195,9 +201,9 @@ func (m *managedStream) do(f func()) bool {
 // startIngest starts a new ingest stream for the current configuration.
 func (m *managedStream) startIngest() {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	s, err := ingest.NewStream(m.icfg, m.deps.model, m.deps.log)
 	if err != nil {
+		m.mu.Unlock()
 		// The configuration was settled against the same model.
 		m.deps.log.Error("cannot start stream", "stream", m.name, "error", err)
 		return
@@ -207,8 +213,10 @@ func (m *managedStream) startIngest() {
 	}
 	s.SetTensorPool(m.deps.pool)
 	s.Start()
-	m.cur, m.wins, m.changes = s, s.Windows(), s.StatusChanges()
+	m.cur = s
 	m.needOffset = true
+	m.mu.Unlock()
+	m.wins, m.changes = s.Windows(), s.StatusChanges()
 }
 
 // closeIngest stops the current ingest stream, keeping its counters.
@@ -228,8 +236,9 @@ func (m *managedStream) closeIngest() {
 	m.base = addCounters(m.base, final)
 	m.last = final
 	m.epochBase += final.Epoch
-	m.cur, m.wins, m.changes = nil, nil, nil
+	m.cur = nil
 	m.mu.Unlock()
+	m.wins, m.changes = nil, nil
 }
 
 // update applies a changed spec (already checked) on the stream's
@@ -292,15 +301,10 @@ func (m *managedStream) forward(w ingest.Window) {
 			m.mediaOffset = m.lastEnd + max(0, first.Sub(m.lastEndAbs))
 		}
 	}
-	span := windowSpan{
-		mediaStart: w.MediaStart + m.mediaOffset,
-		mediaEnd:   w.MediaEnd + m.mediaOffset,
-		start:      w.AbsStart,
-		end:        w.AbsEnd,
-		clock:      clockProto(w.Clock),
-		completed:  w.Completed,
-	}
-	m.hadWindow, m.lastEnd, m.lastEndAbs = true, span.mediaEnd, w.AbsEnd
+	span := w.Span
+	span.MediaStart += m.mediaOffset
+	span.MediaEnd += m.mediaOffset
+	m.hadWindow, m.lastEnd, m.lastEndAbs = true, span.MediaEnd, w.AbsEnd
 	job := inferenceJob{stream: m.name, gen: m.gen, epoch: m.epochBase + w.Epoch, span: span, tensor: w.Tensor, made: time.Now()}
 	if w.Snapshot != nil {
 		job.snapshot = &frameSnapshot{img: w.Snapshot, media: w.SnapshotMedia + m.mediaOffset}

@@ -20,7 +20,7 @@ type inferenceJob struct {
 	stream string
 	gen    uint64
 	epoch  uint64
-	span   windowSpan
+	span   ingest.Span
 	tensor []float32 // [segments, 3, size, size], or [segments, features…] with the feature cache
 	made   time.Time // when the stream handed the window over
 	// static: the stream's skip_static is on and the frames this window
@@ -298,7 +298,7 @@ func (s *Scheduler) reuseLocked(st *schedStream, job inferenceJob) (hubResult, b
 		return hubResult{}, false
 	}
 	s.pool.Put(job.tensor)
-	st.servedLocked(job.span.mediaEnd)
+	st.servedLocked(job.span.MediaEnd)
 	return hubResult{
 		name: job.stream, gen: job.gen, epoch: job.epoch, span: job.span,
 		scores: st.last, made: job.made, reused: true, snapshot: job.snapshot,
@@ -499,7 +499,7 @@ func (s *Scheduler) finish(j inferenceJob, scores []float32, latency time.Durati
 	st := s.streams[schedKey{j.stream, j.gen}]
 	if st != nil && scores != nil {
 		st.last, st.lastEpoch, st.hasLast = scores, j.epoch, true
-		st.servedLocked(j.span.mediaEnd)
+		st.servedLocked(j.span.MediaEnd)
 		results = append(results, hubResult{
 			name: j.stream, gen: j.gen, epoch: j.epoch, span: j.span,
 			scores: scores, latency: latency, made: j.made, snapshot: j.snapshot,
@@ -512,7 +512,7 @@ func (s *Scheduler) finish(j inferenceJob, scores []float32, latency time.Durati
 			f := st.follow
 			st.follow = nil
 			if scores != nil { // else its result is lost with the run
-				st.servedLocked(f.span.mediaEnd)
+				st.servedLocked(f.span.MediaEnd)
 				results = append(results, hubResult{
 					name: f.stream, gen: f.gen, epoch: f.epoch, span: f.span,
 					scores: scores, made: f.made, reused: true, snapshot: f.snapshot,

@@ -165,7 +165,7 @@ func (g *gatedScheduler) submit(t *testing.T, stream string, n int, dx int, stat
 		copy(tensor, g.clips[dx])
 	}
 	if !g.Submit(inferenceJob{stream: stream, gen: 1, epoch: 1, tensor: tensor, static: static,
-		span: windowSpan{mediaEnd: time.Duration(n) * time.Second}, made: time.Now()}) {
+		span: ingest.Span{MediaEnd: time.Duration(n) * time.Second}, made: time.Now()}) {
 		t.Fatal("submit refused")
 	}
 }
@@ -178,7 +178,7 @@ func (g *gatedScheduler) next(t *testing.T) []string {
 		g.release <- struct{}{}
 		var out []string
 		for _, j := range b {
-			out = append(out, fmt.Sprintf("%s%d", j.stream, j.span.mediaEnd/time.Second))
+			out = append(out, fmt.Sprintf("%s%d", j.stream, j.span.MediaEnd/time.Second))
 		}
 		return out
 	case <-time.After(20 * time.Second):
@@ -192,7 +192,7 @@ func (g *gatedScheduler) result(t *testing.T) string {
 	t.Helper()
 	select {
 	case r := <-g.results:
-		s := fmt.Sprintf("%s%d", r.name, r.span.mediaEnd/time.Second)
+		s := fmt.Sprintf("%s%d", r.name, r.span.MediaEnd/time.Second)
 		if r.reused {
 			s += "(reused)"
 		}
@@ -237,7 +237,7 @@ func TestSchedulerLatestWinsRoundRobin(t *testing.T) {
 	c := <-g.started
 	g.submit(t, "b", 4, 0, false)
 	g.release <- struct{}{}
-	order = append(order, fmt.Sprintf("%s%d", c[0].stream, c[0].span.mediaEnd/time.Second))
+	order = append(order, fmt.Sprintf("%s%d", c[0].stream, c[0].span.MediaEnd/time.Second))
 	order = append(order, g.next(t)...)
 	order = append(order, g.next(t)...)
 	if want := []string{"b3", "c2", "a3", "b4"}; !slices.Equal(order, want) {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
@@ -83,8 +84,8 @@ type Server struct {
 
 // core is what exists once the model is loaded.
 type core struct {
-	classifier   *Classifier
-	features     *featureCache // nil: windows run the whole model
+	classifier   *classify.Classifier
+	features     *engine.FeatureCache // nil: windows run the whole model
 	model        *actiondv1.Model
 	hub          *Hub
 	events       *eventLog
@@ -385,7 +386,7 @@ func (s *Server) load() {
 
 func (s *Server) loadCore() (*core, error) {
 	nsess, threads := InferenceSplit(s.cfg.Inference.Threads, s.cfg.Inference.Sessions)
-	cl, err := OpenClassifier(s.cfg.Model, threads)
+	cl, err := classify.OpenClassifier(s.cfg.Model, threads)
 	if err != nil {
 		return nil, err
 	}
@@ -403,8 +404,8 @@ func (s *Server) loadCore() (*core, error) {
 	var sessions []*engine.Session
 	enc := ingest.FrameEncoder(nil)
 	if man.FeatureCache != nil && *s.cfg.Inference.FeatureCache {
-		if c.features, err = openFeatureCache(s.cfg.Model, man, threads); err == nil {
-			if err = c.features.widen(nsess, threads); err != nil {
+		if c.features, err = engine.OpenFeatureCache(s.cfg.Model, man, threads); err == nil {
+			if err = c.features.Widen(nsess, threads); err != nil {
 				c.features.Close()
 			}
 		}
@@ -413,13 +414,13 @@ func (s *Server) loadCore() (*core, error) {
 			c.features = nil
 			s.log.Warn("feature cache off: running the whole model per window", "error", err)
 		} else {
-			sessions, enc = c.features.backs, c.features
+			sessions, enc = c.features.Backs(), c.features
 			s.log.Info("feature cache on: the front runs once per kept frame, the back per window",
-				"front", c.features.front.Name(), "back", c.features.back.Name(), "features_per_frame", c.features.shape)
+				"front", c.features.Front().Name(), "back", c.features.Back().Name(), "features_per_frame", c.features.Shape())
 		}
 	}
 	if sessions == nil {
-		sessions = []*engine.Session{cl.sess}
+		sessions = []*engine.Session{cl.Session()}
 		for len(sessions) < nsess {
 			sess, err := engine.Open(s.cfg.Model, engine.Options{Threads: threads, NoSpin: true})
 			if err != nil {

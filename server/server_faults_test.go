@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
 
@@ -47,13 +47,13 @@ const healthyGap = 10 * faultStride
 func TestFaults(t *testing.T) {
 	t.Parallel()
 	const user, pass = "viewer", "right-pass"
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
 	for _, name := range []string{"healthy", "cam", "lossy", "auth"} {
-		if err := sim.AddSceneSequence(name, 160, 120, faultFPS, DemoBounce); err != nil {
+		if err := sim.AddSceneSequence(name, 160, 120, faultFPS, camsim.Bounce); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := sim.AddMJPEGScene("mjpeg", ingest.Scene{Width: 160, Height: 120, FPS: faultFPS, Duration: 2 * time.Second, Direction: ingest.Right}); err != nil {
+	if err := sim.AddMJPEGScene("mjpeg", camsim.Scene{Width: 160, Height: 120, FPS: faultFPS, Duration: 2 * time.Second, Direction: camsim.Right}); err != nil {
 		t.Fatal(err)
 	}
 	sim.SetCredentials(user, pass)
@@ -133,7 +133,7 @@ func TestFaults(t *testing.T) {
 type faultRig struct {
 	ctx     context.Context
 	ts      *testServer
-	sim     *ingest.Simulator
+	sim     *camsim.Simulator
 	subs    map[string]*subscriber // one per stream
 	healthy *healthyWatch
 }
@@ -308,7 +308,7 @@ func (f *faultRig) resolution(t *testing.T, name string) {
 		t.Fatalf("before: %dx%d, want 160x120", before.GetWidth(), before.GetHeight())
 	}
 	from := time.Now()
-	if err := f.sim.SwitchSceneSequence(name, 240, 176, faultFPS, DemoBounce); err != nil {
+	if err := f.sim.SwitchSceneSequence(name, 240, 176, faultFPS, camsim.Bounce); err != nil {
 		t.Fatal(err)
 	}
 	// Generous: on a loaded machine the decoder may be tens of seconds

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -38,7 +40,7 @@ func TestLiveEventsFollowTheScene(t *testing.T) {
 
 	added, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{
 		Name: "cam", Url: withCredentials(sim.URL("bounce"), user, pass),
-		Options: &actiondv1.StreamOptions{Window: dur(DemoWindow), Stride: dur(DemoStride), Transport: actiondv1.Transport_TRANSPORT_TCP},
+		Options: &actiondv1.StreamOptions{Window: dur(camsim.BounceWindow), Stride: dur(camsim.BounceStride), Transport: actiondv1.Transport_TRANSPORT_TCP},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +48,7 @@ func TestLiveEventsFollowTheScene(t *testing.T) {
 	s := added.GetStream()
 	noSecret(t, "the AddStream response", s.String(), pass)
 	if s.GetUrl() != "rtsp://***@"+sim.Addr()+"/bounce" || s.GetStatus().GetState() != actiondv1.StreamState_STREAM_STATE_CONNECTING ||
-		s.GetOptions().GetWindow().AsDuration() != DemoWindow || s.GetOptions().GetStride().AsDuration() != DemoStride ||
+		s.GetOptions().GetWindow().AsDuration() != camsim.BounceWindow || s.GetOptions().GetStride().AsDuration() != camsim.BounceStride ||
 		s.GetOptions().GetOnThreshold() != 0.6 || s.GetOptions().GetOffThreshold() != 0.4 || s.GetOptions().GetMinConsecutiveWindows() != 2 ||
 		s.GetOptions().GetTopK() != 5 || s.GetOptions().GetTransport() != actiondv1.Transport_TRANSPORT_TCP || !s.GetOptions().GetEnabled() {
 		t.Errorf("added %v", s)
@@ -91,12 +93,12 @@ func TestLiveEventsFollowTheScene(t *testing.T) {
 		if w == nil {
 			continue
 		}
-		if d := w.GetMediaEnd().AsDuration() - w.GetMediaStart().AsDuration(); d != DemoWindow {
-			t.Errorf("%s: %v long, want %v", describeEvent(ev), d, DemoWindow)
+		if d := w.GetMediaEnd().AsDuration() - w.GetMediaStart().AsDuration(); d != camsim.BounceWindow {
+			t.Errorf("%s: %v long, want %v", describeEvent(ev), d, camsim.BounceWindow)
 		}
 		if n := len(windows); n > 0 {
-			if d := w.GetMediaEnd().AsDuration() - windows[n-1].GetMediaEnd().AsDuration(); d != DemoStride {
-				t.Errorf("%s: %v after the last window, want the stride %v", describeEvent(ev), d, DemoStride)
+			if d := w.GetMediaEnd().AsDuration() - windows[n-1].GetMediaEnd().AsDuration(); d != camsim.BounceStride {
+				t.Errorf("%s: %v after the last window, want the stride %v", describeEvent(ev), d, camsim.BounceStride)
 			}
 		}
 		if len(w.GetTop()) != 5 || w.GetModel() != "motion" || w.GetEpoch() != 1 || w.GetInferenceLatency().AsDuration() <= 0 {
@@ -119,7 +121,7 @@ func TestLiveEventsFollowTheScene(t *testing.T) {
 			t.Errorf("%s: capture and media time drift apart by %v", describeEvent(ev), d)
 		}
 		from := sceneAt(w.GetStartTime().AsTime())
-		to := from + DemoWindow
+		to := from + camsim.BounceWindow
 		var want string
 		switch {
 		case from >= -slack && to <= 4*time.Second+slack:
@@ -156,11 +158,11 @@ func TestLiveEventsFollowTheScene(t *testing.T) {
 	}
 	st, en, lf := started.GetActionStarted(), ended.GetActionEnded(), left.GetActionStarted()
 	// A window's majority is the side of the turn its middle is on.
-	middle := func(abs time.Time) time.Duration { return sceneAt(abs.Add(DemoWindow / 2)) }
+	middle := func(abs time.Time) time.Duration { return sceneAt(abs.Add(camsim.BounceWindow / 2)) }
 	if m := middle(st.GetStartTime().AsTime()); m > 4*time.Second+slack && m < 8*time.Second-slack {
 		t.Errorf("moving_right started at scene %v (middle of its first window), in the left leg", m)
 	}
-	if m := middle(en.GetEndTime().AsTime().Add(-DemoWindow)); m > 4*time.Second+slack && m < 8*time.Second-slack {
+	if m := middle(en.GetEndTime().AsTime().Add(-camsim.BounceWindow)); m > 4*time.Second+slack && m < 8*time.Second-slack {
 		t.Errorf("moving_right ended at scene %v (middle of its last window), in the left leg", m)
 	}
 	if m := middle(lf.GetStartTime().AsTime()); m < 4*time.Second-slack {
@@ -357,7 +359,7 @@ func TestStuckSubscriberDelaysNobody(t *testing.T) {
 			now := time.Now()
 			c.hub.send(hubResult{
 				name: "flood", gen: 1 << 60, epoch: 1, made: now,
-				span:   windowSpan{mediaStart: time.Duration(i) * time.Second, mediaEnd: time.Duration(i+1) * time.Second, start: now, end: now, clock: actiondv1.Clock_CLOCK_RECEIVE},
+				span:   ingest.Span{MediaStart: time.Duration(i) * time.Second, MediaEnd: time.Duration(i+1) * time.Second, AbsStart: now, AbsEnd: now, Clock: ingest.ClockReceive},
 				scores: []float32{0.1, 0.2, 0.3, 0.15, 0.25},
 			})
 			time.Sleep(1500 * time.Microsecond)
@@ -593,7 +595,7 @@ func TestCameraDropEndsActionsAsLost(t *testing.T) {
 	events := subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{Streams: []string{"cam"}})
 	if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{
 		Name: "cam", Url: sim.URL("bounce"),
-		Options: &actiondv1.StreamOptions{Window: dur(DemoWindow), Stride: dur(DemoStride), Transport: actiondv1.Transport_TRANSPORT_TCP},
+		Options: &actiondv1.StreamOptions{Window: dur(camsim.BounceWindow), Stride: dur(camsim.BounceStride), Transport: actiondv1.Transport_TRANSPORT_TCP},
 	}); err != nil {
 		t.Fatal(err)
 	}

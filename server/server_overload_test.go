@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
 
@@ -48,7 +48,7 @@ func TestControlCallsAnswerWithTheModelBlocked(t *testing.T) {
 	ctx := ctxT(t, 120*time.Second)
 	results := subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{Kinds: []actiondv1.EventKind{actiondv1.EventKind_EVENT_KIND_WINDOW_RESULT}})
 	opts := func() *actiondv1.StreamOptions {
-		return &actiondv1.StreamOptions{Window: dur(DemoWindow), Stride: dur(DemoWindow / 16), Transport: actiondv1.Transport_TRANSPORT_TCP}
+		return &actiondv1.StreamOptions{Window: dur(camsim.BounceWindow), Stride: dur(camsim.BounceWindow / 16), Transport: actiondv1.Transport_TRANSPORT_TCP}
 	}
 	for _, name := range []string{"a", "b", "c"} {
 		if _, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: name, Url: sim.URL("bounce"), Options: opts()}); err != nil {
@@ -88,7 +88,7 @@ func TestControlCallsAnswerWithTheModelBlocked(t *testing.T) {
 	if _, err := ts.streams.UpdateStream(short(), &actiondv1.UpdateStreamRequest{Name: "a", Options: &actiondv1.StreamOptions{TopK: ptr(uint32(3))}}); err != nil {
 		t.Errorf("UpdateStream (top_k) with the model blocked: %v", err)
 	}
-	if _, err := ts.streams.UpdateStream(short(), &actiondv1.UpdateStreamRequest{Name: "b", Options: &actiondv1.StreamOptions{Stride: dur(DemoWindow / 8)}}); err != nil {
+	if _, err := ts.streams.UpdateStream(short(), &actiondv1.UpdateStreamRequest{Name: "b", Options: &actiondv1.StreamOptions{Stride: dur(camsim.BounceWindow / 8)}}); err != nil {
 		t.Errorf("UpdateStream (stride: a new connection) with the model blocked: %v", err)
 	}
 	if _, err := ts.streams.UpdateStream(short(), &actiondv1.UpdateStreamRequest{Name: "c", Options: &actiondv1.StreamOptions{Enabled: ptr(false)}}); err != nil {
@@ -166,11 +166,11 @@ func TestControlCallsAnswerWithTheModelBlocked(t *testing.T) {
 // Two engine sessions (inference.sessions) serve the two streams.
 func TestSkipStaticReusesTheLastResult(t *testing.T) {
 	t.Parallel()
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err := sim.AddSceneSequence("bounce", 160, 120, 12, DemoBounce); err != nil {
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, camsim.Bounce); err != nil {
 		t.Fatal(err)
 	}
-	if err := sim.AddSceneSequence("still", 160, 120, 12, []ingest.SceneSegment{{Direction: ingest.Still, Duration: 8 * time.Second}}); err != nil {
+	if err := sim.AddSceneSequence("still", 160, 120, 12, []camsim.SceneSegment{{Direction: camsim.Still, Duration: 8 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.Start(); err != nil {
@@ -185,7 +185,7 @@ func TestSkipStaticReusesTheLastResult(t *testing.T) {
 	results := subscribe(t, ctx, ts.recog, &actiondv1.SubscribeRequest{Kinds: []actiondv1.EventKind{actiondv1.EventKind_EVENT_KIND_WINDOW_RESULT}})
 	for name, path := range map[string]string{"quiet": "still", "busy": "bounce"} {
 		added, err := ts.streams.AddStream(ctx, &actiondv1.AddStreamRequest{Name: name, Url: sim.URL(path), Options: &actiondv1.StreamOptions{
-			Window: dur(DemoWindow), Stride: dur(DemoWindow / 8), Transport: actiondv1.Transport_TRANSPORT_TCP, SkipStatic: ptr(true),
+			Window: dur(camsim.BounceWindow), Stride: dur(camsim.BounceWindow / 8), Transport: actiondv1.Transport_TRANSPORT_TCP, SkipStatic: ptr(true),
 		}})
 		if err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
@@ -31,7 +32,7 @@ func TestShutdownEndsSubscriptions(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	sim, _ := startCamera(t, "", "")
 	ts := newTestServer(t, Config{Streams: []StreamSpec{
-		{Name: "live", URL: sim.URL("bounce"), Window: DemoWindow, Stride: DemoStride, Transport: "tcp"},
+		{Name: "live", URL: sim.URL("bounce"), Window: camsim.BounceWindow, Stride: camsim.BounceStride, Transport: "tcp"},
 		{Name: "idle", URL: "rtsp://127.0.0.1:1/x", Enabled: ptr(false)},
 	}})
 	if err := ts.Start(); err != nil {

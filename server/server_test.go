@@ -1,19 +1,18 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/actiond/actiond/engine"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/internal/testenv"
 	"github.com/actiond/actiond/models/motion"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"go.uber.org/goleak"
@@ -59,24 +58,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a log the server writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is a running server and a client connection to it.
 type testServer struct {
 	*Server
@@ -84,7 +65,7 @@ type testServer struct {
 	streams actiondv1.StreamServiceClient
 	recog   actiondv1.RecognitionServiceClient
 	health  healthpb.HealthClient
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 }
 
 // newTestServer builds a server for cfg (on 127.0.0.1:0 with the motion
@@ -103,7 +84,7 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	s, err := New(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
@@ -290,10 +271,10 @@ func describeEvent(ev *actiondv1.Event) string {
 // startCamera starts an RTSP simulator serving the demo's bouncing disk
 // (right 4 s, left 4 s, looped) at path "bounce", 160x120 at 12 fps.
 // began is when its scene started, within a few milliseconds.
-func startCamera(t *testing.T, user, pass string) (sim *ingest.Simulator, began time.Time) {
+func startCamera(t *testing.T, user, pass string) (sim *camsim.Simulator, began time.Time) {
 	t.Helper()
-	sim = ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err := sim.AddSceneSequence("bounce", 160, 120, 12, DemoBounce); err != nil {
+	sim = camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, camsim.Bounce); err != nil {
 		t.Fatal(err)
 	}
 	if user != "" {

@@ -11,12 +11,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/actiond/actiond/server"
+	"github.com/actiond/actiond/classify"
+	"github.com/actiond/actiond/progress"
 )
 
 func runClassify(args []string) error {
 	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
-	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+server.DefaultModelPath()+")")
+	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+classify.DefaultModelPath()+")")
 	topK := fs.Int("top-k", 5, "number of labels to print per file")
 	threads := fs.Int("threads", 0, "inference threads (0 = all cores)")
 	asJSON := fs.Bool("json", false, "print one JSON object per file")
@@ -34,27 +35,27 @@ func runClassify(args []string) error {
 	if *topK < 1 {
 		return fmt.Errorf("%w: --top-k must be at least 1, got %d", errUsage, *topK)
 	}
-	path, err := server.ResolveModelPath(*model)
+	path, err := classify.ResolveModelPath(*model)
 	if err != nil {
 		return err
 	}
-	c, err := server.OpenClassifier(path, *threads)
+	c, err := classify.OpenClassifier(path, *threads)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 
-	prog := server.NewProgress(os.Stderr, len(files))
+	prog := progress.NewProgress(os.Stderr, len(files))
 	enc := json.NewEncoder(os.Stdout)
 	failed := 0
 	for i, f := range files {
 		if len(files) > 1 {
 			prog.Step(i+1, "classify "+filepath.Base(f))
 		}
-		opts := server.ClassifyOptions{TopK: *topK, DumpInput: dumpPath(*dump, f, len(files))}
-		var r *server.ClipResult
+		opts := classify.ClassifyOptions{TopK: *topK, DumpInput: dumpPath(*dump, f, len(files))}
+		var r *classify.ClipResult
 		if isStreamURL(f) {
-			r, err = c.ClassifyStream(context.Background(), f, server.StreamOptions{
+			r, err = c.ClassifyStream(context.Background(), f, classify.StreamOptions{
 				ClassifyOptions: opts, Window: *window, Transport: *transport, ConnectTimeout: *timeout,
 				Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 			})
@@ -73,7 +74,7 @@ func runClassify(args []string) error {
 				return err
 			}
 		} else {
-			server.WriteClipText(os.Stdout, r)
+			classify.WriteClipText(os.Stdout, r)
 		}
 	}
 	if failed > 0 {

@@ -112,7 +112,7 @@ func TestServeHTTPJSONWithCurl(t *testing.T) {
 		req := `{"kinds":["EVENT_KIND_WINDOW_RESULT"]}`
 		envelope := binary.BigEndian.AppendUint32([]byte{0}, uint32(len(req)))
 		cmd.Stdin = strings.NewReader(string(envelope) + req)
-		var out lockedBuffer
+		var out testenv.Buffer
 		cmd.Stdout = &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/models/motion"
-	"github.com/actiond/actiond/server"
+	"github.com/actiond/actiond/modeltool"
 )
 
 func runModelBuild(args []string) error {
@@ -45,14 +46,14 @@ func runModelBuild(args []string) error {
 		if *weights != "" && *noLTA {
 			return fmt.Errorf("%w: --no-lta only applies to --random-seed builds (a checkpoint has LTA exactly when its weights are present)", errUsage)
 		}
-		opts := server.BuildPPTSMv2Options{
+		opts := modeltool.BuildPPTSMv2Options{
 			Weights: *weights, RandomSeed: *seed, NoLTA: *noLTA, Out: *out, Progress: os.Stderr,
 		}
 		if !*int8 {
 			if *calib != "" {
 				return fmt.Errorf("%w: --calibration-clips only applies to --int8 builds", errUsage)
 			}
-			if err := server.BuildPPTSMv2(opts); err != nil {
+			if err := modeltool.BuildPPTSMv2(opts); err != nil {
 				return err
 			}
 		} else {
@@ -61,7 +62,7 @@ func runModelBuild(args []string) error {
 				return err
 			}
 			opts.CalibrationClips = clips
-			a, err := server.BuildPPTSMv2Int8(opts)
+			a, err := modeltool.BuildPPTSMv2Int8(opts)
 			if err != nil {
 				return err
 			}
@@ -70,7 +71,7 @@ func runModelBuild(args []string) error {
 				a.Clips, a.MaxLogitDiff, a.MaxAbsLogit, a.MinTop5Overlap)
 		}
 		if *weights == "" {
-			fmt.Fprintf(os.Stderr, "%s\n", server.UntrainedWarning)
+			fmt.Fprintf(os.Stderr, "%s\n", classify.UntrainedWarning)
 		}
 	default:
 		return fmt.Errorf("%w: unknown model %q (known: motion, pptsmv2)", errUsage, name)
@@ -104,13 +105,13 @@ func runModelFetch(args []string) error {
 		return fmt.Errorf("%w: model fetch knows one model: pptsmv2", errUsage)
 	}
 	fs := flag.NewFlagSet("model fetch", flag.ContinueOnError)
-	out := fs.String("out", "", "ONNX file to write (default "+server.DefaultModelPath()+")")
+	out := fs.String("out", "", "ONNX file to write (default "+classify.DefaultModelPath()+")")
 	if _, err := parse(fs, args[1:]); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	path, err := server.FetchPPTSMv2(ctx, *out, os.Stderr)
+	path, err := modeltool.FetchPPTSMv2(ctx, *out, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -128,14 +129,14 @@ func runModelInfo(args []string) error {
 	if len(files) != 1 {
 		return fmt.Errorf("%w: model info needs exactly one model file", errUsage)
 	}
-	info, err := server.InspectModel(files[0])
+	info, err := modeltool.InspectModel(files[0])
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(info)
 	}
-	server.WriteModelInfoText(os.Stdout, info)
+	modeltool.WriteModelInfoText(os.Stdout, info)
 	return nil
 }
 
@@ -198,7 +199,7 @@ func runModelBench(args []string) error {
 	if *cache {
 		return benchFeatureCache(*model, *threads, *newFrames, *iterations, *asJSON)
 	}
-	b, err := server.BenchModelSessions(*model, *sessions, *threads, *batch, *iterations)
+	b, err := modeltool.BenchModelSessions(*model, *sessions, *threads, *batch, *iterations)
 	if err != nil {
 		return err
 	}
@@ -216,7 +217,7 @@ func runModelBench(args []string) error {
 }
 
 func benchFeatureCache(model string, threads, newFrames, iterations int, asJSON bool) error {
-	b, err := server.BenchFeatureCache(model, threads, newFrames, iterations)
+	b, err := modeltool.BenchFeatureCache(model, threads, newFrames, iterations)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
@@ -29,8 +29,8 @@ func TestServeWritesProfiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err := sim.AddScene("right", ingest.Scene{Width: 160, Height: 120, FPS: 12, Duration: 4 * time.Second, Direction: ingest.Right}); err != nil {
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err := sim.AddScene("right", camsim.Scene{Width: 160, Height: 120, FPS: 12, Duration: 4 * time.Second, Direction: camsim.Right}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.Start(); err != nil {

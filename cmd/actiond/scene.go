@@ -6,7 +6,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/demo"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/server"
 )
 
@@ -21,7 +22,7 @@ func runScene(args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	d, err := ingest.ParseDirection(*dir)
+	d, err := camsim.ParseDirection(*dir)
 	if err != nil {
 		return fmt.Errorf("%w: --direction: %v", errUsage, err)
 	}
@@ -32,7 +33,7 @@ func runScene(args []string) error {
 	if *out == "" {
 		return fmt.Errorf("%w: scene needs --out FILE.mp4", errUsage)
 	}
-	s := ingest.Scene{Width: w, Height: h, FPS: *fps, Duration: *dur, Direction: d, Seed: *seed}
+	s := camsim.Scene{Width: w, Height: h, FPS: *fps, Duration: *dur, Direction: d, Seed: *seed}
 	if err := s.WriteFile(*out); err != nil {
 		return err
 	}
@@ -49,13 +50,13 @@ func runDemo(args []string) error {
 	dir := fs.String("dir", "", "--files: keep the motion model and scenes here (default: a temporary directory)")
 	threads := fs.Int("threads", 0, "--files: inference threads (0 = all cores)")
 	fs.String("listen", "", "serve: gRPC address (default "+server.DefaultListen+")")
-	fs.String("camera-listen", "", "serve: the demo camera's RTSP address (default "+server.DefaultDemoCameraListen+")")
+	fs.String("camera-listen", "", "serve: the demo camera's RTSP address (default "+demo.DefaultDemoCameraListen+")")
 	clips, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if *files || len(clips) > 0 {
-		return server.RunDemo(server.DemoOptions{Dir: *dir, Clips: clips, Threads: *threads, Out: os.Stdout, Err: os.Stderr})
+		return demo.RunDemo(demo.DemoOptions{Dir: *dir, Clips: clips, Threads: *threads, Out: os.Stdout, Err: os.Stderr})
 	}
 	serveArgs := []string{"--demo"}
 	fs.Visit(func(f *flag.Flag) {

@@ -8,7 +8,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/classify"
+	"github.com/actiond/actiond/demo"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/server"
 )
 
@@ -20,13 +22,13 @@ func runServe(args []string) error {
 	listen := fs.String("listen", "", "gRPC address (default "+server.DefaultListen+")")
 	metrics := fs.String("metrics-listen", "", "address of the Prometheus endpoint /metrics (default: /metrics on --http-listen)")
 	httpListen := fs.String("http-listen", "", "address of the web console and the HTTP/JSON API (default "+server.DefaultHTTPListen+"; \"\" turns it off)")
-	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+server.DefaultModelPath()+")")
+	model := fs.String("model", "", "ONNX model file (default: $ACTIOND_MODEL, else "+classify.DefaultModelPath()+")")
 	state := fs.String("state-file", "", "import the streams of this state file (of an earlier version) into the stream registry, once")
 	dataDir := fs.String("data-dir", "", "keep the event log (history, snapshots) here (default $XDG_STATE_HOME/actiond)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (default info)")
-	demo := fs.Bool("demo", false, "the first-run demo: the motion model and a demo camera (stream \"demo\")")
+	demoOn := fs.Bool("demo", false, "the first-run demo: the motion model and a demo camera (stream \"demo\")")
 	pprofListen := fs.String("pprof-listen", "", "serve Go profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (default: none)")
-	cameraListen := fs.String("camera-listen", server.DefaultDemoCameraListen, "with --demo: the demo camera's RTSP address")
+	cameraListen := fs.String("camera-listen", demo.DefaultDemoCameraListen, "with --demo: the demo camera's RTSP address")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file on exit")
 	var streams multiFlag
@@ -69,7 +71,7 @@ func runServe(args []string) error {
 		}
 		cfg.Streams = append(cfg.Streams, server.StreamSpec{Name: name, URL: url})
 	}
-	if *demo && cfg.Log.Level == "" {
+	if *demoOn && cfg.Log.Level == "" {
 		cfg.Log.Level = "warn" // the demo's terminal is for the actions
 	}
 	log := server.NewLogger(cfg.Log, os.Stderr)
@@ -90,9 +92,9 @@ func runServe(args []string) error {
 			fmt.Printf("actiond: metrics on http://%s/metrics\n", a)
 		}
 	}}
-	if *demo {
-		var cam *ingest.Simulator
-		cfg, cam, err = server.StartDemoCamera(cfg, server.DemoCameraOptions{
+	if *demoOn {
+		var cam *camsim.Simulator
+		cfg, cam, err = demo.StartDemoCamera(cfg, demo.DemoCameraOptions{
 			Listen: *cameraListen, Logger: log.With("component", "demo-camera"),
 		})
 		if err != nil {
@@ -100,10 +102,10 @@ func runServe(args []string) error {
 		}
 		defer cam.Close()
 		opts.Ready = func(s *server.Server) {
-			server.WriteDemoInstructions(os.Stdout, s, cam.URL(server.DemoStream))
+			demo.WriteDemoInstructions(os.Stdout, s, cam.URL(demo.DemoStream))
 		}
 		opts.Loaded = func(s *server.Server) {
-			if err := server.FollowDemoActions(os.Stdout, s); err != nil {
+			if err := demo.FollowDemoActions(os.Stdout, s); err != nil {
 				log.Warn("cannot show the demo's actions", "error", err)
 			}
 		}

@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/demo"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/slowmodel"
-	"github.com/actiond/actiond/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -31,8 +31,8 @@ func TestServeSIGTERMInterruptsAModelRun(t *testing.T) {
 	if err := slowmodel.WriteFile(model, 3000); err != nil { // a minute or more per window
 		t.Fatal(err)
 	}
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err := sim.AddSceneSequence("bounce", 160, 120, 12, server.DemoBounce); err != nil {
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, demo.DemoBounce); err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.Start(); err != nil {

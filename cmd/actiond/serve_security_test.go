@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/demo"
+	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/testcert"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
-	"github.com/actiond/actiond/server"
 	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -287,8 +287,8 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err := sim.AddSceneSequence("bounce", 160, 120, 12, server.DemoBounce); err != nil {
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err := sim.AddSceneSequence("bounce", 160, 120, 12, demo.DemoBounce); err != nil {
 		t.Fatal(err)
 	}
 	sim.SetCredentials("cam", good)

@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/actiond/actiond/ingest"
-	"github.com/actiond/actiond/server"
+	"github.com/actiond/actiond/demo"
+	"github.com/actiond/actiond/ingest/camsim"
 )
 
 // multiFlag collects a repeatable NAME=VALUE flag.
@@ -52,7 +52,7 @@ func runSim(args []string) error {
 	if *bitrate < 0 {
 		return fmt.Errorf("%w: --bitrate must be positive, got %d", errUsage, *bitrate)
 	}
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: *listen, DisableUDP: *noUDP, Bitrate: *bitrate})
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: *listen, DisableUDP: *noUDP, Bitrate: *bitrate})
 	if *user != "" {
 		sim.SetCredentials(*user, *pass)
 	}
@@ -72,17 +72,17 @@ func runSim(args []string) error {
 		}
 		if dir == "bounce" {
 			// The demo camera: right for 4 s, then left for 4 s, looped.
-			err = sim.AddSceneSequence(name, w, h, *fps, server.DemoBounce)
+			err = sim.AddSceneSequence(name, w, h, *fps, demo.DemoBounce)
 		} else {
-			var d ingest.Direction
-			if d, err = ingest.ParseDirection(dir); err != nil {
+			var d camsim.Direction
+			if d, err = camsim.ParseDirection(dir); err != nil {
 				return fmt.Errorf("%w: --scene %s: %v", errUsage, s, err)
 			}
 			// A long loop: the disk crosses 40% of the picture in 30 s,
 			// so a 10 s window sees it move 13% (the motion model's
 			// threshold is 4%); only a window spanning the loop point sees
 			// the jump back.
-			err = sim.AddScene(name, ingest.Scene{Width: w, Height: h, FPS: *fps, Duration: 30 * time.Second, Direction: d, Seed: int64(i + 1)})
+			err = sim.AddScene(name, camsim.Scene{Width: w, Height: h, FPS: *fps, Duration: 30 * time.Second, Direction: d, Seed: int64(i + 1)})
 		}
 		if err != nil {
 			return err

@@ -113,11 +113,7 @@ func yesNo(b bool) string {
 func (c command) actionsGet(ctx context.Context, args []string) error {
 	fs := c.flags("actions get")
 	asJSON := fs.Bool("json", false, "print the action as JSON")
-	pos, err := c.parse(fs, args, 1, false)
-	if err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	pos, cl, err := c.connect(ctx, fs, args, 1, false)
 	if err != nil {
 		return err
 	}
@@ -150,11 +146,7 @@ func (c command) actionsGet(ctx context.Context, args []string) error {
 func (c command) actionsSnapshot(ctx context.Context, args []string) error {
 	fs := c.flags("actions snapshot")
 	out := fs.String("o", "", "write the JPEG to this file (default: ACTION_ID.jpg)")
-	pos, err := c.parse(fs, args, 1, false)
-	if err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	pos, cl, err := c.connect(ctx, fs, args, 1, false)
 	if err != nil {
 		return err
 	}

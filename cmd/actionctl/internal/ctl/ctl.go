@@ -212,6 +212,21 @@ func (c command) parse(fs *flag.FlagSet, args []string, want int, more bool) ([]
 	return pos, nil
 }
 
+// connect is every command's preamble: parse its flags and arguments (as
+// parse does) and dial the server (as dial does). The caller closes the
+// client.
+func (c command) connect(ctx context.Context, fs *flag.FlagSet, args []string, want int, more bool) ([]string, *client.Client, error) {
+	pos, err := c.parse(fs, args, want, more)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := c.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pos, cl, nil
+}
+
 // dial connects to the server the global flags name.
 func (c command) dial(ctx context.Context) (*client.Client, error) {
 	var opts []client.Option

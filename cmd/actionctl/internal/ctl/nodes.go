@@ -28,10 +28,7 @@ func (c command) nodes(ctx context.Context, args []string) error {
 func (c command) nodesList(ctx context.Context, args []string) error {
 	fs := c.flags("nodes ls")
 	asJSON := fs.Bool("json", false, "print one JSON object per node and line")
-	if _, err := c.parse(fs, args, 0, false); err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	_, cl, err := c.connect(ctx, fs, args, 0, false)
 	if err != nil {
 		return err
 	}
@@ -57,11 +54,7 @@ func (c command) nodesList(ctx context.Context, args []string) error {
 func (c command) nodesDrain(ctx context.Context, args []string) error {
 	fs := c.flags("nodes drain")
 	wait := fs.Bool("wait", false, "wait until the node owns no stream")
-	pos, err := c.parse(fs, args, 1, false)
-	if err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	pos, cl, err := c.connect(ctx, fs, args, 1, false)
 	if err != nil {
 		return err
 	}

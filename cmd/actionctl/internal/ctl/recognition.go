@@ -63,10 +63,7 @@ func (e errReported) Unwrap() error { return e.error }
 func (c command) model(ctx context.Context, args []string) error {
 	fs := c.flags("model")
 	asJSON := fs.Bool("json", false, "print the model as JSON")
-	if _, err := c.parse(fs, args, 0, false); err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	_, cl, err := c.connect(ctx, fs, args, 0, false)
 	if err != nil {
 		return err
 	}

@@ -131,10 +131,7 @@ func (c command) streamsAdd(ctx context.Context, args []string) error {
 func (c command) streamsList(ctx context.Context, args []string) error {
 	fs := c.flags("streams ls")
 	asJSON := fs.Bool("json", false, "print one JSON object per stream and line")
-	if _, err := c.parse(fs, args, 0, false); err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	_, cl, err := c.connect(ctx, fs, args, 0, false)
 	if err != nil {
 		return err
 	}
@@ -158,11 +155,7 @@ func (c command) streamsList(ctx context.Context, args []string) error {
 func (c command) streamsGet(ctx context.Context, args []string) error {
 	fs := c.flags("streams get")
 	asJSON := fs.Bool("json", false, "print the stream as JSON")
-	pos, err := c.parse(fs, args, 1, false)
-	if err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	pos, cl, err := c.connect(ctx, fs, args, 1, false)
 	if err != nil {
 		return err
 	}
@@ -220,11 +213,7 @@ func (c command) streamsUpdate(ctx context.Context, args []string) error {
 
 func (c command) streamsRemove(ctx context.Context, args []string) error {
 	fs := c.flags("streams rm")
-	pos, err := c.parse(fs, args, 1, false)
-	if err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	pos, cl, err := c.connect(ctx, fs, args, 1, false)
 	if err != nil {
 		return err
 	}

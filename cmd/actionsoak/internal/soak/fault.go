@@ -9,7 +9,7 @@ import (
 // FaultKind is one way the soak breaks a camera.
 type FaultKind string
 
-// The faults the simulator injects (ingest.Simulator).
+// The faults the simulator injects (camsim.Simulator).
 const (
 	// FaultDrop closes the camera's connections (a reboot, a network
 	// drop): the stream must reconnect.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/cmd/internal/plot"
+	"github.com/actiond/actiond/internal/stats"
 )
 
 // The plot: two panels over the run's time, actiond's RSS above, window
@@ -77,8 +78,8 @@ func writePlot(path string, r *Result) error {
 		}
 		slices.Sort(bucket)
 		bt = append(bt, at)
-		p50 = append(p50, float64(sortedPercentile(bucket, 50))/1e6)
-		p99 = append(p99, float64(sortedPercentile(bucket, 99))/1e6)
+		p50 = append(p50, float64(stats.Percentile(bucket, 0.5))/1e6)
+		p99 = append(p99, float64(stats.Percentile(bucket, 0.99))/1e6)
 		bucket = bucket[:0]
 	}
 	next := r.Start.Add(latBucket)

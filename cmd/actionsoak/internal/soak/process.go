@@ -1,125 +1,23 @@
 package soak
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
-)
 
-// child is the `actiond serve` child process.
-type child struct {
-	cmd         *exec.Cmd
-	done        chan struct{} // closed once it has exited
-	err         error         // how it exited, once done
-	grpcAddr    string
-	metricsAddr string
-	log         *os.File
-}
+	"github.com/actiond/actiond/internal/procstat"
+	"github.com/actiond/actiond/internal/serveproc"
+)
 
 // startServer runs `bin serve --config cfgPath`, its output into logPath,
 // and returns once it has said where it serves gRPC and metrics (both on
 // port 0 in the configuration: the child picks).
-func startServer(ctx context.Context, bin, cfgPath, logPath string) (*child, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	// Its own process group: a Ctrl-C in the terminal reaches only the
-	// soak, which then stops the server itself (SIGTERM, then SIGKILL).
-	// Pdeathsig kills it should the soak itself be killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	// Its event log beside its configuration, kept across its restarts.
-	cmd.Env = append(os.Environ(), "ACTIOND_DATA_DIR="+filepath.Join(filepath.Dir(cfgPath), "data"))
-	cmd.Stderr = logf
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		logf.Close()
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s serve: %w", bin, err)
-	}
-	s := &child{cmd: cmd, done: make(chan struct{}), log: logf}
-	addrs := make(chan [2]string, 1)
-	go func() {
-		// Its stdout says where it listens; the rest goes to the log.
-		var grpcAddr, metricsAddr string
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			fmt.Fprintln(logf, line)
-			if a, ok := strings.CutPrefix(line, "actiond: serving gRPC on "); ok {
-				grpcAddr = a
-			}
-			if a, ok := strings.CutPrefix(line, "actiond: metrics on http://"); ok {
-				metricsAddr = strings.TrimSuffix(a, "/metrics")
-			}
-			if grpcAddr != "" && metricsAddr != "" {
-				addrs <- [2]string{grpcAddr, metricsAddr}
-				grpcAddr = ""
-			}
-		}
-		io.Copy(logf, stdout)
-		s.err = cmd.Wait()
-		close(s.done)
-	}()
-	select {
-	case a := <-addrs:
-		s.grpcAddr, s.metricsAddr = a[0], a[1]
-		return s, nil
-	case <-s.done:
-		logf.Close()
-		return nil, fmt.Errorf("actiond serve exited before serving (%v); see %s", s.err, logPath)
-	case <-ctx.Done():
-		s.stop(0)
-		return nil, fmt.Errorf("actiond serve did not start: %w", context.Cause(ctx))
-	case <-time.After(2 * time.Minute):
-		s.stop(0)
-		return nil, fmt.Errorf("actiond serve did not say where it serves within 2m; see %s", logPath)
-	}
-}
-
-// exited says whether the server has exited, and how.
-func (s *child) exited() (bool, error) {
-	select {
-	case <-s.done:
-		return true, s.err
-	default:
-		return false, nil
-	}
-}
-
-// stop sends SIGTERM and waits up to grace for a graceful exit, then
-// kills. It returns how the server exited: nil is a clean, graceful exit.
-func (s *child) stop(grace time.Duration) error {
-	defer s.log.Close()
-	if done, err := s.exited(); done {
-		return fmt.Errorf("exited early: %w", orExit0(err))
-	}
-	if grace > 0 {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-			return s.err
-		case <-time.After(grace):
-		}
-	}
-	s.cmd.Process.Kill()
-	<-s.done
-	return fmt.Errorf("killed after %v without exiting", grace)
+func startServer(ctx context.Context, bin, cfgPath, logPath string) (*serveproc.Proc, error) {
+	return serveproc.Start(ctx, bin, []string{"serve", "--config", cfgPath}, logPath, 2*time.Minute)
 }
 
 func orExit0(err error) error {
@@ -127,25 +25,6 @@ func orExit0(err error) error {
 		return errors.New("exit status 0")
 	}
 	return err
-}
-
-// rss reads the resident set size of process pid from /proc, in bytes.
-func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for line := range bytes.SplitSeq(b, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			f := strings.Fields(string(v))
-			if len(f) != 2 || f[1] != "kB" {
-				return 0, fmt.Errorf("read rss of %d: unexpected %q", pid, line)
-			}
-			kb, err := strconv.ParseInt(f[0], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("read rss of %d: no VmRSS", pid)
 }
 
 // loadAverage reads the machine's 1-minute load average; -1 if unknown.
@@ -188,23 +67,10 @@ var noMetrics = Metrics{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
 func scrape(ctx context.Context, addr string) (Metrics, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	sums, err := procstat.Scrape(ctx, http.DefaultClient, addr)
 	if err != nil {
 		return noMetrics, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return noMetrics, fmt.Errorf("scrape metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return noMetrics, fmt.Errorf("scrape metrics: %s", resp.Status)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return noMetrics, fmt.Errorf("scrape metrics: %w", err)
-	}
-	sums := parseMetrics(body)
 	get := func(name string) float64 {
 		if v, ok := sums[name]; ok {
 			return v
@@ -224,33 +90,4 @@ func scrape(ctx context.Context, addr string) (Metrics, error) {
 		WindowToEventSum:   get("actiond_window_to_event_seconds_sum"),
 		WindowToEventCount: get("actiond_window_to_event_seconds_count"),
 	}, nil
-}
-
-// parseMetrics sums each metric of Prometheus' text format over its
-// labels. Enough for counters and gauges; histograms' series are summed
-// under their own names (_bucket, _sum, _count).
-func parseMetrics(body []byte) map[string]float64 {
-	sums := make(map[string]float64)
-	for line := range strings.SplitSeq(string(body), "\n") {
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest := line, ""
-		if i := strings.IndexAny(line, "{ "); i >= 0 {
-			name, rest = line[:i], line[i:]
-		}
-		if j := strings.LastIndexByte(rest, '}'); j >= 0 {
-			rest = rest[j+1:]
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			continue
-		}
-		sums[name] += v
-	}
-	return sums
 }

@@ -76,7 +76,7 @@ func (r *Result) markdown(cfg Config, png string) string {
 	}
 	p("Written by `%s` on %s: %s measured, after every camera's first window. Result: %s.\n\n",
 		cmd, r.Start.UTC().Format("2006-01-02 15:04 UTC"), r.End.Sub(r.Start).Round(time.Second), verdict)
-	p("Setup: %d simulated cameras (`ingest.Simulator` in the soak's process, each %dx%d at %d fps H.264, the demo's bounce scene, a key frame every second); "+
+	p("Setup: %d simulated cameras (`camsim.Simulator` in the soak's process, each %dx%d at %d fps H.264, the demo's bounce scene, a key frame every second); "+
 		"one `actiond serve` child process (model %s, window %v every %v, transport %s, `inference.threads` %d, the other settings default) "+
 		"on a %d-core machine; one unfiltered gRPC subscriber (`client.Subscribe`). ",
 		cfg.Cameras, cfg.Width, cfg.Height, cfg.FPS, cfg.Model, cfg.Window, cfg.Stride, cfg.Transport, cfg.Threads, runtime.NumCPU())

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actiond/actiond/internal/stats"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
 
@@ -100,7 +101,7 @@ func analyze(cfg Config, tr *Tracker, faults []Fault, samples []Sample, start, e
 		}
 	}
 	slices.Sort(ds)
-	r.P50, r.P90, r.P99 = sortedPercentile(ds, 50), sortedPercentile(ds, 90), sortedPercentile(ds, 99)
+	r.P50, r.P90, r.P99 = stats.Percentile(ds, 0.5), stats.Percentile(ds, 0.9), stats.Percentile(ds, 0.99)
 	if len(ds) > 0 {
 		r.PMax = ds[len(ds)-1]
 	}

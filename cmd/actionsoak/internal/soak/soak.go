@@ -20,9 +20,11 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/client"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/demo"
+	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/internal/procstat"
+	"github.com/actiond/actiond/internal/serveproc"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
-	"github.com/actiond/actiond/server"
 )
 
 // Config configures a soak run. NewConfig fills in the defaults.
@@ -98,7 +100,7 @@ func NewConfig() Config {
 	return Config{
 		Actiond: "bin/actiond", Duration: 30 * time.Minute, Cameras: 8,
 		Width: 640, Height: 360, FPS: 25, Model: "motion",
-		Window: server.DemoWindow, Stride: server.DemoStride, Transport: "auto",
+		Window: demo.DemoWindow, Stride: demo.DemoStride, Transport: "auto",
 		FaultPeriod: 20 * time.Second, Faults: AllFaults, StallFor: 6 * time.Second,
 		Loss: 0.05, LossFor: 5 * time.Second, Slack: 5 * time.Second, SampleEvery: 5 * time.Second,
 		MaxRSSSlope: 32, MaxRSSGrowth: 0.05, Work: ".cache/soak", Out: "soak",
@@ -170,7 +172,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer simLog.Close()
-	sim := ingest.NewSimulator(ingest.SimulatorConfig{Listen: "127.0.0.1:0",
+	sim := camsim.NewSimulator(camsim.SimulatorConfig{Listen: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(simLog, nil)).With("component", "sim")})
 	if err := sim.Start(); err != nil {
 		return err
@@ -182,7 +184,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// One encoding (the slow part of the start), served by every camera.
 	say("encoding the cameras' clip (%dx%d at %d fps, the demo's bounce scene)", cfg.Width, cfg.Height, cfg.FPS)
-	if err := sim.AddSceneSequence(names[0], cfg.Width, cfg.Height, cfg.FPS, server.DemoBounce); err != nil {
+	if err := sim.AddSceneSequence(names[0], cfg.Width, cfg.Height, cfg.FPS, demo.DemoBounce); err != nil {
 		return err
 	}
 	for _, n := range names[1:] {
@@ -209,15 +211,15 @@ func Run(ctx context.Context, cfg Config) error {
 	stopServer := func() error {
 		if !stopped {
 			stopped = true
-			stopErr = srv.stop(15 * time.Second)
+			stopErr = srv.Stop(15 * time.Second)
 		}
 		return stopErr
 	}
 	defer stopServer()
-	say("actiond serve (pid %d) on %s, metrics %s, log %s", srv.cmd.Process.Pid, srv.grpcAddr, srv.metricsAddr, logPath)
+	say("actiond serve (pid %d) on %s, metrics %s, log %s", srv.Cmd.Process.Pid, srv.GRPC, srv.Metrics, logPath)
 
 	// The subscriber: one unfiltered subscription, as a user's would be.
-	c, err := client.Dial(ctx, srv.grpcAddr)
+	c, err := client.Dial(ctx, srv.GRPC)
 	if err != nil {
 		return err
 	}
@@ -320,7 +322,7 @@ func prepareModel(cfg Config) (string, error) {
 
 // serverConfig is the child's configuration file: ports picked by the
 // child, every camera a stream.
-func serverConfig(cfg Config, model string, sim *ingest.Simulator, names []string) string {
+func serverConfig(cfg Config, model string, sim *camsim.Simulator, names []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: 127.0.0.1:0\nmetrics_listen: 127.0.0.1:0\nmodel: %q\n", model)
 	fmt.Fprintf(&b, "log:\n  level: info\ninference:\n  threads: %d\nstreams:\n", cfg.Threads)
@@ -332,7 +334,7 @@ func serverConfig(cfg Config, model string, sim *ingest.Simulator, names []strin
 }
 
 // waitWindows waits until every stream has delivered a window.
-func waitWindows(ctx context.Context, tr *Tracker, srv *child, names []string, limit time.Duration) error {
+func waitWindows(ctx context.Context, tr *Tracker, srv *serveproc.Proc, names []string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		streams, _, _, _, _, _ := tr.snapshot()
@@ -345,7 +347,7 @@ func waitWindows(ctx context.Context, tr *Tracker, srv *child, names []string, l
 		if len(missing) == 0 {
 			return nil
 		}
-		if done, err := srv.exited(); done {
+		if done, err := srv.Exited(); done {
 			return fmt.Errorf("actiond serve exited: %v", orExit0(err))
 		}
 		if time.Now().After(deadline) {
@@ -361,13 +363,13 @@ func waitWindows(ctx context.Context, tr *Tracker, srv *child, names []string, l
 
 // monitor samples the server's memory and metrics every SampleEvery and
 // prints a progress line every 10s until ctx ends or the server dies.
-func monitor(ctx context.Context, cfg Config, srv *child, tr *Tracker, inj *injector, start time.Time, say func(string, ...any)) (samples []Sample, first, last Metrics, died error) {
-	pid := srv.cmd.Process.Pid
+func monitor(ctx context.Context, cfg Config, srv *serveproc.Proc, tr *Tracker, inj *injector, start time.Time, say func(string, ...any)) (samples []Sample, first, last Metrics, died error) {
+	pid := srv.Cmd.Process.Pid
 	first, last = noMetrics, noMetrics
 	sample := func() {
 		s := Sample{At: time.Now(), Goroutines: -1, FDs: -1, Load: loadAverage()}
-		s.RSS, _ = rss(pid)
-		if m, err := scrape(ctx, srv.metricsAddr); err == nil {
+		s.RSS, _ = procstat.RSS(pid)
+		if m, err := scrape(ctx, srv.Metrics); err == nil {
 			s.Goroutines, s.FDs = int(m.Goroutines), int(m.FDs)
 			if first == noMetrics {
 				first = m
@@ -386,12 +388,12 @@ func monitor(ctx context.Context, cfg Config, srv *child, tr *Tracker, inj *inje
 		select {
 		case <-ctx.Done():
 			// The final figures, while the server still runs.
-			if m, err := scrape(context.Background(), srv.metricsAddr); err == nil {
+			if m, err := scrape(context.Background(), srv.Metrics); err == nil {
 				last = m
 			}
 			return samples, first, last, nil
-		case <-srv.done:
-			return samples, first, last, orExit0(srv.err)
+		case <-srv.Done():
+			return samples, first, last, orExit0(srv.Err())
 		case <-sampleT.C:
 			sample()
 		case now := <-progT.C:
@@ -444,7 +446,7 @@ func kindsString(k []FaultKind) string {
 // injector breaks the cameras, one every FaultPeriod, round-robin; it
 // owns the fault log.
 type injector struct {
-	sim    *ingest.Simulator
+	sim    *camsim.Simulator
 	cfg    Config
 	names  []string
 	start  time.Time

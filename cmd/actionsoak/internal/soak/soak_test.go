@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/internal/procstat"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -301,7 +302,7 @@ actiond_stream_dropped_windows_total{stream="cam1"} 2
 actiond_stream_dropped_windows_total{stream="cam2",x="a}b"} 3
 actiond_window_to_event_seconds_sum{stream="cam1"} 1.5e-01
 `
-	m := parseMetrics([]byte(body))
+	m := procstat.ParseMetrics([]byte(body))
 	for name, want := range map[string]float64{"go_goroutines": 87, "process_open_fds": 41,
 		"actiond_stream_dropped_windows_total": 5, "actiond_window_to_event_seconds_sum": 0.15} {
 		if m[name] != want {

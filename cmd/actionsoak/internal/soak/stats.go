@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/actiond/actiond/internal/stats"
 )
 
 // percentile returns the p-th percentile (0..100) of v by nearest rank;
@@ -14,16 +16,7 @@ func percentile(v []time.Duration, p float64) time.Duration {
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
-	return sortedPercentile(s, p)
-}
-
-// sortedPercentile is percentile on values already sorted.
-func sortedPercentile(s []time.Duration, p float64) time.Duration {
-	if len(s) == 0 {
-		return 0
-	}
-	rank := int(math.Ceil(p / 100 * float64(len(s))))
-	return s[min(max(rank, 1), len(s))-1]
+	return stats.Percentile(s, p/100)
 }
 
 // linearFit returns the least-squares slope and intercept of y over x; a

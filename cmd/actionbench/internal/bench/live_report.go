@@ -1,0 +1,353 @@
+package bench
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// liveMarkdown writes the Live capacity section.
+func liveMarkdown(p func(string, ...any), c config, r *liveResult) {
+	p("## Live capacity: N cameras through one actiond\n\n")
+	if r == nil || len(r.Points) == 0 {
+		p("Not measured in this run (`-live` was empty).\n\n")
+		return
+	}
+	p("N simulated %dx%d %d fps H.264 cameras (the in-process RTSP simulator, `camsim.Simulator`, on loopback, %s), ", liveWidth, liveHeight, liveFPS, rateText(c, r))
+	p("each showing `%s` (`%s` scaled to %dx%d, %d fps, looped every 10 s; key frame every second), started at phases spread over a second as independent cameras are. ", r.Source, c.clip, liveWidth, liveHeight, liveFPS)
+	p("One `actiond serve` process watches all N (window %s, stride %s) with the untrained PP-TSMv2 (`%s`; speed only, its labels mean nothing); one gRPC subscriber takes every WindowResult. ", liveWindow, liveStride, r.Model)
+	p("Per N: a fresh actiond; warm-up until every stream has delivered %d windows; then **%s measured**. ", liveWarmWindows, c.livePeriod)
+	p("**latency** = time the subscriber receives a WindowResult − its `completed_time` (when the packets of the frame that completed the window reached actiond): decode, waiting for a batch, inference and delivery, on one clock. ")
+	p("**CPU** = utime+stime from /proc over the period, in cores (2 = the whole machine); **bench** is this benchmark's process: the simulator's packetisation and the subscriber; **machine** counts every process, the other jobs on this shared machine included. ")
+	p("**RSS/stream** = (VmRSS at the end − %.0f MiB, VmRSS of actiond with the model loaded and no streams) / N, so it includes ONNX Runtime's working memory for the batches; **marginal** = the RSS added per camera since the previous N, the per-stream cost without that fixed part. ", mib(r.BaseRSS))
+	p("**drops** = frames dropped before decoding + windows dropped before inference + RTP packets lost + decode errors, over the period, all streams (`StreamStatus` counters); **events** = WindowResults received / N × period ÷ stride. ")
+	p("**model busy** = time spent in model runs / period (`actiond_inference_seconds`); **batch** = mean windows per run. ")
+	p("**skipped** = windows not run because the model was busy (latest wins: `skipped_windows`); **fairness** = the fewest results of a stream over the period ÷ the most; **eff. stride** = the mean of the streams' `effective_stride` at the end (the stride actually served; %s when the model keeps up); **reused** = results of still windows that reused the last one (`skip_static`). ", liveStride)
+	p("**full stride** = p99 ≤ 1 s, nothing dropped or skipped, ≥ 90%% of the results.\n\n")
+
+	main := &liveSeries{Name: "this actiond", BaseRSS: r.BaseRSS, Points: r.Points, Stopped: r.Stopped}
+	for _, se := range append([]*liveSeries{main}, r.Others...) {
+		if len(r.Others) > 0 {
+			p("### %s\n\n", se.Name)
+		}
+		liveTable(p, se)
+	}
+	if len(r.Others) > 0 {
+		p("%s\n\n", liveCompare(main, r.Others))
+	}
+	if r.Plot != "" {
+		rel, err := filepath.Rel(filepath.Dir(c.out), r.Plot)
+		if err != nil {
+			rel = r.Plot
+		}
+		p("![Latency and CPU against the number of cameras](%s)\n\n", filepath.ToSlash(rel))
+	}
+	p("%s\n\n", liveReading(r))
+	p("%s\n\n", liveTried)
+	liveProfileMarkdown(p, c, r)
+	p("The server's configuration for N = %d (every other key at its default, so this is what `actiond serve` does out of the box):\n\n```yaml\n%s```\n\n", r.Points[len(r.Points)-1].N, r.Config)
+	if r.LoadedLine != "" {
+		p("actiond's own account of its setup:\n\n```\n%s\n```\n\n", r.LoadedLine)
+	}
+	peer := ""
+	if c.peer != "" {
+		peer = " -peer-actiond " + c.peer
+	}
+	p("Reproduce (just this section; `-out` gets only it):\n\n```\ngo run ./cmd/actionbench -live-only -live %s -live-period %s -live-profile %d -live-static-half=%t%s -out live.md\n%s   # what it runs per N\n```\n\n",
+		c.live, c.livePeriod, c.liveProfile, c.liveStatic, peer, r.Command)
+}
+
+// liveTable writes one series' table.
+func liveTable(p func(string, ...any), se *liveSeries) {
+	p("| N | actiond CPU (cores) | bench CPU | machine CPU | RSS MiB | RSS/stream MiB | marginal MiB | drops | events | reused | skipped | fairness | eff. stride s | p50 s | p99 s | max s | model busy | batch | full stride |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	var prev *livePoint
+	for i := range se.Points {
+		pt := se.Points[i]
+		marg := "–"
+		if prev != nil {
+			marg = fmt.Sprintf("%.1f", mib(pt.RSS-prev.RSS)/float64(pt.N-prev.N))
+		}
+		mark := ""
+		if pt.Profiled {
+			mark = " (profiled)"
+		}
+		stride := "–"
+		if pt.EffStride > 0 {
+			stride = secs(pt.EffStride)
+		}
+		p("| %d%s | %.2f | %.2f | %.2f | %.0f | %.1f | %s | %s | %d / %d | %d | %d | %.2f | %s | %s | %s | %s | %.0f%% | %.2f | %s |\n",
+			pt.N, mark, pt.CPU, pt.BenchCPU, pt.MachineCPU, mib(pt.RSS), pt.perStream(se.BaseRSS), marg, dropsText(pt), pt.Events, pt.Expected,
+			pt.Reused, pt.Skipped, pt.Fairness, stride, secs(pt.P50), secs(pt.P99), secs(pt.Max), 100*pt.InferBusy, pt.MeanBatch, goal(pt.meetsGoal()))
+		prev = &se.Points[i]
+	}
+	p("\n")
+	for _, pt := range se.Points {
+		if pt.Err != "" {
+			p("N = %d: %s.\n\n", pt.N, pt.Err)
+		}
+	}
+	if se.Stopped != "" {
+		p("%s\n\n", se.Stopped)
+	}
+}
+
+// fullStride is the largest N of a series served at the full stride.
+func fullStride(se *liveSeries) int {
+	best := 0
+	for _, pt := range se.Points {
+		if pt.meetsGoal() {
+			best = max(best, pt.N)
+		}
+	}
+	return best
+}
+
+// liveCompare states the full-stride capacity of each series against the
+// peer's (the issue's goals: ≥ 1.25× the peer, ≥ 2× with half the cameras
+// still) and the goals every N up to 16 should meet.
+func liveCompare(main *liveSeries, others []*liveSeries) string {
+	var b strings.Builder
+	var peer *liveSeries
+	for _, se := range others {
+		if strings.HasPrefix(se.Name, "peer ") {
+			peer = se
+		}
+	}
+	fmt.Fprintf(&b, "**Full-stride capacity** (p99 ≤ 1 s, nothing skipped or dropped): %s %d camera(s)", main.Name, fullStride(main))
+	for _, se := range others {
+		fmt.Fprintf(&b, "; %s %d", se.Name, fullStride(se))
+	}
+	b.WriteString(". ")
+	if peer != nil && fullStride(peer) > 0 {
+		base := float64(fullStride(peer))
+		fmt.Fprintf(&b, "Against the peer: %.2f× (goal ≥ 1.25×: %s)", float64(fullStride(main))/base, goal(float64(fullStride(main)) >= 1.25*base))
+		for _, se := range others {
+			if se != peer && strings.Contains(se.Name, "still") {
+				fmt.Fprintf(&b, "; with half the cameras still %.2f× (goal ≥ 2×: %s)", float64(fullStride(se))/base, goal(float64(fullStride(se)) >= 2*base))
+			}
+		}
+		b.WriteString(". ")
+	}
+	// Every N up to 16: p99 ≤ 2 s, fairness ≥ 0.8, no frame dropped
+	// before decoding, marginal RSS ≤ 40 MiB.
+	var p99, fair, frames, rss []int
+	var prev *livePoint
+	for i := range main.Points {
+		pt := main.Points[i]
+		if pt.N > 16 {
+			break
+		}
+		if pt.P99 > 2*time.Second {
+			p99 = append(p99, pt.N)
+		}
+		if pt.Fairness < 0.8 {
+			fair = append(fair, pt.N)
+		}
+		if pt.DroppedFrames > 0 {
+			frames = append(frames, pt.N)
+		}
+		if prev != nil && mib(pt.RSS-prev.RSS)/float64(pt.N-prev.N) > 40 {
+			rss = append(rss, pt.N)
+		}
+		prev = &main.Points[i]
+	}
+	for _, g := range []struct {
+		what string
+		bad  []int
+	}{{"p99 ≤ 2 s", p99}, {"fairness ≥ 0.8", fair}, {"no frame dropped before decoding", frames}, {"marginal RSS ≤ 40 MiB per stream", rss}} {
+		if len(g.bad) == 0 {
+			fmt.Fprintf(&b, "%s at every N up to 16: met. ", g.what)
+		} else {
+			fmt.Fprintf(&b, "%s at every N up to 16: missed at N = %s. ", g.what, intsList(g.bad))
+		}
+	}
+	return b.String()
+}
+
+func rateText(c config, r *liveResult) string {
+	if c.liveBitrate <= 0 {
+		return fmt.Sprintf("constant quality, %.2f Mbit/s", r.Bitrate/1e6)
+	}
+	return fmt.Sprintf("encoded at a target of %.1f Mbit/s: %.2f Mbit/s measured on the clip", float64(c.liveBitrate)/1e6, r.Bitrate/1e6)
+}
+
+func dropsText(pt livePoint) string {
+	if pt.drops() == 0 && pt.SubDropped == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, x := range []struct {
+		n    uint64
+		what string
+	}{{pt.DroppedFrames, "frames"}, {pt.DroppedWindows, "windows"}, {pt.PacketsLost, "packets"}, {pt.DecodeErrors, "decode errors"}, {pt.SubDropped, "events (subscriber)"}} {
+		if x.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", x.n, x.what))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// liveReading states, from the figures, how many cameras meet the goal,
+// whether the cost grows linearly, and what runs out first.
+func liveReading(r *liveResult) string {
+	var b strings.Builder
+	best := 0
+	for _, pt := range r.Points {
+		if pt.meetsGoal() {
+			best = pt.N
+		}
+	}
+	if best == 0 {
+		fmt.Fprintf(&b, "**No measured N is served at the full stride** (p99 ≤ 1 s, no ingest drops, nothing skipped). ")
+	} else {
+		fmt.Fprintf(&b, "**Capacity on this machine: %d camera(s)** served at the full stride (p99 ≤ 1 s, no ingest drops, nothing skipped); target ≥ 8: %s, stretch 12: %s. ", best, goal(best >= 8), goal(best >= 12))
+	}
+	var perStream []float64
+	for _, pt := range r.Points {
+		perStream = append(perStream, pt.perStream(r.BaseRSS))
+	}
+	if len(r.Points) > 0 {
+		last := r.Points[len(r.Points)-1]
+		fmt.Fprintf(&b, "RSS per stream at N = %d: %.1f MiB over the base (goal ≤ 40 MiB: %s). ", last.N, perStream[len(perStream)-1], goal(perStream[len(perStream)-1] <= 40))
+	}
+	if len(r.Points) >= 2 {
+		a, z := r.Points[0], r.Points[len(r.Points)-1]
+		slope := (z.CPU - a.CPU) / float64(z.N-a.N)
+		fmt.Fprintf(&b, "actiond's CPU grows %.3f cores per camera from N = %d to %d (%.2f → %.2f cores); linear cost would put N cameras at %.2f + %.3f·(N − %d). ",
+			slope, a.N, z.N, a.CPU, z.CPU, a.CPU, slope, a.N)
+		if slope > 0 {
+			fmt.Fprintf(&b, "At that rate the machine's 2 cores are full at about N = %.0f. ", float64(a.N)+(2-a.CPU)/slope)
+		}
+	}
+	// What runs out first: the first point past the goal, else the last.
+	var lim *livePoint
+	for i := range r.Points {
+		if !r.Points[i].meetsGoal() {
+			lim = &r.Points[i]
+			break
+		}
+	}
+	if lim == nil && len(r.Points) > 0 {
+		lim = &r.Points[len(r.Points)-1]
+	}
+	if lim != nil {
+		fmt.Fprintf(&b, "At N = %d the model is busy %.0f%% of the time (mean batch %.2f) and the machine %.2f of 2 cores (actiond %.2f, the simulator %.2f, other jobs %.2f): ",
+			lim.N, 100*lim.InferBusy, lim.MeanBatch, lim.MachineCPU, lim.CPU, lim.BenchCPU, max(0, lim.MachineCPU-lim.CPU-lim.BenchCPU))
+		switch {
+		case lim.InferBusy >= 0.85:
+			b.WriteString("inference is the limit — once the model is busy all the time, each stream's newer window replaces its waiting one (skipped) and its effective stride stretches; a stream costs its share of one PP-TSMv2 clip every stride, whatever else the server does.")
+		case lim.MachineCPU >= 1.85:
+			if other := lim.MachineCPU - lim.CPU - lim.BenchCPU; other > lim.CPU {
+				b.WriteString("the CPU is the limit, and most of it went to other jobs on this shared machine: actiond got less than their share, so these figures say more about the neighbours than about actiond; rerun on a quiet machine.")
+			} else {
+				b.WriteString("the CPU is the limit — decoding N 720p streams, inference and the machine's other jobs share two cores, so each part waits for the others.")
+			}
+		default:
+			b.WriteString("neither the model nor the cores are saturated on average; latency comes from bursts (windows closing together) and from the machine's other jobs.")
+		}
+	}
+	return b.String()
+}
+
+func liveProfileMarkdown(p func(string, ...any), c config, r *liveResult) {
+	if r.ProfileN <= 0 {
+		return
+	}
+	p("### Where actiond's CPU goes (N = %d)\n\n", r.ProfileN)
+	if len(r.CPUTop) == 0 {
+		if r.ProfileNote != "" {
+			p("%s.\n\n", r.ProfileNote)
+		} else {
+			p("Not profiled: the run stopped before N = %d.\n\n", r.ProfileN)
+		}
+		return
+	}
+	p("Go's CPU profile (`--pprof-listen`, `/debug/pprof/profile?seconds=%d` over the measured period) and the allocations made during it (`/debug/pprof/allocs` at its end minus at its start). ", int(c.livePeriod.Seconds()))
+	p("Time in C shows as the library it ran in, without function names: `[libavcodec…]` is H.264 decoding (FFmpeg's own threads included), `[libonnxruntime…]` inference, `[libswscale…]` colour conversion. ")
+	if r.ProfileNote != "" {
+		p("%s. ", r.ProfileNote)
+	}
+	p("Profiles are in `%s` (`go tool pprof -top %s %s`).\n\n", c.work, c.actiond, filepath.Join(c.work, fmt.Sprintf("live-%d.cpu.pprof", r.ProfileN)))
+	if sh := cpuShares(r.CPUTop); sh != "" {
+		p("Of the sampled CPU: %s.\n\n", sh)
+	}
+	p("```\n%s\n```\n\nAllocations during the period (`-sample_index=alloc_space -base`):\n\n```\n%s\n```\n\n", strings.Join(pprofBody(r.CPUTop), "\n"), strings.Join(pprofBody(r.AllocTop), "\n"))
+}
+
+// pprofBody drops pprof's file and build lines, keeping totals and rows.
+func pprofBody(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Type:") || strings.HasPrefix(l, "Time:") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// cpuShares reads pprof -top rows into the pipeline's parts: decoding
+// (libavcodec, and the decoder's cgo calls), inference (libonnxruntime,
+// and engine.Session.Run's cgo call on the scheduler's thread) and
+// preprocessing (Preprocessor.Frame: resize and normalise in Go).
+func cpuShares(top []string) string {
+	var total float64
+	flat := map[string]float64{}
+	cum := map[string]float64{}
+	for _, l := range top {
+		if _, rest, ok := strings.Cut(l, "Total samples = "); ok {
+			v, _, _ := strings.Cut(rest, " ")
+			if d, err := time.ParseDuration(v); err == nil {
+				total = d.Seconds()
+			}
+			continue
+		}
+		f := strings.Fields(l)
+		if len(f) < 6 {
+			continue
+		}
+		fl, err1 := time.ParseDuration(f[0])
+		cu, err2 := time.ParseDuration(f[3])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		name := strings.Join(f[5:], " ")
+		flat[name], cum[name] = fl.Seconds(), cu.Seconds()
+	}
+	if total == 0 {
+		return ""
+	}
+	var dec, inf, pre float64
+	for name, v := range flat {
+		switch {
+		case strings.HasPrefix(name, "[libavcodec"):
+			dec += v
+		case strings.HasPrefix(name, "[libonnxruntime"):
+			inf += v
+		}
+	}
+	for name, v := range cum {
+		switch {
+		case strings.HasSuffix(name, "ingest.(*decoder).decode"):
+			dec += v
+		case strings.HasSuffix(name, "engine.(*Session).RunShape"):
+			inf += v
+		case strings.HasSuffix(name, "ingest.Preprocessor.Frame"):
+			pre += v
+		}
+	}
+	return fmt.Sprintf("H.264 decoding about %.0f%%, inference about %.0f%%, preprocessing about %.0f%% (from the rows above; a part whose rows are not among them counts as 0)",
+		100*dec/total, 100*inf/total, 100*pre/total)
+}
+
+// liveTried says what was done about capacity so far; its figures come from
+// the runs named in it, not from this one.
+const liveTried = "What was tried (2026-12-03, this machine, `-live-only` runs): " +
+	"(1) the feature cache (on by default): a window costs 2 per-frame fronts and one back, 1.43× the windows per core at 1 thread (section above); " +
+	"(2) `inference.max_batch` 1: batching buys no throughput here (Batching section) and every window in a batch waits for the whole batch; " +
+	"(3) ONNX Runtime's intra-op threads no longer spin between runs in the server (`engine.Options.NoSpin`): at N = 4 actiond went from 1.83 to 1.00 cores and p99 from 0.91 s to 0.35 s, because spinning threads took the cores the decoders needed; " +
+	"(4) `ACTIOND_INFERENCE_THREADS=1`: worse, the model is busy 99% of the time already at N = 6 (p99 2.8 s). " +
+	"What limits it: every camera costs its share of one PP-TSMv2 back run per stride (about 120 ms on both cores, 0.8 windows/s per camera) plus decoding 25 frames/s of 720p H.264 (about 0.1 core): about 0.25 cores per camera, so 2 cores hold 6–7 cameras at best and the goal of 8 is missed by 1–2 cameras at the default stride. " +
+	"A stride of 2.5 s halves the model's share; int8 weights (ONNX Runtime's quantised convolutions) or a faster CPU are the next steps. " +
+	"RSS: each finished window was a fresh 12.3 MiB feature tensor (`window.emit`, 85% of allocated bytes in that profile), and once the model fell behind every stream's queue held such windows; since then window tensors come from a pool the scheduler gives them back to, and a stream has at most one window waiting (latest wins)."

@@ -1,0 +1,10 @@
+// Package camsim is a simulated camera: an RTSP server (gortsplib) that
+// serves video files and synthetic scenes (Scene: a bright disk moving
+// one way over a textured background; SceneSequence: several such legs),
+// live, looped, with the faults a real camera has on demand (dropped
+// connections, stalls, timestamp jumps, packet loss, Motion JPEG,
+// credentials). Tests, the demo, the benchmark and the soak use it.
+//
+// It must not be used by the live path itself (ingest, server): it is a
+// peer of the cameras, not part of the server.
+package camsim
