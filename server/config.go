@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -81,6 +82,12 @@ type Config struct {
 	Sinks       SinksConfig       `yaml:"sinks"`
 	NATS        NATSConfig        `yaml:"nats"`
 	Events      EventsConfig      `yaml:"events"`
+	Node        NodeConfig        `yaml:"node"`
+	Fleet       FleetConfig       `yaml:"fleet"`
+
+	// Version is the actiond release, shown to the other nodes of a fleet;
+	// set by the program, not a key.
+	Version string `yaml:"-"`
 
 	// Streams are the cameras watched from the start. Streams added over
 	// the API are kept in the stream registry instead.
@@ -263,7 +270,48 @@ type NATSConfig struct {
 	// TLS to URL: a CA to trust and a client certificate. Each defaults
 	// to "".
 	TLS NATSTLSConfig `yaml:"tls"`
+	// Replicas is how many copies JetStream keeps of the event log, the
+	// stream registry and the fleet's buckets, with URL: 1 on a single
+	// NATS server, 3 on a cluster of three. It defaults to 1.
+	Replicas int `yaml:"replicas"`
 }
+
+// NodeConfig names this server in a fleet.
+type NodeConfig struct {
+	// Name is the node's name, unique in its fleet (node.name,
+	// ACTIOND_NODE_NAME): 1 to 253 letters, digits, '.', '-' or '_'. A
+	// second live node with the same name is refused at start. It
+	// defaults to the host name. Only with nats.url.
+	Name string `yaml:"name"`
+}
+
+// FleetConfig makes the servers that share one NATS (nats.url) a fleet:
+// every stream is played by exactly one live node, and any node answers
+// for all. Its keys are only accepted with nats.url.
+type FleetConfig struct {
+	// Name is the fleet's name: the nodes with the same name on one NATS
+	// form one fleet. 1 to 64 letters, digits, '-' or '_'. It defaults
+	// to "actiond".
+	Name string `yaml:"name"`
+	// Lease is how long a stream's lease and a node's heartbeat live
+	// without renewal: a dead node's streams play elsewhere within two
+	// leases. The same on every node (a node with another one is
+	// refused). It defaults to 10s; at least 1s.
+	Lease time.Duration `yaml:"lease"`
+	// MaxStreamsPerNode caps the streams this node plays. It defaults to
+	// 0: only the fair share plus one (ceil(streams/nodes)+1).
+	MaxStreamsPerNode int `yaml:"max_streams_per_node"`
+	// MovesPerMinute is how many streams a node gives away per minute
+	// while it drains or is over its cap. It defaults to 30.
+	MovesPerMinute int `yaml:"moves_per_minute"`
+	// Address is where clients and other nodes reach this node's gRPC
+	// API (HOST:PORT), shown by ListNodes. It defaults to listen when
+	// listen names a host, else the host name with listen's port.
+	Address string `yaml:"address"`
+}
+
+// InFleet reports whether the configuration makes the server a fleet node.
+func (c Config) InFleet() bool { return c.NATS.URL != "" }
 
 // NATSTLSConfig is TLS to an external NATS.
 type NATSTLSConfig struct {
@@ -580,6 +628,7 @@ func (c Config) Settle() (Config, error) {
 	if (c.NATS.TLS.CertFile == "") != (c.NATS.TLS.KeyFile == "") {
 		bad("nats.tls", "set both nats.tls.cert_file and nats.tls.key_file, or neither")
 	}
+	c.settleFleet(bad)
 	ev := &c.Events
 	retention := func(key string, v *time.Duration, def time.Duration) {
 		switch {
@@ -620,6 +669,87 @@ func (c Config) Settle() (Config, error) {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	return c, nil
+}
+
+// Defaults of the fleet keys.
+const (
+	DefaultFleetName      = "actiond"
+	DefaultFleetLease     = 10 * time.Second
+	DefaultMovesPerMinute = 30
+)
+
+var (
+	fleetNameSafe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	nodeNameSafe  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,253}$`)
+)
+
+// settleFleet fills in and checks node.*, fleet.* and nats.replicas.
+func (c *Config) settleFleet(bad func(key, format string, args ...any)) {
+	if !c.InFleet() {
+		// Their defaults may be spelt out (a full configuration file);
+		// anything else is a mistake.
+		for key, set := range map[string]bool{
+			"node.name": c.Node.Name != "", "fleet.name": c.Fleet.Name != "" && c.Fleet.Name != DefaultFleetName,
+			"fleet.lease": c.Fleet.Lease != 0 && c.Fleet.Lease != DefaultFleetLease, "fleet.max_streams_per_node": c.Fleet.MaxStreamsPerNode != 0,
+			"fleet.moves_per_minute": c.Fleet.MovesPerMinute != 0 && c.Fleet.MovesPerMinute != DefaultMovesPerMinute,
+			"fleet.address":          c.Fleet.Address != "", "nats.replicas": c.NATS.Replicas > 1 || c.NATS.Replicas < 0,
+		} {
+			if set {
+				bad(key, "is for a fleet: set nats.url (ACTIOND_NATS_URL) too")
+			}
+		}
+		return
+	}
+	if c.Node.Name == "" {
+		if h, err := os.Hostname(); err != nil || h == "" {
+			bad("node.name", "no host name to default to: set node.name (ACTIOND_NODE_NAME)")
+		} else {
+			c.Node.Name = h
+		}
+	}
+	if c.Node.Name != "" && !nodeNameSafe.MatchString(c.Node.Name) {
+		bad("node.name", "%q: use 1 to 253 letters, digits, '.', '-' or '_'", c.Node.Name)
+	}
+	if c.Fleet.Name == "" {
+		c.Fleet.Name = DefaultFleetName
+	}
+	if !fleetNameSafe.MatchString(c.Fleet.Name) {
+		bad("fleet.name", "%q: use 1 to 64 letters, digits, '-' or '_'", c.Fleet.Name)
+	}
+	switch {
+	case c.Fleet.Lease == 0:
+		c.Fleet.Lease = DefaultFleetLease
+	case c.Fleet.Lease < time.Second:
+		bad("fleet.lease", "must be at least 1s, got %v", c.Fleet.Lease)
+	}
+	if c.Fleet.MaxStreamsPerNode < 0 {
+		bad("fleet.max_streams_per_node", "must be 0 (the fair share plus one) or more, got %d", c.Fleet.MaxStreamsPerNode)
+	}
+	switch {
+	case c.Fleet.MovesPerMinute == 0:
+		c.Fleet.MovesPerMinute = DefaultMovesPerMinute
+	case c.Fleet.MovesPerMinute < 0 || c.Fleet.MovesPerMinute > 100000:
+		bad("fleet.moves_per_minute", "must be between 1 and 100000, got %d", c.Fleet.MovesPerMinute)
+	}
+	switch {
+	case c.NATS.Replicas == 0:
+		c.NATS.Replicas = 1
+	case c.NATS.Replicas < 0 || c.NATS.Replicas > 5:
+		bad("nats.replicas", "must be between 1 and 5, got %d", c.NATS.Replicas)
+	}
+	if c.Fleet.Address == "" {
+		host, port, err := net.SplitHostPort(c.Listen)
+		if err == nil {
+			if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+				if h, herr := os.Hostname(); herr == nil {
+					host = h
+				}
+			}
+			c.Fleet.Address = net.JoinHostPort(host, port)
+		}
+	} else if _, _, err := net.SplitHostPort(c.Fleet.Address); err != nil {
+		bad("fleet.address", "must be HOST:PORT, got %q", c.Fleet.Address)
+	}
 }
 
 // settle checks the sinks and fills in their defaults.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -345,6 +346,58 @@ func TestStateFileRoundTrip(t *testing.T) {
 	}
 	if _, err := f.Load(); err == nil || !strings.Contains(err.Error(), "streams[0].nam: unknown key") {
 		t.Errorf("bad state file: %v", err)
+	}
+}
+
+// The fleet keys: defaults with nats.url, from the environment, each
+// mistake naming its key, and refused without nats.url.
+func TestConfigFleet(t *testing.T) {
+	model := fakeModel(t)
+	var c Config
+	if _, err := ApplyEnv(&c, []string{"ACTIOND_NATS_URL=nats://127.0.0.1:4222", "ACTIOND_NODE_NAME=n-7", "ACTIOND_FLEET_LEASE=3s",
+		"ACTIOND_FLEET_ADDRESS=10.0.0.7:50051", "ACTIOND_NATS_REPLICAS=3"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Model = model
+	got, err := c.Settle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.InFleet() || got.Node.Name != "n-7" || got.Fleet.Name != "actiond" || got.Fleet.Lease != 3*time.Second ||
+		got.Fleet.MovesPerMinute != 30 || got.Fleet.MaxStreamsPerNode != 0 || got.Fleet.Address != "10.0.0.7:50051" || got.NATS.Replicas != 3 {
+		t.Errorf("fleet settled as node %+v fleet %+v replicas %d", got.Node, got.Fleet, got.NATS.Replicas)
+	}
+	host, _ := os.Hostname()
+	got, err = Config{Model: model, Listen: "0.0.0.0:7000", NATS: NATSConfig{URL: "nats://h:4222"}}.Settle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Node.Name != host || got.Fleet.Lease != 10*time.Second || got.Fleet.Address != net.JoinHostPort(host, "7000") || got.NATS.Replicas != 1 {
+		t.Errorf("fleet defaults: node %+v fleet %+v replicas %d", got.Node, got.Fleet, got.NATS.Replicas)
+	}
+	fleet := NATSConfig{URL: "nats://h:4222"}
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"node name", func(c *Config) { c.NATS = fleet; c.Node.Name = "a b" }, `node.name: "a b": use 1 to 253 letters`},
+		{"fleet name", func(c *Config) { c.NATS = fleet; c.Fleet.Name = "a.b" }, `fleet.name: "a.b": use 1 to 64 letters`},
+		{"lease", func(c *Config) { c.NATS = fleet; c.Fleet.Lease = 100 * time.Millisecond }, "fleet.lease: must be at least 1s, got 100ms"},
+		{"cap", func(c *Config) { c.NATS = fleet; c.Fleet.MaxStreamsPerNode = -1 }, "fleet.max_streams_per_node: must be 0"},
+		{"moves", func(c *Config) { c.NATS = fleet; c.Fleet.MovesPerMinute = -3 }, "fleet.moves_per_minute: must be between 1 and 100000, got -3"},
+		{"replicas", func(c *Config) { c.NATS = fleet; c.NATS.Replicas = 7 }, "nats.replicas: must be between 1 and 5, got 7"},
+		{"address", func(c *Config) { c.NATS = fleet; c.Fleet.Address = "nowhere" }, `fleet.address: must be HOST:PORT, got "nowhere"`},
+		{"no nats.url", func(c *Config) { c.Node.Name = "n1" }, "node.name: is for a fleet: set nats.url (ACTIOND_NATS_URL) too"},
+		{"replicas without nats.url", func(c *Config) { c.NATS.Replicas = 3 }, "nats.replicas: is for a fleet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{Model: model}
+			tc.change(&c)
+			if _, err := c.Settle(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one with %q", err, tc.want)
+			}
+		})
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
+	"github.com/actiond/actiond/server/fleet"
 	"github.com/nats-io/nats.go/jetstream"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -39,6 +40,7 @@ type eventLog struct {
 	snaps   *snapshotStore
 
 	stopFollow func() // stops follow's consumer; nil when none
+	stopFanout func() // stops fanout's consumer; nil when none
 	// indexed says that the index was loaded from the log (at start, or
 	// by run once a log down at start came up). Owned by run after start.
 	indexed bool
@@ -78,6 +80,7 @@ func openEventLog(ctx context.Context, cfg Config, metrics *Metrics, log *slog.L
 		WindowRetention: cfg.Events.WindowRetention,
 		ActionRetention: cfg.Events.ActionRetention,
 		MaxBytes:        int64(cfg.Events.MaxBytes),
+		Replicas:        cfg.NATS.Replicas,
 		Log:             log,
 	}
 	if cfg.NATS.URL == "" {
@@ -93,7 +96,7 @@ func openEventLog(ctx context.Context, cfg Config, metrics *Metrics, log *slog.L
 		return nil, nil, err
 	}
 	e.log = l
-	e.snaps = &snapshotStore{js: l.JetStream(), ttl: cfg.Events.ActionRetention, connected: l.Connected}
+	e.snaps = &snapshotStore{js: l.JetStream(), ttl: cfg.Events.ActionRetention, replicas: max(1, cfg.NATS.Replicas), connected: l.Connected}
 	var ends []*actiondv1.Event
 	if st, err := l.State(ctx); err != nil {
 		log.Warn("event log unavailable: events flow unlogged until it is back; history is empty until then", "error", err)
@@ -106,7 +109,11 @@ func openEventLog(ctx context.Context, cfg Config, metrics *Metrics, log *slog.L
 			e.unlock()
 			return nil, nil, err
 		}
-		ends = e.restartEnds(ctx)
+		if cfg.NATS.URL == "" {
+			// In a fleet, the actions left open may be those of streams
+			// that other live nodes play.
+			ends = e.restartEnds(ctx)
+		}
 		if err := e.follow(ctx, st.Last); err != nil {
 			log.Warn("event log: the history follows this server's actions only", "error", err)
 		}
@@ -136,8 +143,9 @@ func (e *eventLog) follow(ctx context.Context, from uint64) error {
 	if err != nil {
 		return err
 	}
+	var fences fleet.Fences // a replaced owner's late actions stay out of the history
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		if ev, err := eventlog.Decode(msg); err == nil {
+		if ev, err := eventlog.Decode(msg); err == nil && fences.Admit(ev.GetStream(), ev.GetFence()) {
 			e.actions.add(ev)
 		}
 	})
@@ -146,6 +154,53 @@ func (e *eventLog) follow(ctx context.Context, from uint64) error {
 	}
 	e.stopFollow = cc.Stop
 	return nil
+}
+
+// fanout hands fn, in order, every event appended to the shared log after
+// position from, by any node of the fleet: an ordered consumer, so that
+// subscribers of this node see the streams other nodes play.
+func (e *eventLog) fanout(ctx context.Context, from uint64, fn func(*actiondv1.Event)) error {
+	cons, err := e.log.JetStream().OrderedConsumer(ctx, eventlog.StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{eventlog.SubjectPrefix + ">"},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    from + 1,
+	})
+	if err != nil {
+		return err
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		if ev, err := eventlog.Decode(msg); err == nil {
+			fn(ev)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	e.stopFanout = cc.Stop
+	return nil
+}
+
+// lastSequence returns the sequence of the newest event of stream that
+// the log keeps, 0 when none: where a stream that moved to this node goes
+// on numbering. It runs on the hub's goroutine, once per stream taken over.
+func (e *eventLog) lastSequence(stream string) uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	st, err := e.log.JetStream().Stream(ctx, eventlog.StreamName)
+	if err != nil {
+		return 0
+	}
+	var seq uint64
+	for _, kind := range eventlog.Kinds {
+		msg, err := st.GetLastMsgForSubject(ctx, eventlog.Subject(stream, kind))
+		if err != nil {
+			continue
+		}
+		if ev, err := eventlog.DecodeRaw(msg); err == nil {
+			seq = max(seq, ev.GetSequence())
+		}
+	}
+	return seq
 }
 
 // lockDataDir takes data_dir's lock: two servers must not share one store.
@@ -338,6 +393,9 @@ func (e *eventLog) close() {
 	if e.stopFollow != nil {
 		e.stopFollow()
 	}
+	if e.stopFanout != nil {
+		e.stopFanout()
+	}
 	e.log.Close()
 	e.unlock()
 }
@@ -347,6 +405,7 @@ func (e *eventLog) close() {
 type snapshotStore struct {
 	js        jetstream.JetStream
 	ttl       time.Duration
+	replicas  int
 	connected func() bool
 
 	mu    sync.Mutex
@@ -368,6 +427,7 @@ func (s *snapshotStore) bucket(ctx context.Context) (jetstream.ObjectStore, erro
 		Description: "actiond: the picture at the start of each action",
 		TTL:         s.ttl,
 		Storage:     jetstream.FileStorage,
+		Replicas:    s.replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: snapshots: %w", eventlog.ErrUnavailable, err)

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/fleet"
@@ -70,4 +72,47 @@ func nodeProto(n fleet.Node) *actiondv1.Node {
 		Draining:      n.Draining,
 		MaxStreams:    uint32(n.MaxStreams),
 	}
+}
+
+// serverFleetService is FleetService on the server: it serves from the
+// fleet once the node has joined it, and lists this node alone outside a
+// fleet.
+type serverFleetService struct {
+	actiondv1.UnimplementedFleetServiceServer
+	srv *Server
+}
+
+func (svc *serverFleetService) get() (actiondv1.FleetServiceServer, error) {
+	c, err := svc.srv.ready()
+	if err != nil {
+		return nil, err
+	}
+	if svc.srv.cfg.InFleet() {
+		f := c.fleet.Load()
+		if f == nil {
+			return nil, fmt.Errorf("%w: this node has not joined fleet %q yet (is NATS up?)", ErrNotReady, svc.srv.cfg.Fleet.Name)
+		}
+		return NewFleetService(f, nil), nil
+	}
+	return NewFleetService(nil, func() *actiondv1.Node {
+		name, _ := os.Hostname()
+		return &actiondv1.Node{Name: name, Address: svc.srv.Addr(), Version: svc.srv.cfg.Version,
+			StreamsOwned: c.streams.names(), LastHeartbeat: timestamppb.Now()}
+	}), nil
+}
+
+func (svc *serverFleetService) ListNodes(ctx context.Context, req *actiondv1.ListNodesRequest) (*actiondv1.ListNodesResponse, error) {
+	f, err := svc.get()
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return f.ListNodes(ctx, req)
+}
+
+func (svc *serverFleetService) DrainNode(ctx context.Context, req *actiondv1.DrainNodeRequest) (*actiondv1.DrainNodeResponse, error) {
+	f, err := svc.get()
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return f.DrainNode(ctx, req)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/fleet"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -47,6 +48,12 @@ type Hub struct {
 	// nextSeq is where the numbering of a stream not added yet goes on:
 	// its events from before a restart were ended by the hub already.
 	nextSeq map[string]uint64
+	// inFleet: subscribers get the logged events from the shared log, in
+	// position order, whichever node appended them (hubRemote); fences
+	// keeps the highest fence seen per stream, to drop a replaced owner's
+	// late events. Set before Start.
+	inFleet bool
+	fences  fleet.Fences
 }
 
 // hubStream is the hub's state of one stream.
@@ -54,6 +61,7 @@ type hubStream struct {
 	name    string
 	gen     uint64 // which incarnation of the name: a re-added stream is new
 	seq     uint64
+	fence   uint64 // the fleet lease's fence, stamped on every event
 	opts    streamOptions
 	actions *actionTracker
 	epoch   uint64
@@ -73,6 +81,7 @@ func (hubRestartEnds) hubMsg()  {}
 func (hubSubscribe) hubMsg()    {}
 func (hubUnsubscribe) hubMsg()  {}
 func (hubStop) hubMsg()         {}
+func (hubRemote) hubMsg()       {}
 
 // Messages to the hub's goroutine.
 type (
@@ -81,7 +90,11 @@ type (
 		gen    uint64
 		opts   streamOptions
 		status *actiondv1.StreamStatus
+		fence  uint64
 	}
+	// hubRemote is an event another node of the fleet appended to the
+	// shared log, for this hub's subscribers.
+	hubRemote    struct{ ev *actiondv1.Event }
 	hubConfigure struct {
 		name string
 		gen  uint64
@@ -118,6 +131,7 @@ type (
 		name  string
 		gen   uint64
 		final *actiondv1.StreamStatus
+		done  chan struct{} // closed once the last events are appended
 	}
 	hubSubscribe struct {
 		sub   *subscription
@@ -196,8 +210,15 @@ func (h *Hub) run() {
 	for m := range h.in {
 		switch m := m.(type) {
 		case hubAddStream:
-			hs := &hubStream{name: m.name, gen: m.gen, opts: m.opts, seq: h.nextSeq[m.name]}
+			hs := &hubStream{name: m.name, gen: m.gen, opts: m.opts, seq: h.nextSeq[m.name], fence: m.fence}
 			delete(h.nextSeq, m.name)
+			if m.fence != 0 {
+				// A stream that moved here goes on with the numbering of
+				// its last owner, as the shared log has it.
+				if h.events != nil {
+					hs.seq = max(hs.seq, h.events.lastSequence(m.name))
+				}
+			}
 			hs.actions = newActionTracker(m.opts.rules(), h.newID)
 			h.streams[m.name] = hs
 			h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: m.status}})
@@ -225,6 +246,9 @@ func (h *Hub) run() {
 				delete(h.streams, m.name)
 				h.metrics.forgetStream(m.name)
 			}
+			if m.done != nil {
+				close(m.done)
+			}
 		case hubRestartEnds:
 			for _, ev := range m.events {
 				hs := h.streams[ev.GetStream()]
@@ -236,6 +260,8 @@ func (h *Hub) run() {
 				}
 				h.emit(hs, ev)
 			}
+		case hubRemote:
+			h.remote(m.ev)
 		case hubSubscribe:
 			if len(h.subs) >= h.maxSubs {
 				m.reply <- fmt.Errorf("%w: %d Subscribe calls are open; end one, or raise the limit", ErrTooManySubscribers, len(h.subs))
@@ -336,6 +362,19 @@ func (h *Hub) result(hs *hubStream, r hubResult) {
 	h.emitAll(hs, events)
 }
 
+// remote sends subscribers an event of the shared log (of this node or
+// another), unless its owner has been replaced (a stale fence).
+func (h *Hub) remote(ev *actiondv1.Event) {
+	if !h.fences.Admit(ev.GetStream(), ev.GetFence()) {
+		h.log.Debug("dropped an event of a replaced owner", "stream", ev.GetStream(), "position", ev.GetPosition(), "fence", ev.GetFence())
+		return
+	}
+	if h.events != nil && ev.GetPosition() > h.events.lastPos.Load() {
+		h.events.lastPos.Store(ev.GetPosition())
+	}
+	h.fanOut(ev)
+}
+
 func (h *Hub) emitAll(hs *hubStream, events []*actiondv1.Event) {
 	for _, ev := range events {
 		h.emit(hs, ev)
@@ -347,10 +386,18 @@ func (h *Hub) emitAll(hs *hubStream, events []*actiondv1.Event) {
 // subscriber whose filter lets it through.
 func (h *Hub) emit(hs *hubStream, ev *actiondv1.Event) {
 	hs.seq++
-	ev.Stream, ev.Sequence = hs.name, hs.seq
+	ev.Stream, ev.Sequence, ev.Fence = hs.name, hs.seq, hs.fence
 	if h.events != nil {
 		h.events.append(ev)
 	}
+	if h.inFleet && ev.GetLogged() {
+		return // it comes back from the shared log, in position order
+	}
+	h.fanOut(ev)
+}
+
+// fanOut queues ev for every subscriber whose filter lets it through.
+func (h *Hub) fanOut(ev *actiondv1.Event) {
 	for sub := range h.subs {
 		if out := sub.filter.apply(ev); out != nil {
 			h.metrics.eventsSent.Inc()

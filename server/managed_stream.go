@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actiond/actiond/ingest"
@@ -44,6 +45,12 @@ type managedStream struct {
 	gen    uint64
 	origin streamOrigin
 	deps   *streamDeps
+	// fence is the fleet lease's fence every event of this incarnation
+	// carries (0 outside a fleet). Set before Start.
+	fence uint64
+	// started says Start ran: a stream of the fleet that another node
+	// plays is never started here, and has no goroutine to stop.
+	started atomic.Bool
 
 	ctrl   chan func()
 	ctx    context.Context
@@ -97,6 +104,7 @@ func newManagedStream(spec StreamSpec, opts streamOptions, icfg ingest.StreamCon
 // Start tells the hub about the stream (its first status: CONNECTING or
 // DISABLED) and starts watching the camera.
 func (m *managedStream) Start() {
+	m.started.Store(true)
 	m.mu.Lock()
 	enabled := m.opts.enabled
 	m.mu.Unlock()
@@ -106,25 +114,40 @@ func (m *managedStream) Start() {
 	m.mu.Lock()
 	st := m.statusLocked()
 	m.mu.Unlock()
-	m.deps.hub.send(hubAddStream{name: m.name, gen: m.gen, opts: m.opts, status: st})
+	m.deps.hub.send(hubAddStream{name: m.name, gen: m.gen, opts: m.opts, status: st, fence: m.fence})
 	go m.run()
 }
 
 // stopIngest stops watching the camera and waits for the goroutine; the
 // hub still knows the stream. finish completes Close.
 func (m *managedStream) stopIngest() {
+	if !m.started.Load() {
+		m.cancel()
+		return
+	}
 	m.cancel()
 	<-m.done
 }
 
 // finish ends the stream's actions and sends its last status (STOPPED).
 func (m *managedStream) finish() {
+	if !m.started.Load() {
+		return
+	}
 	m.mu.Lock()
 	m.stopped, m.stateSince = true, time.Now()
 	st := m.statusLocked()
 	m.mu.Unlock()
 	m.deps.sched.forget(m.name, m.gen)
-	m.deps.hub.send(hubRemoveStream{name: m.name, gen: m.gen, final: st})
+	// In a fleet the next owner goes on from the stream's last logged
+	// event: wait until the hub has appended these.
+	done := make(chan struct{})
+	if m.deps.hub.send(hubRemoveStream{name: m.name, gen: m.gen, final: st, done: done}) {
+		select {
+		case <-done:
+		case <-m.deps.hub.done:
+		}
+	}
 }
 
 // Close stops the stream for good: its actions end, its last status is
@@ -223,6 +246,14 @@ func (m *managedStream) closeIngest() {
 // connection, enabled starts or stops it, the other options go to the hub
 // for the next window.
 func (m *managedStream) update(spec StreamSpec, opts streamOptions, icfg ingest.StreamConfig) bool {
+	if !m.started.Load() {
+		// Played by another node of the fleet: the spec is what a later
+		// Start here uses.
+		m.mu.Lock()
+		m.spec, m.opts, m.icfg = spec, opts, icfg
+		m.mu.Unlock()
+		return true
+	}
 	return m.do(func() {
 		m.mu.Lock()
 		old, oldOpts := m.icfg, m.opts

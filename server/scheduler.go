@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actiond/actiond/engine"
@@ -52,6 +53,9 @@ type inferenceJob struct {
 // Runtime's terminate flag), so that shutdown does not wait for the model.
 type Scheduler struct {
 	sessions []*engine.Session
+	// busy is the time the sessions spent running the model, added up
+	// (the fleet's heartbeat reports it as the inference load).
+	busy     atomic.Int64
 	model    models.Manifest
 	itemSize int
 	maxBatch int
@@ -456,6 +460,7 @@ func (s *Scheduler) runBatch(sess *engine.Session, buf []float32, batch []infere
 	start := time.Now()
 	out, err := sess.RunContext(s.ctx, input, n)
 	latency := time.Since(start)
+	s.busy.Add(int64(latency))
 	s.metrics.runsInFlight.Dec()
 	labels := len(s.model.Labels)
 	if err == nil && len(out) != n*labels {

@@ -22,6 +22,7 @@ import (
 	"github.com/actiond/actiond/models"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
+	"github.com/actiond/actiond/server/fleet"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -93,6 +94,12 @@ type core struct {
 	extra        []*engine.Session // the scheduler's sessions beyond the classifier's
 	streams      *StreamManager
 	classifyGate *classifyGate
+
+	// In a fleet (nats.url): the membership once joined (nil until then
+	// and outside a fleet); joinFleet ends when fleetJoined is closed.
+	fleet       atomic.Pointer[fleet.Fleet]
+	fleetJoined chan struct{}
+	leaveFleet  context.CancelFunc
 }
 
 // Services that health reports on: "" is the whole server.
@@ -149,12 +156,15 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	actiondv1.RegisterSinkServiceServer(s.grpc, &sinkService{srv: s})
 	s.metrics.registry.MustRegister(sinkCollector{s})
 	actiondv1.RegisterHistoryServiceServer(s.grpc, &historyService{srv: s})
+	actiondv1.RegisterFleetServiceServer(s.grpc, &serverFleetService{srv: s})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	for _, name := range healthServices {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
-	// HistoryService's health follows the event log's (eventLog).
+	// HistoryService's health follows the event log's (eventLog);
+	// FleetService's says whether the node has joined its fleet.
 	s.health.SetServingStatus(actiondv1.HistoryService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	s.health.SetServingStatus(actiondv1.FleetService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 	if *cfg.Reflection {
 		ropts := reflection.ServerOptions{Services: s.grpc, DescriptorResolver: actiondv1.DocumentedFiles()}
 		reflectionv1.RegisterServerReflectionServer(s.grpc, reflection.NewServerV1(ropts))
@@ -356,8 +366,19 @@ func (s *Server) load() {
 	}
 	s.metrics.setStreams(c.streams.All)
 	s.metrics.modelLoaded.Set(1)
-	for _, name := range healthServices {
-		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	if !s.cfg.InFleet() {
+		// A fleet node says SERVING once it has joined (joinFleet).
+		for _, name := range healthServices {
+			s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+		}
+	}
+	if s.cfg.InFleet() {
+		ctx, cancel := context.WithCancel(context.Background())
+		c.leaveFleet = cancel
+		go s.joinFleet(ctx, c)
+	} else {
+		close(c.fleetJoined)
+		s.health.SetServingStatus(actiondv1.FleetService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}
 	s.log.Info("model loaded: serving", "model", c.model.GetName(), "labels", len(c.model.GetLabels()),
 		"took", time.Since(start).Round(time.Millisecond), "streams", len(s.cfg.Streams))
@@ -378,6 +399,7 @@ func (s *Server) loadCore() (*core, error) {
 		classifier:   cl,
 		model:        modelProto(man, params),
 		classifyGate: newClassifyGate(s.cfg.Classify.MaxConcurrent),
+		fleetJoined:  make(chan struct{}),
 	}
 	var sessions []*engine.Session
 	enc := ingest.FrameEncoder(nil)
@@ -422,6 +444,7 @@ func (s *Server) loadCore() (*core, error) {
 	c.events = events
 	c.hub = NewHub(man, s.cfg.Subscribers.QueueSize, s.cfg.Subscribers.MaxSubscribers, s.metrics, s.log.With("component", "hub"))
 	c.hub.events = events
+	c.hub.inFleet = s.cfg.InFleet()
 	itemSize := man.Segments * 3 * man.InputSize * man.InputSize
 	if enc != nil {
 		itemSize = man.Segments * enc.FeatureSize()
@@ -442,7 +465,7 @@ func (s *Server) loadCore() (*core, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		return openStreamRegistry(ctx, events.log.JetStream(), s.cfg.StateFile, s.log.With("component", "streams"))
+		return openStreamRegistry(ctx, events.log.JetStream(), s.cfg.StateFile, s.cfg.NATS.Replicas, s.log.With("component", "streams"))
 	}
 	var state streamStore
 	if reg, err := openRegistry(); err != nil {
@@ -459,6 +482,14 @@ func (s *Server) loadCore() (*core, error) {
 // stop stops the streams (their last events go out), stops the scheduler
 // (its runs in flight end), and ends the subscriptions.
 func (c *core) stop() {
+	if c.leaveFleet != nil {
+		c.leaveFleet()
+	}
+	<-c.fleetJoined
+	if f := c.fleet.Load(); f != nil {
+		f.Close() // each stream stops here before its lease is handed back
+	}
+	c.streams.watchers.Wait()
 	c.streams.Close(c.sched.Close)
 	c.hub.Close()
 	c.events.close()
@@ -512,12 +543,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.isClosed = true
-	close(s.closing)
 	c := s.core.Load()
 	s.closeMu.Unlock()
 
 	s.log.Info("shutting down")
 	s.health.Shutdown()
+	if c != nil {
+		// A fleet node hands its streams over first, still answering
+		// the API but NOT_SERVING, so that clients move elsewhere.
+		s.drainFleet(ctx, c)
+	}
+	close(s.closing)
 	grpcDone := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop() // stops accepting at once; waits for the calls

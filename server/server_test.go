@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(stateWriterEnv); path != "" {
 		writeStatesForever(path)
 	}
+	if path := os.Getenv(fleetNodeEnv); path != "" {
+		serveFleetNode(path)
+	}
 	dir, err := os.MkdirTemp("", "actiond-server-test-")
 	if err != nil {
 		panic(err)

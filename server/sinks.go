@@ -34,6 +34,9 @@ func (s *Server) StartSinks(js jetstream.JetStream) error {
 		return nil
 	}
 	m := sink.NewManager(js, s.log.With("component", "sinks"))
+	if s.cfg.InFleet() {
+		m.SetFleet(s.cfg.Fleet.Name, s.cfg.Node.Name)
+	}
 	s.sinks.manager.Store(m)
 	if !s.sinks.reloaded {
 		s.sinks.cfg = s.cfg.Sinks

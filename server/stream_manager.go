@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
+	"github.com/actiond/actiond/server/fleet"
 )
 
 // StreamManager is the set of streams the server watches: those of the
@@ -32,6 +34,14 @@ type StreamManager struct {
 	streams map[string]*managedStream
 	gen     uint64
 	closed  bool
+
+	// In a fleet (stream_manager_fleet.go): streams play only between the
+	// fleet's Acquire and Release. own serialises starting and stopping
+	// them (taken after change, never before it).
+	inFleet  bool
+	own      sync.Mutex
+	fleet    atomic.Pointer[fleet.Fleet]
+	watchers sync.WaitGroup
 }
 
 // heldStream is a saved stream that is kept but not watched, and why.
@@ -42,7 +52,7 @@ type heldStream struct {
 
 // NewStreamManager returns an empty manager.
 func NewStreamManager(deps *streamDeps, state streamStore, log *slog.Logger) *StreamManager {
-	return &StreamManager{deps: deps, state: state, log: log, streams: map[string]*managedStream{}}
+	return &StreamManager{deps: deps, state: state, log: log, streams: map[string]*managedStream{}, inFleet: deps.cfg.InFleet()}
 }
 
 // Restore starts the configured streams, then those of the state file. A
@@ -125,6 +135,7 @@ func (sm *StreamManager) add(spec StreamSpec, origin streamOrigin) (*actiondv1.S
 	if err := sm.start(spec, origin, origin == originAPI); err != nil {
 		return nil, err
 	}
+	sm.syncFleet()
 	return sm.Get(spec.Name)
 }
 
@@ -160,7 +171,9 @@ func (sm *StreamManager) start(spec StreamSpec, origin streamOrigin, persist boo
 	ms := newManagedStream(spec, opts, icfg, sm.gen, origin, sm.deps)
 	sm.streams[spec.Name] = ms
 	sm.mu.Unlock()
-	ms.Start()
+	if !sm.inFleet {
+		ms.Start()
+	}
 	sm.log.Info("stream added", "stream", spec.Name, "url", spec.redacted().URL,
 		"window", opts.window, "stride", opts.stride, "enabled", opts.enabled)
 	return nil
@@ -177,7 +190,7 @@ func (sm *StreamManager) Get(name string) (*actiondv1.Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ms.proto(), nil
+	return sm.proto(ms), nil
 }
 
 func (sm *StreamManager) lookup(name string) (*managedStream, error) {
@@ -204,7 +217,7 @@ func (sm *StreamManager) All() []*actiondv1.Stream {
 	slices.SortFunc(list, func(a, b *managedStream) int { return strings.Compare(a.name, b.name) })
 	out := make([]*actiondv1.Stream, len(list))
 	for i, ms := range list {
-		out[i] = ms.proto()
+		out[i] = sm.proto(ms)
 	}
 	return out
 }
@@ -253,7 +266,7 @@ func (sm *StreamManager) List(pageSize int32, token string) ([]*actiondv1.Stream
 	sm.mu.Unlock()
 	out := make([]*actiondv1.Stream, len(list))
 	for i, ms := range list {
-		out[i] = ms.proto()
+		out[i] = sm.proto(ms)
 	}
 	next := ""
 	if more {
@@ -290,7 +303,13 @@ func (sm *StreamManager) Update(name string, change streamUpdate) (*actiondv1.St
 			return nil, err
 		}
 	}
-	if !ms.update(spec, opts, icfg) {
+	sm.own.Lock()
+	if cur, _ := sm.lookup(name); cur != nil {
+		ms = cur // released and replaced meanwhile
+	}
+	ok := ms.update(spec, opts, icfg)
+	sm.own.Unlock()
+	if !ok {
 		if ms.origin == originAPI {
 			old, _ := ms.snapshot()
 			if err := sm.save(name, &old); err != nil {
@@ -304,7 +323,7 @@ func (sm *StreamManager) Update(name string, change streamUpdate) (*actiondv1.St
 		sm.log.Warn("stream of the configuration changed over the API: the change lasts until the server restarts",
 			"stream", name)
 	}
-	return ms.proto(), nil
+	return sm.proto(ms), nil
 }
 
 // Remove stops watching a stream and forgets it (RemoveStream). A name that
@@ -333,10 +352,14 @@ func (sm *StreamManager) Remove(name string) error {
 			return err
 		}
 	}
+	sm.own.Lock()
 	sm.mu.Lock()
+	ms = sm.streams[name] // released and replaced meanwhile
 	delete(sm.streams, name)
 	sm.mu.Unlock()
 	ms.Close()
+	sm.own.Unlock()
+	sm.syncFleet()
 	if ms.origin == originConfig {
 		sm.log.Warn("stream of the configuration removed over the API: it comes back when the server restarts, unless it is taken out of the configuration",
 			"stream", name)

@@ -47,12 +47,13 @@ type streamRegistry struct {
 // openStreamRegistry opens (or makes) the registry; on its first start it
 // imports the streams of the state file at stateFile (if any), which is
 // then left alone.
-func openStreamRegistry(ctx context.Context, js jetstream.JetStream, stateFile string, log *slog.Logger) (*streamRegistry, error) {
+func openStreamRegistry(ctx context.Context, js jetstream.JetStream, stateFile string, replicas int, log *slog.Logger) (*streamRegistry, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      registryBucket,
 		Description: "actiond: the streams added over the API (with camera credentials)",
 		History:     1,
 		Storage:     jetstream.FileStorage,
+		Replicas:    max(1, replicas),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: stream registry: %w", eventlog.ErrUnavailable, err)
@@ -200,3 +201,17 @@ func (l *lateRegistry) Save(specs []StreamSpec) error {
 }
 
 func (l *lateRegistry) Path() string { return "the stream registry (KV bucket " + registryBucket + ")" }
+
+// opened returns the registry, opening it if it is not yet. The caller
+// holds the stream manager's change lock, as Save's callers do.
+func (l *lateRegistry) opened() (*streamRegistry, bool, error) {
+	if l.reg != nil {
+		return l.reg, false, nil
+	}
+	reg, err := l.open()
+	if err != nil {
+		return nil, false, err
+	}
+	l.reg = reg
+	return reg, true, nil
+}

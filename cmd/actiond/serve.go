@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/demo"
@@ -113,6 +114,7 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
+	cfg.Version = strings.TrimSpace(buildVersion) // shown to the fleet (ListNodes)
 	err = server.Run(context.Background(), cfg, opts)
 	return errors.Join(err, stop())
 }

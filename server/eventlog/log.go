@@ -51,6 +51,9 @@ type Config struct {
 	// MaxBytes bounds the log; the oldest events go first. It defaults to
 	// 2 GiB.
 	MaxBytes int64
+	// Replicas is how many copies JetStream keeps of the event stream
+	// (3 on a three-server cluster). It defaults to 1.
+	Replicas int
 	// AppendTimeout bounds one append. It defaults to 2s.
 	AppendTimeout time.Duration
 	// Log receives the log's (and the embedded server's) messages.
@@ -66,6 +69,9 @@ func (c *Config) fill() {
 	}
 	if c.MaxBytes == 0 {
 		c.MaxBytes = 2 << 30
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
 	}
 	if c.AppendTimeout == 0 {
 		c.AppendTimeout = 2 * time.Second
@@ -213,6 +219,7 @@ func (l *Log) ensureStream(ctx context.Context) error {
 		Discard:     jetstream.DiscardOld,
 		MaxBytes:    l.cfg.MaxBytes,
 		AllowMsgTTL: true,
+		Replicas:    l.cfg.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("event log: create stream %s: %w", StreamName, err)

@@ -17,6 +17,9 @@ import (
 type Manager struct {
 	js  jetstream.JetStream
 	log *slog.Logger
+	// fleet and node, in a fleet (SetFleet): every node runs the same
+	// sinks on one consumer each, shared by the fleet.
+	fleet, node string
 
 	mu      sync.Mutex
 	runners []*runner         // configuration order
@@ -31,6 +34,18 @@ func NewManager(js jetstream.JetStream, log *slog.Logger) *Manager {
 		log = slog.Default()
 	}
 	return &Manager{js: js, log: log, stats: map[string]*stats{}}
+}
+
+// SetFleet makes this node's sinks those of fleet (call it before Apply):
+// each sink's durable consumer and position are the fleet's, named
+// "<fleet>_<sink>", shared by the nodes that run it, so that the fleet
+// delivers each event once (the consumer hands one event at a time to
+// whichever node asks); a default MQTT client id gets "-<node>", as
+// brokers allow one connection per client id.
+func (m *Manager) SetFleet(fleet, node string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fleet, m.node = fleet, node
 }
 
 // Apply makes specs (settled: see Spec.Settle) the running sinks.
@@ -62,7 +77,7 @@ func (m *Manager) Apply(specs []Spec, allowed Hosts) error {
 			st = new(stats)
 			m.stats[spec.Name] = st
 		}
-		r, err := newRunner(spec, allowed, m.js, st, m.log)
+		r, err := newRunner(spec, allowed, m.js, st, m.log, m.fleet, m.node)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err

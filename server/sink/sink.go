@@ -101,6 +101,10 @@ type runner struct {
 	kinds map[string]bool // the kinds that pass
 	since time.Time       // when the sink was configured
 
+	// consumer names the sink's durable consumer and its key in the
+	// positions bucket: its name, or "<fleet>_<name>" in a fleet.
+	consumer string
+
 	// cons is the sink's consumer once open, for the figures' goroutine.
 	cons atomic.Pointer[jetstream.Consumer]
 
@@ -109,9 +113,15 @@ type runner struct {
 	floor     uint64 // events up to here were delivered before a restart
 }
 
-func newRunner(spec Spec, allowed Hosts, js jetstream.JetStream, st *stats, log *slog.Logger) (*runner, error) {
+func newRunner(spec Spec, allowed Hosts, js jetstream.JetStream, st *stats, log *slog.Logger, fleet, node string) (*runner, error) {
 	log = log.With("sink", spec.Name)
-	r := &runner{spec: spec, js: js, st: st, log: log, done: make(chan struct{}), kinds: map[string]bool{}, since: time.Now()}
+	r := &runner{spec: spec, js: js, st: st, log: log, done: make(chan struct{}), kinds: map[string]bool{}, since: time.Now(), consumer: spec.Name}
+	if fleet != "" {
+		r.consumer = fleet + "_" + spec.Name
+		if spec.ClientID == "actiond-"+spec.Name {
+			spec.ClientID += "-" + node // r.spec keeps the configured one
+		}
+	}
 	for _, k := range spec.Kinds {
 		r.kinds[k] = true
 	}
@@ -165,7 +175,7 @@ func (r *runner) subjects() []string {
 
 func (r *runner) consumerConfig() jetstream.ConsumerConfig {
 	return jetstream.ConsumerConfig{
-		Durable:     r.spec.Name,
+		Durable:     r.consumer,
 		Description: "actiond sink " + r.spec.Name + " (" + r.spec.Type + ")",
 		// A new sink starts when it was configured (openConsumer); one
 		// that exists keeps its position.
@@ -184,7 +194,7 @@ func (r *runner) consumerConfig() jetstream.ConsumerConfig {
 // was being created are not missed.
 func (r *runner) openConsumer(ctx context.Context) (jetstream.Consumer, error) {
 	cfg := r.consumerConfig()
-	c, err := r.js.Consumer(ctx, eventlog.StreamName, r.spec.Name)
+	c, err := r.js.Consumer(ctx, eventlog.StreamName, r.consumer)
 	switch {
 	case err == nil:
 		old := c.CachedInfo().Config
@@ -291,7 +301,7 @@ func (r *runner) openPositions(ctx context.Context) error {
 		}
 		r.positions = kv
 	}
-	e, err := r.positions.Get(ctx, r.spec.Name)
+	e, err := r.positions.Get(ctx, r.consumer)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return nil
@@ -300,7 +310,7 @@ func (r *runner) openPositions(ctx context.Context) error {
 	}
 	p, err := strconv.ParseUint(string(e.Value()), 10, 64)
 	if err != nil {
-		return fmt.Errorf("bucket %s: key %s: %w", positionsBucket, r.spec.Name, err)
+		return fmt.Errorf("bucket %s: key %s: %w", positionsBucket, r.consumer, err)
 	}
 	r.floor = p
 	if p > r.st.acked.Load() {
@@ -418,7 +428,7 @@ func (r *runner) ack(ctx context.Context, msg jetstream.Msg, pos, left uint64) {
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if pos > r.floor {
-		if _, err := r.positions.Put(actx, r.spec.Name, []byte(strconv.FormatUint(pos, 10))); err != nil {
+		if _, err := r.positions.Put(actx, r.consumer, []byte(strconv.FormatUint(pos, 10))); err != nil {
 			r.log.Warn("cannot keep the sink's position", "position", pos, "err", err)
 		} else {
 			r.floor = pos
