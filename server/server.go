@@ -483,9 +483,12 @@ func (s *Server) loadCore() (*core, error) {
 // (its runs in flight end), and ends the subscriptions.
 func (c *core) stop() {
 	if c.leaveFleet != nil {
+		// joinFleet runs only when leaveFleet is set: a core stopped before
+		// it started (closed while loading, or a failed restore) has none
+		// to wait for.
 		c.leaveFleet()
+		<-c.fleetJoined
 	}
-	<-c.fleetJoined
 	if f := c.fleet.Load(); f != nil {
 		f.Close() // each stream stops here before its lease is handed back
 	}

@@ -182,3 +182,47 @@ func absDir(t *testing.T, dir string) string {
 	}
 	return real
 }
+
+// A server shut down while its model loads stops the core it finishes
+// loading, with nothing left running (the goroutine check in TestMain):
+// the core once waited for a fleet join that had never started.
+func TestShutdownWhileLoading(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, Config{})
+	gate := make(chan struct{})
+	ts.beforeLoad = func() { <-gate }
+	if err := ts.Start(); err != nil {
+		t.Fatal(err)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- ts.Close() }()
+	// Close marks the server closed before loading can end.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ts.closeMu.Lock()
+		closed := ts.isClosed
+		ts.closeMu.Unlock()
+		if closed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Close did not begin")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(gate)
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("shutdown hung")
+	}
+	waitLoaded := time.After(60 * time.Second)
+	select {
+	case <-ts.loaded:
+	case <-waitLoaded:
+		t.Fatal("loading never ended after the shutdown")
+	}
+}
