@@ -1,85 +1,21 @@
 package server
 
 import (
-	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/internal/natstest"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
-	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
-
-// startNATSCluster starts three clustered NATS servers with JetStream in
-// the test process and waits until an R3 stream can be placed.
-func startNATSCluster(t *testing.T) []*natsserver.Server {
-	t.Helper()
-	var ports []int
-	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-		l.Close()
-	}
-	var routes []*url.URL
-	for _, p := range ports {
-		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
-	}
-	var servers []*natsserver.Server
-	for i, p := range ports {
-		s, err := natsserver.NewServer(&natsserver.Options{
-			ServerName: fmt.Sprintf("s%d", i+1), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			Cluster: natsserver.ClusterOpts{Name: "actiond-fleet-test", Host: "127.0.0.1", Port: p},
-			Routes:  routes,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		servers = append(servers, s)
-		t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	}
-	for _, s := range servers {
-		if !s.ReadyForConnections(20 * time.Second) {
-			t.Fatal("nats server not ready")
-		}
-	}
-	nc, err := nats.Connect(servers[0].ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "PROBE", Subjects: []string{"probe"}, Replicas: 3})
-		if err == nil {
-			err = js.DeleteStream(ctx, "PROBE")
-		}
-		cancel()
-		if err == nil {
-			return servers
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no R3 stream placed within 60s: %v", err)
-		}
-	}
-}
 
 // Two fleet nodes on a three-server NATS cluster with R3 (nats.replicas
 // 3): one NATS server is killed, and the fleet carries on: both cameras
 // keep playing, once each, their events logged.
 func TestFleetOnNATSClusterLosesOneServer(t *testing.T) {
-	cluster := startNATSCluster(t)
+	cluster := natstest.Cluster(t, "actiond-fleet-test")
 	var urls []string
 	for _, s := range cluster {
 		urls = append(urls, s.ClientURL())
