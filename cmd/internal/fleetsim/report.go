@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -180,18 +179,7 @@ func writePlot(path string, rs []Result) error {
 	bound := 2 * rs[0].Lease.Seconds()
 	plot.Line(img, left.x(0), left.y(bound), left.x(left.xmax), left.y(bound), color.RGBA{0x88, 0x88, 0x88, 0xff}, true)
 	plot.Text(img, left.x0+left.w-4-plot.TextWidth("2 x lease"), left.y(bound)-4, "2 x lease", color.RGBA{0x88, 0x88, 0x88, 0xff}, false)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return plot.WritePNG(path, img)
 }
 
 type axes struct {

@@ -5,10 +5,7 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	"image/png"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/actiond/actiond/cmd/internal/plot"
 )
@@ -112,18 +109,7 @@ func writeLivePlot(path string, pts []livePoint, baseRSS int64) error {
 		{name: "(RSS - base) / N", col: colGreen, xs: ns, ys: rss},
 		{name: "marginal (since the previous N)", col: colRed, xs: margNs, ys: marg},
 	})
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return plot.WritePNG(path, img)
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten (or a multiple of

@@ -5,9 +5,7 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	"image/png"
 	"math"
-	"os"
 	"slices"
 	"time"
 
@@ -108,15 +106,7 @@ func writePlot(path string, r *Result) error {
 	}
 	plot.Text(img, x0, plotH-8, fmt.Sprintf("time since the start of the measured run (min); %d faults", len(r.Faults)), colText, false)
 
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return plot.WritePNG(path, img)
 }
 
 // span returns a range that holds v with a margin (a fraction of it).
