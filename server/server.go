@@ -74,6 +74,7 @@ type Server struct {
 	// followers are goroutines of Follow; Shutdown waits for them.
 	followers sync.WaitGroup
 	served    sync.WaitGroup // Serve goroutines
+	loading   sync.WaitGroup // load, from Start until the core is up (or stopped)
 
 	// sinks push events from the event log to MQTT and webhooks.
 	sinks sinks
@@ -222,7 +223,7 @@ func (s *Server) Start() error {
 	if len(s.cfg.Auth.Tokens) > 0 && s.cfg.TLS.CertFile == "" && (!isLoopback(s.Addr()) || (s.webLis != nil && !isLoopback(s.HTTPAddr()))) {
 		s.log.Warn("bearer tokens travel in plaintext: set tls.cert_file and tls.key_file")
 	}
-	go s.load()
+	s.loading.Go(s.load)
 	return nil
 }
 
@@ -352,7 +353,9 @@ func (s *Server) load() {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
 	if s.isClosed {
+		// Shutdown came while loading: it waits for this stop.
 		c.stop()
+		c.closeModels()
 		return
 	}
 	s.core.Store(c)
@@ -570,6 +573,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stopSinks()
 		if c != nil {
 			c.stop()
+		} else {
+			// Still loading: load stops the core it makes, and nothing it
+			// started (the event log's files among them) outlives Shutdown.
+			s.loading.Wait()
 		}
 		s.followers.Wait()
 	}()
