@@ -151,14 +151,13 @@ func (f *FeatureCache) Widen(sessions, threads int) error {
 func (f *FeatureCache) Encode(frame, dst []float32) error {
 	front := <-f.fronts
 	defer func() { f.fronts <- front }()
-	out, err := front.Run(frame, 1)
+	out, err := front.RunInto(frame, 1, dst)
 	if err != nil {
 		return err
 	}
 	if len(out) != len(dst) {
 		return fmt.Errorf("model %q: front gave %d values, want %d", front.Name(), len(out), len(dst))
 	}
-	copy(dst, out)
 	return nil
 }
 

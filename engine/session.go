@@ -172,17 +172,30 @@ func (s *Session) RunContext(ctx context.Context, input []float32, n int) ([]flo
 	if err != nil {
 		return nil, err
 	}
-	out, _, err := s.runShape(ctx, input, shape)
+	out, _, err := s.runShape(ctx, input, shape, nil)
+	return out, err
+}
+
+// RunInto is Run that writes the output into dst's array when it has room
+// (and returns it), instead of allocating: a caller that runs item after
+// item, as the feature cache's front does per frame, makes no garbage.
+func (s *Session) RunInto(input []float32, n int, dst []float32) ([]float32, error) {
+	shape, err := s.ItemShape(n)
+	if err != nil {
+		return nil, err
+	}
+	out, _, err := s.runShape(context.Background(), input, shape, dst[:0])
 	return out, err
 }
 
 // RunShape runs the model on input of the given shape and returns the output
 // values and shape. The shape must match the model's rank and fixed axes.
 func (s *Session) RunShape(input []float32, shape []int64) ([]float32, []int64, error) {
-	return s.runShape(context.Background(), input, shape)
+	return s.runShape(context.Background(), input, shape, nil)
 }
 
-func (s *Session) runShape(ctx context.Context, input []float32, shape []int64) ([]float32, []int64, error) {
+// runShape runs the model and appends the output to dst.
+func (s *Session) runShape(ctx context.Context, input []float32, shape []int64, dst []float32) ([]float32, []int64, error) {
 	if err := s.checkShape(input, shape); err != nil {
 		return nil, nil, err
 	}
@@ -229,7 +242,7 @@ func (s *Session) runShape(ctx context.Context, input []float32, shape []int64) 
 		return nil, nil, fmt.Errorf("run model %q on %s: %v", s.Name(), formatShape(shape), err)
 	}
 	if b.out != nil {
-		return append([]float32(nil), b.out.GetData()...), append([]int64(nil), b.out.GetShape()...), nil
+		return append(dst, b.out.GetData()...), append([]int64(nil), b.out.GetShape()...), nil
 	}
 	// Output shape could not be known before the run: ONNX Runtime allocated it.
 	defer outputs[0].Destroy()
@@ -237,7 +250,7 @@ func (s *Session) runShape(ctx context.Context, input []float32, shape []int64) 
 	if !ok {
 		return nil, nil, fmt.Errorf("run model %q: output %s is not a float32 tensor", s.Name(), s.output.Name)
 	}
-	return append([]float32(nil), t.GetData()...), append([]int64(nil), t.GetShape()...), nil
+	return append(dst, t.GetData()...), append([]int64(nil), t.GetShape()...), nil
 }
 
 func (s *Session) interrupted(ctx context.Context, shape []int64) error {

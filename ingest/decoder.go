@@ -36,6 +36,15 @@ type accessUnit struct {
 	conn   uint64        // which connection of the stream it came over
 }
 
+// liveDecoderThreads is the decoding threads of a live stream: one. A
+// server decodes its streams side by side, so their decoders fill the
+// cores without threads of their own. libavcodec's automatic count (one
+// per core and one more, up to 16) would have each of them decode a frame
+// at once, in a buffer of its own (1.4 MB at 720p), and deliver frames
+// that many frames late: per-stream memory and latency would grow with the
+// machine's cores.
+const liveDecoderThreads = 1
+
 // decoder turns access units into frames with libavcodec. It does not
 // convert frames: it hands each one, still in the decoder's pixel format,
 // to a callback as a picture that the window converts only if it keeps it.
@@ -88,7 +97,7 @@ func newDecoderMax(codec Codec, conv *rgbConverter, maxPixels int) (*decoder, er
 	defer C.avcodec_parameters_free(&par)
 	par.codec_type = C.AVMEDIA_TYPE_VIDEO
 	par.codec_id = id
-	dec, err := newVideoDecoder(par, maxPixels)
+	dec, err := newVideoDecoder(par, maxPixels, liveDecoderThreads)
 	switch {
 	case errors.Is(err, errNoDecoder):
 		return nil, fmt.Errorf("open %s decoder: %w: this FFmpeg build cannot decode it", codec, ErrUnsupportedCodec)

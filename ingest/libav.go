@@ -236,11 +236,12 @@ type videoDecoder struct {
 // decoder for the codec.
 var errNoDecoder = errors.New("no decoder")
 
-// newVideoDecoder opens a decoder for par with automatic threading. It
-// allocates no frame much larger than maxPixels (width times height): such
-// a frame is a decode error. Callers check the exact size themselves;
-// libav's own check counts the width padded for SIMD, hence the margin.
-func newVideoDecoder(par *C.AVCodecParameters, maxPixels int) (*videoDecoder, error) {
+// newVideoDecoder opens a decoder for par with threads decoding threads (0:
+// automatic, one per core and one more, at most 16). It allocates no frame
+// much larger than maxPixels (width times height): such a frame is a
+// decode error. Callers check the exact size themselves; libav's own check
+// counts the width padded for SIMD, hence the margin.
+func newVideoDecoder(par *C.AVCodecParameters, maxPixels, threads int) (*videoDecoder, error) {
 	codec := C.avcodec_find_decoder(par.codec_id)
 	if codec == nil {
 		return nil, errNoDecoder
@@ -255,7 +256,7 @@ func newVideoDecoder(par *C.AVCodecParameters, maxPixels int) (*videoDecoder, er
 		d.close()
 		return nil, err
 	}
-	d.ctx.thread_count = 0 // auto: libav sizes it from the core count
+	d.ctx.thread_count = C.int(threads)
 	d.ctx.max_pixels = 2 * C.int64_t(maxPixels)
 	if err := avErr(C.avcodec_open2(d.ctx, codec, nil)); err != nil {
 		d.close()

@@ -9,7 +9,9 @@ import "sync"
 // (the scheduler, once the tensor is copied into a batch or replaced by a
 // newer window) gives it back with Put. The pool then holds as many tensors
 // as were ever lent at once, which the consumer bounds (one waiting window
-// per stream); a tensor never given back is left to the garbage collector.
+// per stream), or fewer when told to keep fewer (SetKeep: when streams
+// go, their tensors go with them); a tensor never given back is left to
+// the garbage collector.
 //
 // A tensor of another size than the pool's is allocated and dropped as
 // usual. It is safe for concurrent use.
@@ -21,6 +23,8 @@ type TensorPool struct {
 	allocated uint64 // tensors made, over the pool's life
 	lent      int    // out now
 	maxLent   int
+	keep      int    // at most this many, lent and free; 0: no bound
+	dropped   uint64 // tensors given back but not kept (keep)
 }
 
 // TensorPoolStats is the pool's accounting.
@@ -34,6 +38,9 @@ type TensorPoolStats struct {
 	Free int
 	// Size is the values per tensor.
 	Size int
+	// Dropped counts tensors given back and left to the garbage
+	// collector because the pool held as many as it keeps (SetKeep).
+	Dropped uint64
 }
 
 // NewTensorPool returns a pool of tensors of size float32 values.
@@ -71,14 +78,37 @@ func (p *TensorPool) Put(t []float32) {
 	if p.lent > 0 {
 		p.lent--
 	}
+	if p.keep > 0 && p.lent+len(p.free) >= p.keep {
+		p.dropped++
+		return
+	}
 	p.free = append(p.free, t)
+}
+
+// SetKeep bounds the tensors the pool keeps, lent and free together, to
+// n (0: no bound, the default): tensors given back beyond it, and free
+// ones now beyond it, are left to the garbage collector. A server sets it
+// from its stream count, so that the tensors of streams that are gone do
+// not stay in the pool. Get still lends as many as are asked for.
+func (p *TensorPool) SetKeep(n int) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.keep = max(n, 0)
+	for p.keep > 0 && len(p.free) > 0 && p.lent+len(p.free) > p.keep {
+		p.free[len(p.free)-1] = nil
+		p.free = p.free[:len(p.free)-1]
+		p.dropped++
+	}
 }
 
 // Stats returns the pool's accounting now.
 func (p *TensorPool) Stats() TensorPoolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return TensorPoolStats{Allocated: p.allocated, Lent: p.lent, MaxLent: p.maxLent, Free: len(p.free), Size: p.size}
+	return TensorPoolStats{Allocated: p.allocated, Lent: p.lent, MaxLent: p.maxLent, Free: len(p.free), Size: p.size, Dropped: p.dropped}
 }
 
 // SetTensorPool makes the stream take its windows' tensors from pool: the

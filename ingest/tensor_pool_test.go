@@ -32,6 +32,50 @@ func TestTensorPoolAccounting(t *testing.T) {
 	nilPool.Put(make([]float32, 4))
 }
 
+// A pool told to keep n tensors keeps no more than n, lent and free
+// together: when streams go (the server lowers n), the tensors they used
+// leave the pool at once if free, else when given back; it still lends
+// past n when asked.
+func TestTensorPoolKeepsAtMostKeep(t *testing.T) {
+	p := ingest.NewTensorPool(8)
+	var out [][]float32
+	for range 6 {
+		out = append(out, p.Get(8))
+	}
+	for _, x := range out[:4] {
+		p.Put(x)
+	}
+	if st := p.Stats(); st.Free != 4 || st.Lent != 2 {
+		t.Fatalf("stats %+v, want 4 free and 2 lent", st)
+	}
+	p.SetKeep(3) // 2 lent: one free tensor stays
+	if st := p.Stats(); st.Free != 1 || st.Lent != 2 || st.Dropped != 3 {
+		t.Fatalf("after SetKeep(3): stats %+v, want 1 free, 2 lent, 3 dropped", st)
+	}
+	p.Put(out[4]) // 1 lent + 1 free + this = 3: kept
+	p.Put(out[5]) // 0 lent + 2 free + this = 3: kept
+	if st := p.Stats(); st.Free != 3 || st.Lent != 0 || st.Dropped != 3 {
+		t.Fatalf("after giving all back: stats %+v, want 3 free, 0 lent, 3 dropped", st)
+	}
+	more := [][]float32{p.Get(8), p.Get(8), p.Get(8), p.Get(8)}
+	if st := p.Stats(); st.Allocated != 7 || st.Lent != 4 {
+		t.Fatalf("lending past the bound: stats %+v, want a 7th tensor made and 4 lent", st)
+	}
+	for _, x := range more {
+		p.Put(x)
+	}
+	if st := p.Stats(); st.Free != 3 || st.Dropped != 4 {
+		t.Fatalf("after giving the 4 back: stats %+v, want 3 free, 4 dropped", st)
+	}
+	p.SetKeep(0) // no bound again
+	for range 3 {
+		p.Put(make([]float32, 8))
+	}
+	if st := p.Stats(); st.Free != 6 {
+		t.Fatalf("without a bound: stats %+v, want 6 free", st)
+	}
+}
+
 // A stream whose receiver does not read drops its oldest windows (counted)
 // and gives their tensors back: the pool holds the queue's windows, not one
 // per window made.

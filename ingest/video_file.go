@@ -244,7 +244,7 @@ func (f *VideoFile) open() error {
 		}
 	}
 
-	dec, err := newVideoDecoder(st.codecpar, f.opts.MaxFramePixels)
+	dec, err := newVideoDecoder(st.codecpar, f.opts.MaxFramePixels, 0)
 	switch {
 	case errors.Is(err, errNoDecoder):
 		return fmt.Errorf("open video %q: %w: this FFmpeg build cannot decode %s",

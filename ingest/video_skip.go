@@ -172,7 +172,7 @@ func (f *VideoFile) freePackets() {
 func (f *VideoFile) reopenDecoder() error {
 	f.dec.close()
 	f.dec = nil
-	dec, err := newVideoDecoder(C.actiond_stream(f.fmtCtx, f.stream).codecpar, f.opts.MaxFramePixels)
+	dec, err := newVideoDecoder(C.actiond_stream(f.fmtCtx, f.stream).codecpar, f.opts.MaxFramePixels, 0)
 	if err != nil {
 		return fmt.Errorf("decode %q: reopen decoder: %w", f.path, err)
 	}

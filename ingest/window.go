@@ -174,6 +174,8 @@ type window struct {
 	heldBuf [2]heldFrame
 	rgb     Image
 	scratch resizeScratch
+	// snapScratch resizes the snapshots (snapshotWidth).
+	snapScratch resizeScratch
 	// endReason says why the last epoch ended, for the next one's start.
 	endReason string
 	nextEnd   int64 // slot at which the next window ends (exclusive)
@@ -245,7 +247,7 @@ func (w *window) close() {
 		w.ring[i] = nil
 	}
 	w.pixels = nil
-	w.rgb, w.scratch = Image{}, resizeScratch{}
+	w.rgb, w.scratch, w.snapScratch = Image{}, resizeScratch{}, resizeScratch{}
 }
 
 // footprint is the memory the window holds for frames, in bytes; it depends

@@ -45,7 +45,16 @@ func (w *window) keepSnapshot(k int64, img *Image, rel time.Duration) {
 	var cp *Image
 	if img.W > width {
 		h := max(1, (img.H*width+img.W/2)/img.W)
-		cp = ResizeBilinear(img, width, h)
+		// In bands of rows, through the window's own scratch: at once,
+		// the intermediate would be full height (1.3 MB for 720p at 640
+		// wide), made per snapshot or kept per stream. Each band is
+		// byte-identical to the same rows of the whole resize.
+		cp = &Image{W: width, H: h, Pix: make([]uint8, width*h*3)}
+		band := snapshotBand(h)
+		for y := 0; y < h; y += band {
+			r := w.snapScratch.resize(img, width, h, 0, y, width, band)
+			copy(cp.Pix[y*width*3:], r.Pix)
+		}
 	} else {
 		cp = &Image{W: img.W, H: img.H, Pix: append([]uint8(nil), img.Pix...)}
 	}
@@ -63,4 +72,16 @@ func (w *window) takeSnapshot(win *Window) {
 			return
 		}
 	}
+}
+
+// snapshotBand is the rows a snapshot of height h is resized by at a time:
+// the largest divisor of h up to 48, so that every band has one size and
+// the scratch's filter is set up once.
+func snapshotBand(h int) int {
+	for b := min(h, 48); b > 1; b-- {
+		if h%b == 0 {
+			return b
+		}
+	}
+	return 1
 }

@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -45,6 +47,37 @@ func TestWindowSnapshotIsTheCentreFrame(t *testing.T) {
 				}
 			}
 			ps.checkReleased()
+		}
+	}
+}
+
+// A snapshot is the frame resized as ResizeBilinear resizes it, byte for
+// byte, whether its height splits into equal bands of rows or not (53 is
+// prime), and the second snapshot of a size reuses the first's scratch.
+func TestWindowSnapshotMatchesResizeBilinear(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 13))
+	for _, c := range []struct{ w, h, width int }{
+		{1280, 720, 640}, // 640x360, bands of 45 rows
+		{300, 159, 100},  // 100x53: bands of one row
+		{64, 48, 640},    // narrower than the width: copied
+	} {
+		grid := testGrid(2)
+		grid.snapshotWidth = c.width
+		w := newWindow("cam", grid)
+		for i := range 2 {
+			img := randomImage(rng, c.w, c.h)
+			w.keepSnapshot(0, img, 0)
+			want := img
+			if c.w > c.width {
+				want = ResizeBilinear(img, c.width, max(1, (c.h*c.width+c.w/2)/c.w))
+			}
+			got := w.snaps[i].img // the first free place
+			if got.W != want.W || got.H != want.H || !bytes.Equal(got.Pix, want.Pix) {
+				t.Fatalf("%dx%d at width %d, snapshot %d: %v differs from %v", c.w, c.h, c.width, i, got, want)
+			}
+			if got == img || &got.Pix[0] == &img.Pix[0] {
+				t.Fatalf("%dx%d: the snapshot shares the frame's pixels", c.w, c.h)
+			}
 		}
 	}
 }

@@ -234,6 +234,7 @@ func (s *Scheduler) Submit(job inferenceJob) bool {
 	if st == nil {
 		st = &schedStream{key: schedKey{job.stream, job.gen}}
 		s.streams[st.key] = st
+		s.pool.SetKeep(poolKeep(len(s.streams)))
 	}
 	st.seq++
 	job.seq = st.seq
@@ -305,6 +306,11 @@ func (s *Scheduler) reuseLocked(st *schedStream, job inferenceJob) (hubResult, b
 	}, true
 }
 
+// poolKeep is how many window tensors the pool keeps for n streams: each
+// has at most one waiting, and one more while it hands a newer window over
+// (latest wins). The tensors of streams that are gone leave the pool.
+func poolKeep(n int) int { return max(2*n, 1) }
+
 // signal wakes a runner.
 func (s *Scheduler) signal() {
 	select {
@@ -358,6 +364,7 @@ func (s *Scheduler) forget(name string, gen uint64) {
 		return
 	}
 	delete(s.streams, st.key)
+	s.pool.SetKeep(poolKeep(len(s.streams)))
 	if st.waiting != nil {
 		s.pool.Put(st.waiting.tensor)
 		st.waiting = nil

@@ -324,6 +324,33 @@ func TestSchedulerPoolBoundedUnderOverload(t *testing.T) {
 	}
 }
 
+// When streams go, the pool lets their tensors go too: it keeps two per
+// stream left (one waiting, one being handed over), not as many as were
+// ever out at once.
+func TestSchedulerPoolShrinksWithStreams(t *testing.T) {
+	t.Parallel()
+	const streams = 8
+	g := newGatedScheduler(t, 1)
+	for k := range streams {
+		g.submit(t, fmt.Sprintf("cam%d", k), 1, noPicture, false)
+	}
+	g.next(t) // cam0 runs; the other 7 wait
+	for k := 1; k < streams; k++ {
+		g.submit(t, fmt.Sprintf("cam%d", k), 2, noPicture, false) // replaces its waiting window
+	}
+	if st := g.pool.Stats(); st.Free+st.Lent < streams-1 {
+		t.Fatalf("pool %+v: want the waiting windows' tensors in it", st)
+	}
+	for k := 1; k < streams; k++ {
+		g.forget(fmt.Sprintf("cam%d", k), 1)
+	}
+	st := g.pool.Stats()
+	t.Logf("after 7 of 8 streams went: pool %+v", st)
+	if st.Lent != 0 || st.Free > poolKeep(1) {
+		t.Errorf("pool %+v after 7 of 8 streams went: want none lent and at most %d kept", st, poolKeep(1))
+	}
+}
+
 // histogram returns a histogram's count and sum from the registry.
 func histogram(t *testing.T, m *Metrics, name string) (uint64, float64) {
 	t.Helper()

@@ -17,6 +17,7 @@ import (
 // runServe is `actiond serve`: flags over the environment over the
 // configuration file, then server.Run.
 func runServe(args []string) error {
+	server.TuneMemory(os.Getenv)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	config := fs.String("config", "", "YAML configuration file (README: Server)")
 	listen := fs.String("listen", "", "gRPC address (default "+server.DefaultListen+")")
