@@ -1,17 +1,23 @@
 package ingest
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // TensorPool lends the tensors that windows carry, so that a server with
 // many streams reuses a few window-sized buffers instead of allocating one
 // per window (a 16-frame 224² window is 9.6 MB): the stream takes one from
 // the pool for each window it emits, and whoever is done with the window
 // (the scheduler, once the tensor is copied into a batch or replaced by a
-// newer window) gives it back with Put. The pool then holds as many tensors
-// as were ever lent at once, which the consumer bounds (one waiting window
-// per stream), or fewer when told to keep fewer (SetKeep: when streams
-// go, their tensors go with them); a tensor never given back is left to
-// the garbage collector.
+// newer window) gives it back with Put. The pool keeps as many tensors as
+// were lent at once lately (over the last one to two TensorPoolPeriods):
+// a burst, such as every stream's first window waiting for the model's
+// first run, does not leave its tensors in the pool for good. The
+// consumer bounds the tensors lent (one waiting window per stream), and
+// SetKeep bounds what the pool keeps (when streams go, their tensors go
+// with them). Tensors not kept, and any never given back, are left to the
+// garbage collector.
 //
 // A tensor of another size than the pool's is allocated and dropped as
 // usual. It is safe for concurrent use.
@@ -24,8 +30,18 @@ type TensorPool struct {
 	lent      int    // out now
 	maxLent   int
 	keep      int    // at most this many, lent and free; 0: no bound
-	dropped   uint64 // tensors given back but not kept (keep)
+	dropped   uint64 // tensors given back but not kept
+
+	// peak is the most lent at once since since, prevPeak in the
+	// period before: the pool keeps the larger.
+	peak, prevPeak int
+	since          time.Time
+	now            func() time.Time // time.Now; tests set it
 }
+
+// TensorPoolPeriod is how long the pool remembers how many tensors were
+// lent at once: it keeps that many for one to two periods.
+const TensorPoolPeriod = 30 * time.Second
 
 // TensorPoolStats is the pool's accounting.
 type TensorPoolStats struct {
@@ -44,7 +60,21 @@ type TensorPoolStats struct {
 }
 
 // NewTensorPool returns a pool of tensors of size float32 values.
-func NewTensorPool(size int) *TensorPool { return &TensorPool{size: size} }
+func NewTensorPool(size int) *TensorPool { return &TensorPool{size: size, now: time.Now} }
+
+// rollLocked starts a new period when the current one is over.
+func (p *TensorPool) rollLocked() {
+	now := p.now()
+	switch d := now.Sub(p.since); {
+	case d < TensorPoolPeriod:
+		return
+	case d < 2*TensorPoolPeriod:
+		p.prevPeak = p.peak
+	default: // a period without a Get or Put: nothing was lent beyond lent
+		p.prevPeak = p.lent
+	}
+	p.peak, p.since = p.lent, now
+}
 
 // Get returns a tensor of n values, from the pool when n is its size. Its
 // values are whatever they were: the caller overwrites them all. A nil
@@ -55,8 +85,10 @@ func (p *TensorPool) Get(n int) []float32 {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.rollLocked()
 	p.lent++
 	p.maxLent = max(p.maxLent, p.lent)
+	p.peak = max(p.peak, p.lent)
 	if k := len(p.free); k > 0 {
 		t := p.free[k-1]
 		p.free[k-1] = nil
@@ -75,14 +107,21 @@ func (p *TensorPool) Put(t []float32) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.rollLocked()
 	if p.lent > 0 {
 		p.lent--
 	}
-	if p.keep > 0 && p.lent+len(p.free) >= p.keep {
-		p.dropped++
-		return
+	need := max(p.peak, p.prevPeak)
+	if p.keep > 0 {
+		need = min(need, p.keep)
 	}
 	p.free = append(p.free, t)
+	// Beyond the need: t and any free ones past it go.
+	for len(p.free) > 0 && p.lent+len(p.free) > need {
+		p.free[len(p.free)-1] = nil
+		p.free = p.free[:len(p.free)-1]
+		p.dropped++
+	}
 }
 
 // SetKeep bounds the tensors the pool keeps, lent and free together, to
