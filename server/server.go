@@ -395,8 +395,8 @@ func (s *Server) loadCore() (*core, error) {
 	}
 	man := cl.Manifest()
 	var params int64
-	if info, err := models.Inspect(s.cfg.Model); err == nil {
-		params = info.Params
+	if n, err := engine.ParamCount(s.cfg.Model); err == nil {
+		params = n
 	}
 	c := &core{
 		classifier:   cl,
