@@ -4,7 +4,7 @@
 // live, looped, with the faults a real camera has on demand (dropped
 // connections, stalls, timestamp jumps, packet loss, Motion JPEG,
 // credentials), and the H.264 encoder and file writer (libx264 through
-// libav: h264_writer.go and its C helpers, the package's only cgo) with
+// libav, in h264_writer.go, the package's only file that imports "C") with
 // which the simulator and the scenes make video. Tests, the demo, the
 // benchmark and the soak use it.
 //

@@ -1,16 +1,21 @@
 package camsim
 
-// This file and h264_helpers.c are camsim's libav cgo: the H.264 encoder
-// with which the simulator and the scenes make video, and the file writer
-// around it. ingest sets libav up (InitLibav: its log goes through slog)
-// and describes its error codes (LibavError). Everything that leaves here
-// is Go memory; every C object is owned by one Go value and freed by its
-// Close on every path.
+// This file is camsim's only cgo, and the module's only libav cgo outside
+// ingest: the H.264 encoder with which the simulator and the scenes make
+// video, and the file writer around it. ingest sets libav up (InitLibav:
+// its log goes through slog) and describes its error codes (LibavError).
+// Everything that leaves here is Go memory; every C object is owned by one
+// Go value and freed by its Close on every path.
 
 /*
 #cgo pkg-config: libavformat libavcodec libavutil libswscale
+#include <errno.h>
 #include <stdlib.h>
-#include "h264_helpers.h"
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/frame.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
 */
 import "C"
 
@@ -25,6 +30,27 @@ import (
 
 // avErr is ingest.LibavError for a C return code.
 func avErr(code C.int) error { return ingest.LibavError(int(code)) }
+
+// libav's AVERROR(e) codes, which cgo cannot expand.
+const (
+	avErrEAGAIN = -C.EAGAIN
+	avErrENOMEM = -C.ENOMEM
+)
+
+// allocFrame allocates a w x h image frame of format pix with libav's
+// default alignment; nil on failure.
+func allocFrame(w, h int, pix C.enum_AVPixelFormat) *C.AVFrame {
+	f := C.av_frame_alloc()
+	if f == nil {
+		return nil
+	}
+	f.width, f.height, f.format = C.int(w), C.int(h), C.int(pix)
+	if C.av_frame_get_buffer(f, 0) < 0 {
+		C.av_frame_free(&f)
+		return nil
+	}
+	return f
+}
 
 // H264AU is one encoded access unit (Annex-B byte stream), with its
 // timestamps in the encoder's time base (1/fps: frame numbers).
@@ -72,15 +98,17 @@ func NewH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*H264Enc
 	}
 	e := &H264Encoder{
 		ctx: C.avcodec_alloc_context3(codec),
-		rgb: C.camsim_frame_alloc_buffer(C.int(w), C.int(h), C.AV_PIX_FMT_RGB24),
-		yuv: C.camsim_frame_alloc_buffer(C.int(w), C.int(h), C.AV_PIX_FMT_YUV420P),
-		sws: C.camsim_sws_from_rgb24(C.int(w), C.int(h), C.AV_PIX_FMT_YUV420P),
+		rgb: allocFrame(w, h, C.AV_PIX_FMT_RGB24),
+		yuv: allocFrame(w, h, C.AV_PIX_FMT_YUV420P),
+		// Bicubic, as the ffmpeg CLI scales.
+		sws: C.sws_getContext(C.int(w), C.int(h), C.AV_PIX_FMT_RGB24, C.int(w), C.int(h), C.AV_PIX_FMT_YUV420P,
+			C.SWS_BICUBIC, nil, nil, nil),
 		pkt: C.av_packet_alloc(),
 		w:   w, h: h, fps: fps,
 	}
 	if e.ctx == nil || e.rgb == nil || e.yuv == nil || e.sws == nil || e.pkt == nil {
 		e.Close()
-		return nil, avErr(C.CAMSIM_AVERROR_ENOMEM)
+		return nil, avErr(avErrENOMEM)
 	}
 	c := e.ctx
 	c.width, c.height = C.int(w), C.int(h)
@@ -162,7 +190,7 @@ func (e *H264Encoder) Encode(img *ingest.Image) ([]H264AU, error) {
 	var aus []H264AU
 	for {
 		ret := C.avcodec_receive_packet(e.ctx, e.pkt)
-		if ret == C.CAMSIM_AVERROR_EAGAIN || ret == C.AVERROR_EOF {
+		if ret == avErrEAGAIN || ret == C.AVERROR_EOF {
 			return aus, nil
 		}
 		if ret < 0 {
@@ -249,10 +277,10 @@ func (wr *H264Writer) open(w, h, fps int) error {
 	}
 	wr.enc = enc
 	if wr.pkt = C.av_packet_alloc(); wr.pkt == nil {
-		return avErr(C.CAMSIM_AVERROR_ENOMEM)
+		return avErr(avErrENOMEM)
 	}
 	if wr.st = C.avformat_new_stream(wr.fmtCtx, nil); wr.st == nil {
-		return avErr(C.CAMSIM_AVERROR_ENOMEM)
+		return avErr(avErrENOMEM)
 	}
 	if err := avErr(C.avcodec_parameters_from_context(wr.st.codecpar, enc.ctx)); err != nil {
 		return err
