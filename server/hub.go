@@ -255,51 +255,54 @@ func (h *Hub) run() {
 	}
 }
 
-// doStream applies a change of a stream.
+// doStream applies a change of a stream. A change of an incarnation the
+// hub does not know (any more) is dropped: the results of a removed
+// stream's last windows, say.
 func (h *Hub) doStream(c streamChange) {
+	if c.kind == streamAdded {
+		h.addStream(c)
+		return
+	}
+	if c.done != nil {
+		defer close(c.done)
+	}
 	hs := h.stream(c.name, c.gen)
+	if hs == nil {
+		return
+	}
 	switch c.kind {
-	case streamAdded:
-		hs = &hubStream{name: c.name, gen: c.gen, opts: c.opts, seq: h.nextSeq[c.name], fence: c.fence}
-		delete(h.nextSeq, c.name)
-		if c.fence != 0 && h.events != nil {
-			// A stream that moved here goes on with the numbering of its
-			// last owner, as the shared log has it.
-			hs.seq = max(hs.seq, h.events.lastSequence(c.name))
-		}
-		hs.actions = newActionTracker(c.opts.rules(), h.newID)
-		h.streams[c.name] = hs
-		h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: c.status}})
 	case streamConfigured:
-		if hs != nil {
-			hs.opts = c.opts
-			hs.actions.rules = c.opts.rules()
-		}
+		hs.opts = c.opts
+		hs.actions.rules = c.opts.rules()
 	case streamStatus:
-		if hs != nil {
-			h.status(hs, c.status)
-		}
+		h.status(hs, c.status)
 	case streamEndActions:
-		if hs != nil {
-			h.emitAll(hs, hs.actions.endAll(c.reason, h.labelName))
-		}
+		h.emitAll(hs, hs.actions.endAll(c.reason, h.labelName))
 	case streamResult:
-		if hs != nil {
-			h.result(hs, c.result)
-		}
+		h.result(hs, c.result)
 	case streamRemoved:
-		if hs != nil {
-			h.emitAll(hs, hs.actions.endAll(actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_REMOVED, h.labelName))
-			h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: c.status}})
-			delete(h.streams, c.name)
-			h.metrics.forgetStream(c.name)
-		}
-		if c.done != nil {
-			close(c.done)
-		}
+		h.emitAll(hs, hs.actions.endAll(actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_REMOVED, h.labelName))
+		h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: c.status}})
+		delete(h.streams, c.name)
+		h.metrics.forgetStream(c.name)
 	default:
 		panic(fmt.Sprintf("hub: stream change of kind %d", c.kind))
 	}
+}
+
+// addStream starts the hub's state of a stream, and sends its first
+// status.
+func (h *Hub) addStream(c streamChange) {
+	hs := &hubStream{name: c.name, gen: c.gen, opts: c.opts, seq: h.nextSeq[c.name], fence: c.fence}
+	delete(h.nextSeq, c.name)
+	if c.fence != 0 && h.events != nil {
+		// A stream that moved here goes on with the numbering of its last
+		// owner, as the shared log has it.
+		hs.seq = max(hs.seq, h.events.lastSequence(c.name))
+	}
+	hs.actions = newActionTracker(c.opts.rules(), h.newID)
+	h.streams[c.name] = hs
+	h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: c.status}})
 }
 
 // doRestartEnds appends and sends the ActionEnded events of the actions a
