@@ -29,10 +29,10 @@ import (
 //     goroutines (the managed stream sends its status, the scheduler its
 //     results) and their order is the order of the stream's events: with
 //     a channel for each, the select would pick among them at random, and
-//     a result could overtake the stream's add and be dropped, new
-//     options could be dropped the same way, or a "retrying" status land
-//     after the result of the window that followed it. So they are one
-//     kind, streamChange, whose kind field says which.
+//     a result could overtake the stream's add and be dropped (new
+//     options too), or a "retrying" status land after the result of a
+//     window that came after it. So they are one kind, streamChange,
+//     whose kind field says which.
 //   - chRemote carries the shared log's events (in a fleet) from the one
 //     goroutine that reads the log, in position order. They are appended
 //     already (by this node or another) and are only fanned out; no
