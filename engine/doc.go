@@ -6,6 +6,9 @@
 // which the scheduler runs), and the tensor file format (.npy) used to
 // check a model against other runtimes.
 //
+// It also caps the C heap's arenas for a server process
+// (LimitMallocArenas): ONNX Runtime is its largest user.
+//
 // It is the only package that imports onnxruntime_go. It knows nothing of
 // media (ingest) or of the API (server), and it does not build or rewrite
 // models (models/onnx and the builders do; the server never imports them).

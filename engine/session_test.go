@@ -85,6 +85,29 @@ func TestSessionRunsBatchesAndReusesTensors(t *testing.T) {
 	}
 }
 
+// RunInto writes the output into the caller's array when it has room, with
+// the values Run gives; without room it allocates.
+func TestSessionRunIntoWritesInPlace(t *testing.T) {
+	s := openSession(t, affineModel(t, []int64{-1, 2, 3}, 2, 1))
+	in := []float32{-3, -2, -1, 0, 1, 2}
+	dst := make([]float32, 6)
+	out, err := s.RunInto(in, 1, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &out[0] != &dst[0] || len(out) != 6 {
+		t.Fatalf("RunInto returned %d values in another array, want dst", len(out))
+	}
+	for i, v := range in {
+		if want := v*2 + 1; dst[i] != want {
+			t.Fatalf("dst[%d] = %v, want %v", i, dst[i], want)
+		}
+	}
+	if out, err := s.RunInto(in, 1, make([]float32, 2)); err != nil || len(out) != 6 || out[5] != 5 {
+		t.Fatalf("RunInto into a short slice: %v, %v; want the 6 values in a new array", out, err)
+	}
+}
+
 func TestSessionShapeErrorsNameModelAndShapes(t *testing.T) {
 	path := affineModel(t, []int64{-1, 2, 3}, 1, 0)
 	s := openSession(t, path)
