@@ -150,10 +150,11 @@ func (p *TensorPool) Stats() TensorPoolStats {
 	return TensorPoolStats{Allocated: p.allocated, Lent: p.lent, MaxLent: p.maxLent, Free: len(p.free), Size: p.size, Dropped: p.dropped}
 }
 
-// SetTensorPool makes the stream take its windows' tensors from pool: the
-// receiver of a Window gives its Tensor back with pool.Put when done with
-// it. Windows the stream drops because the receiver is slow go back to the
-// pool by themselves. It must be called before Start; nil (the default)
+// SetTensorPool makes the stream's windows carry their tensors as Leases
+// on its ring, copied into tensors from pool only when the stream needs
+// their slots back first: the receiver of a Window releases its Lease when
+// done with it. Windows the stream drops because the receiver is slow are
+// released by themselves. It must be called before Start; nil (the default)
 // allocates a tensor per window.
 func (s *Stream) SetTensorPool(pool *TensorPool) { s.set.grid.pool = pool }
 
@@ -169,7 +170,7 @@ func (s *Stream) sendWindow(w Window) {
 		select {
 		case old := <-s.windows:
 			s.ctr.droppedWindows.Add(1)
-			s.set.grid.pool.Put(old.Tensor)
+			old.Lease.Release()
 		default:
 		}
 	}

@@ -103,7 +103,7 @@ func TestStreamSlowReceiverGivesTensorsBack(t *testing.T) {
 	}
 	s.Close()
 	for w := range s.Windows() {
-		pool.Put(w.Tensor)
+		w.Lease.Release()
 	}
 	if ps := pool.Stats(); ps.Lent != 0 {
 		t.Errorf("%d tensors still lent after the queue was emptied", ps.Lent)

@@ -43,7 +43,7 @@ type Span struct {
 //
 // The tensor is the receiver's: every Window carries its own copy, so it may
 // be kept, modified or handed to another goroutine. With a TensorPool
-// (Stream.SetTensorPool) it is lent: give it back when done.
+// (Stream.SetTensorPool) it comes as a Lease: give it up when done.
 type Window struct {
 	// Stream is the name of the stream the window comes from.
 	Stream string
@@ -58,6 +58,10 @@ type Window struct {
 	// FrameEncoder it is [segments, FeatureSize()]: per slot that frame's
 	// features.
 	Tensor []float32
+	// Lease, with a TensorPool (Stream.SetTensorPool), carries the tensor
+	// instead of Tensor, which is then nil: copy it out with CopyTo and
+	// give it up with Release when done.
+	Lease *Lease
 	// Span is where the window lies in the stream.
 	Span
 	// FramesSeen is how many decoded frames fell in the window; FramesKept
@@ -150,7 +154,9 @@ type window struct {
 	frameSize int       // values per slot: pixels, or features with an encoder
 	pixels    []float32 // with an encoder, the frame being encoded
 
-	// The ring: slot k of the epoch lives in ring[k % segments].
+	// The ring: slot k of the epoch lives in ring[k % len(ring)]: segments
+	// buffers, and with a pool two strides more, so that a window's slots
+	// outlive the next window's emission (Lease).
 	ring      [][]float32
 	ringSlot  []int64  // which slot each buffer holds; -1 none
 	ringFrame []uint64 // which frame (serial in the epoch) it came from
@@ -184,6 +190,9 @@ type window struct {
 	// snaps are the centre frames of the windows to come (snapshotWidth).
 	snaps []snapFrame
 
+	// leases are the emitted windows that may still read the ring.
+	leases []*Lease
+
 	// Stats, read by the owner.
 	converted  uint64 // frames converted to RGB and preprocessed
 	seen       uint64 // frames pushed
@@ -211,9 +220,13 @@ func newWindow(stream string, grid windowGrid) *window {
 	if grid.enc != nil {
 		w.frameSize = grid.enc.FeatureSize()
 	}
-	w.ring = make([][]float32, grid.segments)
-	w.ringSlot = make([]int64, grid.segments)
-	w.ringFrame = make([]uint64, grid.segments)
+	n := grid.segments
+	if grid.pool != nil {
+		n += 2 * min(grid.strideSlots, grid.segments)
+	}
+	w.ring = make([][]float32, n)
+	w.ringSlot = make([]int64, n)
+	w.ringFrame = make([]uint64, n)
 	jumpSlots := int(grid.maxJump/grid.slot) + 1
 	w.counts = make([]slotCount, grid.segments+max(grid.strideSlots, grid.segments)+jumpSlots+4)
 	w.clear()
@@ -246,6 +259,7 @@ func (w *window) close() {
 	for i := range w.ring {
 		w.ring[i] = nil
 	}
+	w.leases = nil // they keep the buffers they read; new ones are made
 	w.pixels = nil
 	w.rgb, w.scratch, w.snapScratch = Image{}, resizeScratch{}, resizeScratch{}
 }
@@ -426,7 +440,8 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 			// slot: emit that window first (its end is behind latest).
 			wins = append(wins, w.flush(latest)...)
 		}
-		i := k % seg
+		i := int(k % int64(len(w.ring)))
+		w.protect(i)
 		if buf == nil {
 			if w.ring[i] == nil {
 				w.ring[i] = make([]float32, w.frameSize)
@@ -447,6 +462,20 @@ func (w *window) settle(h, latest *heldFrame) (wins []Window, err error) {
 		w.keepSnapshot(k, img, h.rel)
 	}
 	return wins, nil
+}
+
+// protect copies out the held leases that read ring buffer i, which is
+// about to be written, and forgets the leases that no longer read the
+// ring.
+func (w *window) protect(i int) {
+	kept := w.leases[:0]
+	for _, l := range w.leases {
+		if !l.protect(i) {
+			kept = append(kept, l)
+		}
+	}
+	clear(w.leases[len(kept):])
+	w.leases = kept
 }
 
 // convert converts pic and keeps it in dst; it returns the converted
@@ -533,8 +562,7 @@ func (w *window) image(pic picture) (*Image, error) {
 // whole window. latest is the last frame pushed.
 func (w *window) flush(latest *heldFrame) []Window {
 	var wins []Window
-	seg := int64(w.grid.segments)
-	for w.ringSlot[(w.nextEnd-1)%seg] == w.nextEnd-1 && time.Duration(w.nextEnd)*w.grid.slot <= latest.rel {
+	for w.ringSlot[(w.nextEnd-1)%int64(len(w.ring))] == w.nextEnd-1 && time.Duration(w.nextEnd)*w.grid.slot <= latest.rel {
 		if k, ok := w.missing(); ok {
 			// Slots are settled in order, so the last one filled means
 			// all are; should that ever not hold, the window is
@@ -553,7 +581,7 @@ func (w *window) flush(latest *heldFrame) []Window {
 func (w *window) missing() (int64, bool) {
 	seg := int64(w.grid.segments)
 	for k := w.nextEnd - seg; k < w.nextEnd; k++ {
-		if w.ringSlot[k%seg] != k {
+		if w.ringSlot[k%int64(len(w.ring))] != k {
 			return k, true
 		}
 	}
@@ -569,14 +597,26 @@ func (w *window) emit(anchor *heldFrame) Window {
 		Stream: w.stream,
 		Seq:    w.seq,
 		Epoch:  w.epoch,
-		Tensor: w.grid.pool.Get(int(seg) * w.frameSize),
+	}
+	var lease *Lease
+	if w.grid.pool != nil {
+		lease = &Lease{pool: w.grid.pool, size: int(seg) * w.frameSize}
+		win.Lease = lease
+		w.leases = append(w.leases, lease)
+	} else {
+		win.Tensor = make([]float32, int(seg)*w.frameSize)
 	}
 	w.seq++
 	frames := make(map[uint64]bool, seg)
 	for k := first; k < w.nextEnd; k++ {
-		i := k % seg
-		pos := int(k - first)
-		copy(win.Tensor[pos*w.frameSize:(pos+1)*w.frameSize], w.ring[i])
+		i := int(k % int64(len(w.ring)))
+		if lease != nil {
+			lease.slots = append(lease.slots, w.ring[i])
+			lease.idx = append(lease.idx, i)
+		} else {
+			pos := int(k - first)
+			copy(win.Tensor[pos*w.frameSize:(pos+1)*w.frameSize], w.ring[i])
+		}
 		frames[w.ringFrame[i]] = true
 		if c := w.counts[k%int64(len(w.counts))]; c.slot == k {
 			win.FramesSeen += c.n

@@ -771,3 +771,61 @@ func nearestInEpoch(rels []time.Duration, failed func(int) bool, a, b, k, latest
 	}
 	return best
 }
+
+// With a pool, windows carry leases on the ring instead of tensors; the
+// tensors they give are the ones a window without a pool copies, however
+// long the receiver holds them: until the next window (latest wins), for
+// several windows, or to the end, when the ring has long moved on and each
+// was copied out just before its slots were overwritten. Released leases
+// give their tensors back.
+func TestWindowLeasesGiveTheSameTensors(t *testing.T) {
+	pts := evenly(25, 30*time.Second)
+	for _, stride := range []int{1, 2, 4, 16, 20} {
+		want := feed(t, newWindow("cam", testGrid(stride)), newTestPics(t), pts)
+		for _, hold := range []int{1, 3, 1000} {
+			grid := testGrid(stride)
+			grid.pool = NewTensorPool(grid.segments * grid.pre.FrameSize())
+			w := newWindow("cam", grid)
+			ps := newTestPics(t)
+			start := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+			var held []Window
+			got := make([][]float32, 0, len(want))
+			take := func(win Window) {
+				if win.Tensor != nil || win.Lease == nil {
+					t.Fatalf("stride %d: a pooled window carries a tensor %v and lease %v, want only a lease", stride, win.Tensor != nil, win.Lease)
+				}
+				dst := make([]float32, grid.segments*grid.pre.FrameSize())
+				win.Lease.CopyTo(dst)
+				got = append(got, dst)
+				win.Lease.Release()
+			}
+			for i, p := range pts {
+				wins, _, err := w.push(frameMeta{pts: p, conn: 1, recv: start.Add(p)}, ps.pic(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, wins...)
+				for len(held) > hold {
+					take(held[0])
+					held = held[1:]
+				}
+			}
+			for _, win := range held {
+				take(win)
+			}
+			w.close()
+			if len(got) != len(want) {
+				t.Fatalf("stride %d hold %d: %d windows, want %d", stride, hold, len(got), len(want))
+			}
+			for n := range want {
+				if !slices.Equal(got[n], want[n].Tensor) {
+					t.Fatalf("stride %d hold %d: window %d's tensor differs from the one without a pool", stride, hold, n)
+				}
+			}
+			if st := grid.pool.Stats(); st.Lent != 0 {
+				t.Errorf("stride %d hold %d: pool %+v, want nothing lent after every lease was released", stride, hold, st)
+			}
+			ps.checkReleased()
+		}
+	}
+}

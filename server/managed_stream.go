@@ -234,6 +234,7 @@ func (m *managedStream) closeIngest() {
 	m.cur.Close() // its last windows and statuses are dropped with it
 	for w := range m.cur.Windows() {
 		m.deps.pool.Put(w.Tensor)
+		w.Lease.Release()
 	}
 	final := m.cur.Status()
 	m.base = addCounters(m.base, final)
@@ -303,7 +304,7 @@ func (m *managedStream) forward(w ingest.Window) {
 	span.MediaEnd += m.mediaOffset
 	m.hadWindow, m.lastEnd, m.lastEndAbs = true, span.MediaEnd, w.AbsEnd
 	m.publish()
-	job := inferenceJob{stream: m.name, gen: m.gen, epoch: m.epochBase + w.Epoch, span: span, tensor: w.Tensor, made: time.Now()}
+	job := inferenceJob{stream: m.name, gen: m.gen, epoch: m.epochBase + w.Epoch, span: span, tensor: w.Tensor, lease: w.Lease, made: time.Now()}
 	if w.Snapshot != nil {
 		job.snapshot = &frameSnapshot{img: w.Snapshot, media: w.SnapshotMedia + m.mediaOffset}
 	}
@@ -312,7 +313,12 @@ func (m *managedStream) forward(w ingest.Window) {
 		if slot := m.opts.window / time.Duration(max(m.deps.model.Segments, 1)); slot > 0 {
 			strideSlots = int(m.opts.stride / slot)
 		}
-		job.static = staticWindow(w.Tensor, m.deps.model.Segments, strideSlots, m.deps.encoder != nil)
+		tensor := w.Tensor
+		if w.Lease != nil {
+			// Compared here, so copied out of the ring now.
+			tensor = w.Lease.Tensor()
+		}
+		job.static = staticWindow(tensor, m.deps.model.Segments, strideSlots, m.deps.encoder != nil)
 	}
 	m.deps.sched.Submit(job)
 }

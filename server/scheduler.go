@@ -22,6 +22,7 @@ type inferenceJob struct {
 	epoch  uint64
 	span   ingest.Span
 	tensor []float32 // [segments, 3, size, size], or [segments, features…] with the feature cache
+	lease  *ingest.Lease // carries the tensor instead, in the stream's ring (ingest.Window.Lease)
 	made   time.Time // when the stream handed the window over
 	// static: the stream's skip_static is on and the frames this window
 	// added barely differ from those before them (staticWindow), so the
@@ -31,6 +32,13 @@ type inferenceJob struct {
 	// snapshot is the frame at the window's centre, for the snapshot of
 	// an action the window starts; nil when none is kept.
 	snapshot *frameSnapshot
+}
+
+// release gives the job's tensor back to pool, or its lease up.
+func (j *inferenceJob) release(pool *ingest.TensorPool) {
+	pool.Put(j.tensor)
+	j.lease.Release()
+	j.tensor, j.lease = nil, nil
 }
 
 // Scheduler is the one place where windows meet the model. Under load it
@@ -200,7 +208,7 @@ func (s *Scheduler) Close() {
 		s.stopping = true
 		dropped := 0
 		for _, st := range s.line {
-			s.pool.Put(st.waiting.tensor)
+			st.waiting.release(s.pool)
 			st.waiting = nil
 			dropped++
 		}
@@ -227,7 +235,7 @@ func (s *Scheduler) Submit(job inferenceJob) bool {
 	s.mu.Lock()
 	if s.stopping {
 		s.mu.Unlock()
-		s.pool.Put(job.tensor)
+		job.release(s.pool)
 		return false
 	}
 	st := s.streams[schedKey{job.stream, job.gen}]
@@ -251,8 +259,7 @@ func (s *Scheduler) Submit(job inferenceJob) bool {
 			ahead, aheadEpoch = st.waiting.seq, st.waiting.epoch
 		}
 		if ahead != 0 && aheadEpoch == job.epoch {
-			s.pool.Put(job.tensor)
-			job.tensor = nil
+			job.release(s.pool)
 			if st.follow != nil {
 				st.skipped++
 			}
@@ -271,7 +278,7 @@ func (s *Scheduler) Submit(job inferenceJob) bool {
 			st.skipped++
 			st.follow = nil
 		}
-		s.pool.Put(st.waiting.tensor)
+		st.waiting.release(s.pool)
 		st.waiting = &job
 	} else {
 		st.waiting, st.since = &job, time.Now()
@@ -298,7 +305,7 @@ func (s *Scheduler) reuseLocked(st *schedStream, job inferenceJob) (hubResult, b
 	if st.waiting != nil || st.running != 0 || !st.hasLast || st.lastEpoch != job.epoch {
 		return hubResult{}, false
 	}
-	s.pool.Put(job.tensor)
+	job.release(s.pool)
 	st.servedLocked(job.span.MediaEnd)
 	return hubResult{
 		name: job.stream, gen: job.gen, epoch: job.epoch, span: job.span,
@@ -366,7 +373,7 @@ func (s *Scheduler) forget(name string, gen uint64) {
 	delete(s.streams, st.key)
 	s.pool.SetKeep(poolKeep(len(s.streams)))
 	if st.waiting != nil {
-		s.pool.Put(st.waiting.tensor)
+		st.waiting.release(s.pool)
 		st.waiting = nil
 		s.line = slices.DeleteFunc(s.line, func(o *schedStream) bool { return o == st })
 	}
@@ -456,9 +463,12 @@ func (s *Scheduler) runBatch(sess *engine.Session, buf []float32, batch []infere
 	n := len(batch)
 	input := buf[:n*s.itemSize]
 	for i, j := range batch {
-		copy(input[i*s.itemSize:(i+1)*s.itemSize], j.tensor)
-		s.pool.Put(j.tensor)
-		batch[i].tensor = nil
+		if j.lease != nil {
+			j.lease.CopyTo(input[i*s.itemSize : (i+1)*s.itemSize])
+		} else {
+			copy(input[i*s.itemSize:(i+1)*s.itemSize], j.tensor)
+		}
+		batch[i].release(s.pool)
 	}
 	s.metrics.runsInFlight.Inc()
 	if s.beforeRun != nil {
