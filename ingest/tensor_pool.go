@@ -5,12 +5,13 @@ import (
 	"time"
 )
 
-// TensorPool lends the tensors that windows carry, so that a server with
-// many streams reuses a few window-sized buffers instead of allocating one
-// per window (a 16-frame 224² window is 9.6 MB): the stream takes one from
-// the pool for each window it emits, and whoever is done with the window
-// (the scheduler, once the tensor is copied into a batch or replaced by a
-// newer window) gives it back with Put. The pool keeps as many tensors as
+// TensorPool lends window-sized tensors, so that a server with many
+// streams reuses a few of them instead of allocating one per window (a
+// 16-frame 224² window is 9.6 MB). A stream with a pool hands its windows
+// over as Leases on its ring and takes a tensor from the pool only when it
+// must copy a window out (Lease); whoever is done with the window (the
+// scheduler, once it is copied into a batch or replaced by a newer window)
+// releases it, and a tensor goes back with Put. The pool keeps as many tensors as
 // were lent at once lately (over the last one to two TensorPoolPeriods):
 // a burst, such as every stream's first window waiting for the model's
 // first run, does not leave its tensors in the pool for good. The

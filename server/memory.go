@@ -11,10 +11,10 @@ const (
 	// DefaultGCPercent is Go's GOGC for the server: the heap may grow by
 	// a quarter of what is live before a collection, not by all of it
 	// (Go's 100). Nearly all of a server's heap is its streams' window
-	// buffers (a 12 MiB feature ring and up to one 12 MiB tensor per
-	// stream): long-lived arrays without pointers, which cost a
-	// collection next to nothing to mark, so headroom in proportion to
-	// them buys little CPU and costs RSS per stream.
+	// buffers (a ring of 20 slots of features, 15 MiB, per stream):
+	// long-lived arrays without pointers, which cost a collection next to
+	// nothing to mark, so headroom in proportion to them buys little CPU
+	// and costs RSS per stream.
 	DefaultGCPercent = 25
 	// DefaultMallocArenas is glibc's M_ARENA_MAX for the server: two C
 	// heap arenas instead of up to eight per core (engine.LimitMallocArenas).

@@ -55,7 +55,8 @@ func (j *inferenceJob) release(pool *ingest.TensorPool) {
 // the next batch: up to MaxBatch windows of different streams, when it
 // holds MaxBatch windows or MaxWait after its first window came; a stream
 // has at most one window in a run, so its results come in order. A
-// window's tensor goes back to the pool once it is copied into the batch.
+// window's tensor goes back to the pool (or its lease on the stream's ring
+// is released) once it is copied into the batch.
 //
 // Close drops the waiting windows and ends the runs in flight (ONNX
 // Runtime's terminate flag), so that shutdown does not wait for the model.

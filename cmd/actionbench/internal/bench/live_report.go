@@ -354,23 +354,25 @@ const liveTried = "What was tried (2026-12-03, this machine, `-live-only` runs):
 	"RSS: each finished window was a fresh 12.3 MiB feature tensor (`window.emit`, 85% of allocated bytes in that profile), and once the model fell behind every stream's queue held such windows; since then window tensors come from a pool the scheduler gives them back to, and a stream has at most one window waiting (latest wins)."
 
 // liveMemory says where a stream's memory goes; its figures come from the
-// runs named in it (one actiond per N, RSS and Go's heap profile 30–80 s
-// after the streams started), not from this one.
+// runs named in it (one actiond per N, RSS and Go's heap profile 30 s after
+// the streams started), not from this one.
 const liveMemory = "**Where a stream's memory goes** (2026-12-04, this machine, 720p25 camera, window 10 s, stride 1.25 s, feature cache on; " +
-	"Go's heap profile (`--pprof-listen`, `/debug/pprof/heap`) at N = 8, /proc/PID/smaps for the rest). Go heap, live: " +
-	"the window's feature ring, 16 × 256×28×28 float32 = **12.25 MiB**; " +
-	"window tensors from the pool, **12.25 MiB** each: a stream's waiting window, and the pool keeps as many as were lent at once lately (9 for 8 streams at N = 8, because the model stalls now and then with every stream waiting; all N under overload); " +
-	"the decoded frame as RGB24 (1280×720×3) and the resize scratch, **3.3 MiB**; " +
-	"snapshots of the centre frames of the windows to come (`events.snapshot_width` 640: up to 6 × 640×360×3), **2.6–4 MiB**; " +
-	"preprocessed pixels and the front's input, **0.6 MiB**. About **31 MiB** live per stream, 25 of them the two window-sized buffers. " +
-	"Go heap, headroom: with Go's default `GOGC=100` the heap grows to twice the live heap before a collection: at N = 12 the binary before this change had 1008 MB of Go heap for about 520 MB live (84 MB per stream). " +
-	"C side: the H.264 decoder with libavcodec's automatic threads (cores + 1, up to 16: 3 frame threads here, each decoding a frame of its own, 59 threads in actiond at N = 12) and glibc's malloc arenas (up to 8 per core; ONNX Runtime's and the decoders' frees stay in them): 5–12 MiB per stream, noisy from run to run. " +
-	"Changes (each measured one N at a time): " +
-	"(1) `actiond serve` runs Go's collector at `GOGC=25` (the heap is mostly pointer-free window buffers, cheap to mark; `GOGC`/`GOMEMLIMIT` in the environment override it): Go heap at N = 12 from 1008 MB to 505 MB; " +
-	"(2) a live stream's decoder has one thread (`ingest.liveDecoderThreads`): 24 threads in actiond at N = 12 instead of 59, and no frame per core per stream: on a 16-core machine the automatic count would keep about 16 frames in flight per stream (about 22 MiB at 720p; not measured here); " +
-	"(3) two malloc arenas (`MALLOC_ARENA_MAX=2` unless set; `engine.LimitMallocArenas`): the C heap's resident part (arenas and brk heap) at N = 4 from 234 MiB to 154 MiB in one run each; " +
-	"(4) snapshots resized in bands of rows through the window's scratch instead of a full-height intermediate per snapshot (1.3 MB of garbage per window), byte-identical (`TestWindowSnapshotMatchesResizeBilinear`); the front's features are written straight into the ring slot (`Session.RunInto`) instead of a 784 KiB copy per frame; " +
-	"(5) the pool keeps only what was lent at once over the last 30–60 s and at most 2 per stream, so a burst's tensors and those of removed streams leave it (`TestTensorPoolForgetsAnOldBurst`, `TestSchedulerPoolShrinksWithStreams`). " +
-	"Marginal RSS per stream with `-live-period`-like runs (30 s of streams; before → after): N = 4 → 8: 62 → 35–55 MiB; N = 8 → 12 (overloaded): 133 → 59–64 MiB; RSS at N = 12: 1463 → 917–977 MiB. " +
-	"**Still over 40 MiB**: a stream holds two window-sized buffers, its ring and its waiting tensor (24.5 MiB), before anything else. " +
-	"The next step is to stop copying the window: a ring of 16 + stride slots (18 here) keeps every slot of the stream's last window until its next window replaces it (latest wins), so the scheduler can copy the waiting window straight from the ring into the batch, and the stream copies it out to a pooled tensor only when it would overwrite one of its slots first (an epoch ending, a window skipped). That is 13.8 MiB instead of 24.5 per stream, with the same tensors run."
+	"one actiond per N, RSS 30 s after its streams started, Go's heap profile from `--pprof-listen` `/debug/pprof/heap`, /proc/PID/smaps for the C side). " +
+	"Go heap, live, per stream: the window's ring of features, 256×28×28 float32 (784 KiB) per slot: **15.3 MiB** for 20 slots (16 and two strides; see below); " +
+	"the decoded frame as RGB24 (1280×720×3) and the resize scratch, **3.1 MiB**; " +
+	"snapshots of the centre frames of the windows to come (`events.snapshot_width` 640: up to 6 × 640×360×3), **2.6–3.4 MiB**; " +
+	"preprocessed pixels and the front's input, **0.7 MiB**: about **22 MiB**. Fixed, whatever N: the scheduler's batch buffer and ONNX Runtime's input tensor, 12.25 MiB each. " +
+	"Go heap, headroom: the heap grows by `GOGC` percent of what is live before a collection. " +
+	"C side: the H.264 decoder and glibc's malloc arenas, 5–10 MiB per stream, and the part that moves most from run to run (±40 MB between two processes at the same N). " +
+	"Before (the binary before this change, same runs): each window was copied out of the ring into a 12.25 MiB tensor from a pool, and the pool kept as many as were ever out at once (9 for 8 streams at N = 8, because the model stalls now and then with every stream waiting; N + 1 under overload): 24.5 MiB of window buffers per stream; `GOGC=100` doubled the heap (1008 MB of Go heap at N = 12 for about 520 MB live); " +
+	"libavcodec's automatic decoder threads (cores + 1, up to 16; 3 frame threads per stream here, each decoding a frame of its own; 59 threads in actiond at N = 12); glibc's default arenas (up to 8 per core); and a full-height 1.3 MB intermediate per snapshot, garbage. " +
+	"RSS before → after: N = 4: 682 → 442–502 MiB; N = 8: 931 → 570–618; N = 12: 1463 → 722–748; N = 16: 883 after. " +
+	"Changes: " +
+	"(1) no copy per window: a pooled window is a `Lease` on the stream's ring, which keeps two strides more than a window, so a waiting window's slots are still there when the next window replaces it (latest wins); the scheduler copies it straight from the ring into the batch, and the stream copies it into a pool tensor only when it needs one of its slots first (`skip_static` streams' windows are copied when they arrive, to be compared). " +
+	"The heap profiles at N = 8 and 12 show no tensor taken from the pool; the tensors run are the ones a copied window has (`TestWindowLeasesGiveTheSameTensors`). 24.5 → 15.3 MiB per stream; " +
+	"(2) `actiond serve` sets `GOGC=25` (the heap is mostly pointer-free window buffers, cheap to mark; `GOGC` or `GOMEMLIMIT` in the environment take over): Go heap at N = 12 from 1008 MB to 328–389 MB; " +
+	"(3) a live stream's decoder has one thread (`ingest.liveDecoderThreads`): 21–24 threads in actiond at N = 12 instead of 59; on a 16-core machine the automatic count would keep about 16 frames in flight per stream (about 22 MiB at 720p; not measured here); " +
+	"(4) two malloc arenas (`MALLOC_ARENA_MAX=2` unless set; `engine.LimitMallocArenas`): the C heap's resident part (arenas and brk heap) at N = 4 from 234 MiB to 154 MiB in one run each; " +
+	"(5) snapshots resized in bands of rows through the window's scratch, byte-identical (`TestWindowSnapshotMatchesResizeBilinear`), and the front's features written straight into the ring slot (`Session.RunInto`) instead of a 784 KiB copy per frame: less garbage, so fewer collections; " +
+	"(6) the pool keeps only what was lent at once over the last 30–60 s and at most 2 per stream (`TestTensorPoolForgetsAnOldBurst`, `TestSchedulerPoolShrinksWithStreams`). " +
+	"Per stream now: 32 MiB from N = 1 to 16 ((883 − 401) / 15) and Go's heap 25 MiB (`HeapAlloc` 63 → 461 MB); between neighbouring N the marginal still swings from 15 to 54 MiB in these runs, because the C side and the collector's phase move by tens of MB between two processes: so the marginal column can pass 40 MiB at one N from that alone; the slope over many N is a stream's cost."
