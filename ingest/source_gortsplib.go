@@ -89,7 +89,7 @@ func newRTSPClient(cfg clientConfig, cb clientCallbacks) (rtspClient, error) {
 		OnPacketsLost: cb.onLost,
 		OnDecodeError: cb.onError,
 		OnResponse:    g.onResponse,
-		DialContext:   cfg.hosts.dialContext(u.Hostname()),
+		DialContext:   cfg.hosts.Dialer(u.Hostname()).DialContext,
 	}
 	switch cfg.transport {
 	case TransportUDP:

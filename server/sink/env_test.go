@@ -75,7 +75,7 @@ func ended(stream, id, label string, seq uint64) *actiondv1.Event {
 
 func settled(t testing.TB, s Spec) Spec {
 	t.Helper()
-	s, ps := s.Settle(Hosts{})
+	s, ps := s.Settle(nil)
 	if len(ps) > 0 {
 		t.Fatalf("spec: %v", ps)
 	}

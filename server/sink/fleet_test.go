@@ -25,7 +25,7 @@ func TestFleetSinkDeliversOncePerFleet(t *testing.T) {
 		m := NewManager(l.js, testLogger(t).With("node", node))
 		m.SetFleet("site", node)
 		defer m.Close()
-		if err := m.Apply([]Spec{spec}, Hosts{}); err != nil {
+		if err := m.Apply([]Spec{spec}, nil); err != nil {
 			t.Fatal(err)
 		}
 		nodes = append(nodes, m)

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
 	"github.com/nats-io/nats.go"
@@ -113,7 +114,7 @@ type runner struct {
 	floor     uint64 // events up to here were delivered before a restart
 }
 
-func newRunner(spec Spec, allowed Hosts, js jetstream.JetStream, st *stats, log *slog.Logger, fleet, node string) (*runner, error) {
+func newRunner(spec Spec, allowed *hostlist.List, js jetstream.JetStream, st *stats, log *slog.Logger, fleet, node string) (*runner, error) {
 	log = log.With("sink", spec.Name)
 	r := &runner{spec: spec, js: js, st: st, log: log, done: make(chan struct{}), kinds: map[string]bool{}, since: time.Now(), consumer: spec.Name}
 	if fleet != "" {
