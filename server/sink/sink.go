@@ -235,24 +235,14 @@ func (r *runner) run() {
 	fails := 0
 	for ctx.Err() == nil {
 		if cons == nil {
-			c, err := r.openConsumer(ctx)
+			c, err := r.open(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
 				r.st.setErr(fmt.Errorf("event log: %w", err))
-				r.log.Warn("cannot open the sink's consumer in the event log", "err", err)
-				sleep(ctx, backoff(fails, r.spec.BackoffMin, r.spec.BackoffMax))
-				fails++
-				continue
-			}
-			if err := r.openPositions(ctx); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				r.st.setErr(fmt.Errorf("event log: %w", err))
-				r.log.Warn("cannot read the sink's position", "err", err)
-				sleep(ctx, backoff(fails, r.spec.BackoffMin, r.spec.BackoffMax))
+				r.log.Warn("cannot start the sink in the event log", "err", err)
+				sleep(ctx, r.backoff(fails))
 				fails++
 				continue
 			}
@@ -286,6 +276,24 @@ func (r *runner) run() {
 		}
 		r.handle(ctx, msg)
 	}
+}
+
+// open opens the sink's consumer and reads its position.
+func (r *runner) open(ctx context.Context) (jetstream.Consumer, error) {
+	c, err := r.openConsumer(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open consumer %s: %w", r.consumer, err)
+	}
+	if err := r.openPositions(ctx); err != nil {
+		return nil, fmt.Errorf("read the position: %w", err)
+	}
+	return c, nil
+}
+
+// backoff is the wait before the sink's n-th retry in a row (n from 0):
+// see backoff, between backoff_min and backoff_max.
+func (r *runner) backoff(n int) time.Duration {
+	return backoff(n, r.spec.BackoffMin, r.spec.BackoffMax)
 }
 
 // openPositions opens the positions bucket and reads the sink's floor.
@@ -384,7 +392,7 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 			break
 		}
 		r.st.retries.Add(1)
-		wait := backoff(attempt, r.spec.BackoffMin, r.spec.BackoffMax)
+		wait := r.backoff(attempt)
 		// The first failure is a warning; the retries that follow are
 		// counted, and their end is said once.
 		lvl := slog.LevelDebug
