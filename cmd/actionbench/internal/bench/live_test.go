@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/cmd/internal/plot"
 	"github.com/actiond/actiond/internal/procstat"
 	"github.com/actiond/actiond/internal/stats"
 )
@@ -44,7 +45,7 @@ func TestLivePlot(t *testing.T) {
 			count[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}]++
 		}
 	}
-	for name, c := range map[string]color.RGBA{"p50": colBlue, "p99": colRed, "actiond": colGreen, "simulator": colOrange, "text": colBlack} {
+	for name, c := range map[string]color.RGBA{"p50": plot.Blue, "p99": plot.Red, "actiond": plot.Green, "simulator": plot.Orange, "text": plot.Ink} {
 		// Lines between three points and a legend: well over 100 pixels.
 		if count[c] < 100 {
 			t.Errorf("%s: %d pixels of its colour", name, count[c])
