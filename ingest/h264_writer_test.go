@@ -1,40 +1,15 @@
 package ingest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-// ffprobeVideo returns what ffprobe says about a file's first video stream
-// (codec_name, width, height, nb_read_frames, pix_fmt) and its container
-// (format_name).
-func ffprobeVideo(t *testing.T, path string) map[string]string {
-	t.Helper()
-	cmd := exec.Command(needTool(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-count_frames",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames,pix_fmt:format=format_name",
-		"-of", "default=noprint_wrappers=1", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v: %s", path, err, stderr.String())
-	}
-	kv := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			kv[k] = v
-		}
-	}
-	return kv
-}
 
 // meanAbsDiff is the mean absolute difference between two images' bytes.
 func meanAbsDiff(a, b *Image) float64 {
