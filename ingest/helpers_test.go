@@ -13,7 +13,6 @@ var (
 	liveModel    = ingesttest.LiveModel
 	newLogBuffer = ingesttest.NewLogBuffer
 	nextWindow   = ingesttest.NextWindow[Window, Status]
-	waitStatus   = ingesttest.WaitStatus[Status]
 	sharedClip   = ingesttest.SharedClip
 	ffprobeVideo = ingesttest.FFprobeVideo
 	rssBytes     = ingesttest.RSS
