@@ -25,10 +25,7 @@ func (c command) sinks(ctx context.Context, args []string) error {
 func (c command) sinksList(ctx context.Context, args []string) error {
 	fs := c.flags("sinks ls")
 	asJSON := fs.Bool("json", false, "print one JSON object per sink and line")
-	if _, err := c.parse(fs, args, 0, false); err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	_, cl, err := c.connect(ctx, fs, args, 0, false)
 	if err != nil {
 		return err
 	}
