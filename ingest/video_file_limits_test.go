@@ -178,13 +178,7 @@ func TestDecoderRefusesFramesOverTheLimit(t *testing.T) {
 		want error
 	}{{160 * 120, nil}, {160*120 - 1, ErrFrameTooLarge}} {
 		t.Run(fmt.Sprint(tc.max), func(t *testing.T) {
-			var conv rgbConverter
-			defer conv.close()
-			d, err := newDecoderMax(CodecH264, &conv, tc.max)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.close()
+			d := testDecoder(t, CodecH264, tc.max)
 			frames := 0
 			var derr error
 			for _, au := range aus {
