@@ -16,8 +16,6 @@ import (
 	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/slowmodel"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // SIGTERM with the model saturated: several cameras feed a model whose
@@ -49,14 +47,7 @@ func TestServeSIGTERMInterruptsAModelRun(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, nil, "serve", "--config", config, "--listen", addr, "--model", model)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn)
+	p, _, _ := serveAndDial(t, nil, nil, "--config", config, "--model", model)
 
 	// Wait until a run is in flight and other windows are being skipped.
 	deadline := time.Now().Add(90 * time.Second)

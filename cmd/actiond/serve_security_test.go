@@ -79,14 +79,9 @@ func TestServeTLSTokensAndRotation(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, []string{"ACTIOND_LOG_LEVEL=debug"}, "serve", "--config", config, "--listen", addr, "--model", model)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn) // health: no token needed
+	// Health, which serveAndDial waits on, needs no token.
+	p, conn, addr := serveAndDial(t, []string{"ACTIOND_LOG_LEVEL=debug"}, credentials.NewTLS(&tls.Config{RootCAs: roots}),
+		"--config", config, "--model", model)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	recog := actiondv1.NewRecognitionServiceClient(conn)
@@ -306,18 +301,11 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	pprofAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, []string{"ACTIOND_LOG_LEVEL=debug"}, "serve", "--config", config, "--listen", addr,
+	p, conn, _ := serveAndDial(t, []string{"ACTIOND_LOG_LEVEL=debug"}, nil, "--config", config,
 		"--metrics-listen", metricsAddr, "--pprof-listen", pprofAddr, "--model", model,
 		"--stream", "flag="+strings.Replace(withPass(good), "bounce", "nothing-here", 1))
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	streams := actiondv1.NewStreamServiceClient(conn)

@@ -19,6 +19,7 @@ import (
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -92,6 +93,26 @@ func waitServing(t *testing.T, p *serveProc, conn *grpc.ClientConn) {
 	}
 }
 
+// serveAndDial runs `actiond serve --listen ADDR args...` (env as
+// startServe takes it) on a free loopback port, dials ADDR with creds (nil:
+// plaintext) and waits until the server says SERVING. The test's cleanup
+// closes the connection.
+func serveAndDial(t *testing.T, env []string, creds credentials.TransportCredentials, args ...string) (*serveProc, *grpc.ClientConn, string) {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startServe(t, env, append([]string{"serve", "--listen", addr}, args...)...)
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	waitServing(t, p, conn)
+	return p, conn, addr
+}
+
 // SIGTERM: the server stops accepting, ends the subscription with each
 // stream's last status (STOPPED) and UNAVAILABLE, stops the camera
 // connection and exits 0, within its shutdown_timeout.
@@ -116,15 +137,8 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, []string{"ACTIOND_LOG_LEVEL=debug"}, "serve", "--config", config, "--listen", addr, "--model", model,
+	p, conn, addr := serveAndDial(t, []string{"ACTIOND_LOG_LEVEL=debug"}, nil, "--config", config, "--model", model,
 		"--stream", "second=rtsp://127.0.0.1:1/none")
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn)
 	if !strings.Contains(p.stdout.String(), "actiond: serving gRPC on "+addr) {
 		t.Errorf("stdout %q does not say where it serves", p.stdout)
 	}
@@ -303,14 +317,7 @@ func TestServeSecondSignalForcesExit(t *testing.T) {
 	if err := os.WriteFile(config, []byte("shutdown_timeout: 1m\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, nil, "serve", "--config", config, "--listen", addr, "--model", model)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn)
+	p, conn, _ := serveAndDial(t, nil, nil, "--config", config, "--model", model)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
