@@ -59,14 +59,7 @@ func TestServeWritesProfiles(t *testing.T) {
 			windows++
 		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("actiond serve did not exit within 30s of SIGINT")
-	}
+	p.stop(t, syscall.SIGINT, 30*time.Second)
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit status %d, want 0; stderr:\n%s", code, p.stderr)
 	}

@@ -63,14 +63,7 @@ func TestServeSIGTERMInterruptsAModelRun(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	stopAt := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("actiond serve did not exit within 30s of SIGTERM with a model run in flight")
-	}
+	p.stop(t, syscall.SIGTERM, 30*time.Second) // with a model run in flight
 	t.Logf("exited %v after SIGTERM", time.Since(stopAt).Round(time.Millisecond))
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit status %d, want 0 (a graceful shutdown)", code)

@@ -43,19 +43,6 @@ func testCA(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
 	return f.Cert, f.Key, f.Roots
 }
 
-// terminate sends SIGTERM and waits until the process has exited.
-func (p *serveProc) terminate(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("actiond serve did not exit within 15s of SIGTERM")
-	}
-}
-
 // TLS and bearer tokens through the real process: over TLS (a certificate
 // of a test CA), no token and a wrong one are UNAUTHENTICATED with a
 // message that does not repeat what was sent, the right one gets through,
@@ -170,7 +157,7 @@ func TestServeTLSTokensAndRotation(t *testing.T) {
 		t.Errorf("the new token after a failed reload: %v", err)
 	}
 
-	p.terminate(t)
+	p.stop(t, syscall.SIGTERM, 15*time.Second)
 	if logs := p.stdout.String() + p.stderr.String(); strings.Contains(logs, "-token-") || strings.Contains(logs, "guess-") {
 		t.Errorf("a token is in the server's output")
 	}
@@ -404,7 +391,7 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	if _, err := streams.RemoveStream(ctx, &actiondv1.RemoveStreamRequest{Name: "added"}); err != nil {
 		t.Error(err)
 	}
-	p.terminate(t)
+	p.stop(t, syscall.SIGTERM, 15*time.Second)
 	for {
 		r, err := sub.Recv()
 		if err != nil {

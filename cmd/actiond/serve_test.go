@@ -69,6 +69,19 @@ func startServe(t *testing.T, env []string, args ...string) *serveProc {
 	return p
 }
 
+// stop sends the server sig and waits, at most within, for it to exit.
+func (p *serveProc) stop(t *testing.T, sig syscall.Signal, within time.Duration) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		t.Fatalf("actiond %s did not exit within %v of %v", p.cmd.Args[1], within, sig)
+	}
+}
+
 // waitServing waits until the server at addr says SERVING.
 func waitServing(t *testing.T, p *serveProc, conn *grpc.ClientConn) {
 	t.Helper()
@@ -293,12 +306,7 @@ func TestDemoServesTheBouncingDisk(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cache, "actiond", "motion.onnx")); err != nil {
 		t.Errorf("motion model not in the cache directory: %v", err)
 	}
-	p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("actiond demo did not exit within 15s of SIGINT")
-	}
+	p.stop(t, syscall.SIGINT, 15*time.Second)
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit status %d, want 0", code)
 	}
@@ -349,14 +357,7 @@ func TestServeSecondSignalForcesExit(t *testing.T) {
 		t.Fatalf("the stuck call ended on the first signal: %v", err)
 	case <-time.After(500 * time.Millisecond):
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("a second SIGTERM did not stop the stuck shutdown")
-	}
+	p.stop(t, syscall.SIGTERM, 20*time.Second) // the second: it stops the stuck shutdown
 	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("exit status %d, want 1 (the shutdown was forced)", code)
 	}

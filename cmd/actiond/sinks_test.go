@@ -233,12 +233,7 @@ sinks:
 		s[0].GetTarget() != fmt.Sprintf("mqtt://127.0.0.1:%d", port) {
 		t.Errorf("ListSinks: %v", s)
 	}
-	p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("actiond did not exit within 20s of SIGINT")
-	}
+	p.stop(t, syscall.SIGINT, 20*time.Second)
 }
 
 // TestServeKilledWhileSinkBehind: actiond is SIGKILLed while its webhook
