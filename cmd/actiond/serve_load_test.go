@@ -16,6 +16,7 @@ import (
 	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/slowmodel"
+	"github.com/actiond/actiond/internal/testenv"
 )
 
 // SIGTERM with the model saturated: several cameras feed a model whose
@@ -37,7 +38,7 @@ func TestServeSIGTERMInterruptsAModelRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	metrics := testenv.FreeAddr(t)
 	var yaml strings.Builder
 	fmt.Fprintf(&yaml, "shutdown_timeout: 10s\nmetrics_listen: %s\ninference:\n  threads: 1\nstreams:\n", metrics)
 	for i := range 4 {

@@ -20,6 +20,7 @@ import (
 	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/testcert"
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/grpc"
@@ -175,7 +176,7 @@ func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 	}
 	data := t.TempDir()
 	env := []string{"ACTIOND_DATA_DIR=" + data}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := testenv.FreeAddr(t)
 	args := []string{"serve", "--listen", addr, "--model", model}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -288,8 +289,8 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	pprofAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	metricsAddr := testenv.FreeAddr(t)
+	pprofAddr := testenv.FreeAddr(t)
 	p, conn, _ := serveAndDial(t, []string{"ACTIOND_LOG_LEVEL=debug"}, nil, "--config", config,
 		"--metrics-listen", metricsAddr, "--pprof-listen", pprofAddr, "--model", model,
 		"--stream", "flag="+strings.Replace(withPass(good), "bounce", "nothing-here", 1))

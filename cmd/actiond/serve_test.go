@@ -112,7 +112,7 @@ func waitServing(t *testing.T, p *serveProc, conn *grpc.ClientConn) {
 // closes the connection.
 func serveAndDial(t *testing.T, env []string, creds credentials.TransportCredentials, args ...string) (*serveProc, *grpc.ClientConn, string) {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := testenv.FreeAddr(t)
 	p := startServe(t, env, append([]string{"serve", "--listen", addr}, args...)...)
 	if creds == nil {
 		creds = insecure.NewCredentials()
@@ -275,8 +275,8 @@ func TestServeConfigErrors(t *testing.T) {
 // actions as they start.
 func TestDemoServesTheBouncingDisk(t *testing.T) {
 	t.Parallel()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	camera := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := testenv.FreeAddr(t)
+	camera := testenv.FreeAddr(t)
 	cache := t.TempDir()
 	p := startServe(t, []string{"XDG_CACHE_HOME=" + cache}, "demo", "--listen", addr, "--camera-listen", camera)
 	deadline := time.Now().Add(60 * time.Second)

@@ -5,8 +5,10 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -54,4 +56,22 @@ func FFmpegEncoder(t testing.TB, encoder string) string {
 	}
 	Missing(t, "%s has no %s encoder", ffmpeg, encoder)
 	return ""
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// program that must be told its port before it listens.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr is FreePort's address: 127.0.0.1:PORT.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
 }

@@ -106,12 +106,7 @@ func startBrokerWith(t testing.TB, persistent bool) *broker {
 		}
 		bin = "/usr/sbin/mosquitto"
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testenv.FreePort(t)
 	b := &broker{t: t, bin: bin, dir: t.TempDir(), port: port}
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence %v\npersistence_location %s/\nlog_dest stderr\nlog_type error\nlog_type warning\n", port, persistent, b.dir)
 	if os.Geteuid() == 0 {
