@@ -114,15 +114,10 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		return nil, err
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
-	nodesW, err := f.nodes.WatchAll(f.ctx)
+	nodesW, leasesW, err := f.watch()
 	if err != nil {
 		f.cancel()
-		return nil, fmt.Errorf("fleet %q: watch heartbeats: %w", cfg.Fleet, err)
-	}
-	leasesW, err := f.leases.WatchAll(f.ctx)
-	if err != nil {
-		f.cancel()
-		return nil, fmt.Errorf("fleet %q: watch leases: %w", cfg.Fleet, err)
+		return nil, err
 	}
 	sub, err := cfg.Conn.Subscribe(drainSubject(cfg.Fleet, cfg.Node), f.onDrainRequest)
 	if err != nil {
@@ -245,15 +240,9 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 	// lease. Until the new watches have delivered what is there, the node
 	// does not plan.
 	restartWatchers := func() {
-		nw, err := f.nodes.WatchAll(f.ctx)
+		nw, lw, err := f.watch()
 		if err != nil {
-			f.log.Warn("restart heartbeat watch", "error", err)
-			return
-		}
-		lw, err := f.leases.WatchAll(f.ctx)
-		if err != nil {
-			nw.Stop()
-			f.log.Warn("restart lease watch", "error", err)
+			f.log.Warn("restart the watches", "error", err)
 			return
 		}
 		f.log.Warn("watches silent for a lease: restarted them")
@@ -303,21 +292,13 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 		case <-f.ctx.Done():
 			return
 		case e, ok := <-f.nodesC:
-			if !ok {
-				f.nodesC = nil
-				continue
+			if f.takeNode(e, ok); ok {
+				poke()
 			}
-			f.nodesAt = time.Now()
-			f.applyNode(e)
-			poke()
 		case e, ok := <-f.leasesC:
-			if !ok {
-				f.leasesC = nil
-				continue
+			if f.takeLease(e, ok) {
+				poke()
 			}
-			f.leasesAt = time.Now()
-			f.applyLease(e)
-			poke()
 		case s := <-f.streamsCh:
 			f.streams = s
 			poke()
@@ -365,25 +346,50 @@ func (f *Fleet) catchUp() {
 	for range 100000 {
 		select {
 		case e, ok := <-f.nodesC:
-			if !ok {
-				f.nodesC = nil
-				continue
-			}
-			f.nodesAt = time.Now()
-			if f.applyNode(e) {
+			if f.takeNode(e, ok) {
 				return
 			}
 		case e, ok := <-f.leasesC:
-			if !ok {
-				f.leasesC = nil
-				continue
-			}
-			f.leasesAt = time.Now()
-			f.applyLease(e)
+			f.takeLease(e, ok)
 		default:
 			return
 		}
 	}
+}
+
+// watch starts the heartbeat and lease watches, both or neither.
+func (f *Fleet) watch() (nodes, leases jetstream.KeyWatcher, err error) {
+	if nodes, err = f.nodes.WatchAll(f.ctx); err != nil {
+		return nil, nil, fmt.Errorf("fleet %q: watch heartbeats: %w", f.cfg.Fleet, err)
+	}
+	if leases, err = f.leases.WatchAll(f.ctx); err != nil {
+		stopWatch(nodes)
+		return nil, nil, fmt.Errorf("fleet %q: watch leases: %w", f.cfg.Fleet, err)
+	}
+	return nodes, leases, nil
+}
+
+// takeNode takes one delivery of the heartbeat watch (ok false: the
+// watch ended) and reports true when it ended the membership (applyNode).
+func (f *Fleet) takeNode(e jetstream.KeyValueEntry, ok bool) (fatal bool) {
+	if !ok {
+		f.nodesC = nil
+		return false
+	}
+	f.nodesAt = time.Now()
+	return f.applyNode(e)
+}
+
+// takeLease takes one delivery of the lease watch; it reports whether
+// there was one.
+func (f *Fleet) takeLease(e jetstream.KeyValueEntry, ok bool) bool {
+	if !ok {
+		f.leasesC = nil
+		return false
+	}
+	f.leasesAt = time.Now()
+	f.applyLease(e)
+	return true
 }
 
 // stopWatch stops a watch and takes what it was still delivering: its
