@@ -43,17 +43,19 @@ func (sm *StreamManager) Acquire(name string, fence uint64) {
 }
 
 // Release stops playing stream here and returns once it has stopped; the
-// stream stays known, for another node to play.
+// stream stays known, for another node to play. The stream is replaced by
+// one that does not play at once, and stopped outside sm.own: a camera
+// slow to hang up holds up neither the Acquire of another stream nor a
+// change of this one (which goes to the replacement).
 func (sm *StreamManager) Release(name string) {
 	sm.own.Lock()
-	defer sm.own.Unlock()
 	sm.mu.Lock()
 	ms := sm.streams[name]
 	sm.mu.Unlock()
 	if ms == nil || !ms.started.Load() {
+		sm.own.Unlock()
 		return
 	}
-	ms.Close()
 	ms.mu.Lock()
 	spec, opts, icfg := ms.spec, ms.opts, ms.icfg
 	ms.mu.Unlock()
@@ -63,6 +65,8 @@ func (sm *StreamManager) Release(name string) {
 		sm.streams[name] = newManagedStream(spec, opts, icfg, sm.gen, ms.origin, sm.deps)
 	}
 	sm.mu.Unlock()
+	sm.own.Unlock()
+	ms.Close()
 	sm.log.Info("stream released: stopped here", "stream", name)
 }
 

@@ -10,10 +10,13 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Handler is the stream manager's side of ownership. The fleet calls it
-// from the goroutine that also renews the leases, never two calls at once:
-// both calls must return well within a tenth of a lease, or the node's
-// other leases go unrenewed.
+// Handler is the stream manager's side of ownership. The fleet calls
+// Acquire from the goroutine that also renews the leases: it must return
+// well within a tenth of a lease (and not wait for a Release), or the
+// node's other leases go unrenewed. Release runs on a goroutine of its
+// own, beside other Releases and Acquires of other streams, and may take
+// long (a camera slow to hang up); a stream is not acquired again here
+// before its Release has returned.
 type Handler interface {
 	// Acquire starts playing stream, which this node now owns; every event
 	// of this ownership carries fence. It starts the stream's supervisor

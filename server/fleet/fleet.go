@@ -35,6 +35,14 @@ type Fleet struct {
 	closeOnce sync.Once
 	streamsCh chan []string
 	drainCh   chan chan struct{}
+	// releases are the Handler.Release calls in flight, each on a
+	// goroutine of its own (at most releasers at once), so that renewals
+	// never wait behind a camera that is slow to close; released says
+	// which stream's call has returned.
+	releases  sync.WaitGroup
+	releaseSm chan struct{}
+	released  chan string
+	stopping  atomic.Int64 // releases in flight, lease hand-back included
 
 	mu        sync.Mutex
 	view      map[string]nodeEntry  // live heartbeats by node name
@@ -44,10 +52,13 @@ type Fleet struct {
 	err       error
 
 	// Owned by the run goroutine (and by Close after it has ended).
-	streams  []string
-	owned    map[string]*ownership
-	gone     map[string]uint64 // the last revision of each lease let go
-	unplaced bool              // the last plan left registered streams without an owner
+	streams []string
+	owned   map[string]*ownership
+	gone    map[string]uint64 // the last revision of each lease let go
+	// releasing are the streams whose Release has not returned: this
+	// node claims none of them until it has.
+	releasing map[string]bool
+	unplaced  bool // the last plan left registered streams without an owner
 	// The watches: when each last delivered, and whether each has
 	// delivered the bucket's contents since it started.
 	nodesAt, leasesAt         time.Time
@@ -101,6 +112,9 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		leaseView: make(map[string]leaseEntry),
 		owned:     make(map[string]*ownership),
 		gone:      make(map[string]uint64),
+		releasing: make(map[string]bool),
+		releaseSm: make(chan struct{}, releasers),
+		released:  make(chan string),
 		tokens:    float64(cfg.MovesPerMinute),
 		tokensAt:  time.Now(),
 	}
@@ -301,6 +315,9 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 			}
 		case s := <-f.streamsCh:
 			f.streams = s
+			poke()
+		case s := <-f.released:
+			delete(f.releasing, s)
 			poke()
 		case ch := <-f.drainCh:
 			f.mu.Lock()
@@ -684,7 +701,7 @@ func (f *Fleet) reconcile() (more bool) {
 		f.mu.Lock()
 		_, taken := f.leaseView[s]
 		f.mu.Unlock()
-		if !taken {
+		if !taken && !f.releasing[s] {
 			f.claim(s)
 		}
 	}
@@ -749,39 +766,66 @@ func (f *Fleet) claim(s string) {
 	f.cfg.Handler.Acquire(s, rev)
 }
 
+// releasers is how many Handler.Release calls a node has in flight at
+// once.
+const releasers = 16
+
 // release stops a stream and hands its lease back, in that order, so the
-// next owner starts only after this one has stopped.
+// next owner starts only after this one has stopped. Both happen off the
+// renewing goroutine (stop).
 func (f *Fleet) release(s string) {
-	o := f.owned[s]
-	if o == nil {
-		return
+	if o := f.owned[s]; o != nil {
+		f.stop(s, o.rev, true)
+		f.log.Debug("releasing", "stream", s)
 	}
-	delete(f.owned, s)
-	f.gone[s] = o.rev
-	f.publishOwned()
-	f.cfg.Handler.Release(s)
-	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Lease/6)
-	defer cancel()
-	f.ops.Add(1)
-	if err := f.leases.Delete(ctx, streamKey(s), jetstream.LastRevision(o.rev)); err != nil {
-		f.log.Warn("hand lease back", "stream", s, "error", err)
-	}
-	f.log.Debug("released", "stream", s)
 }
 
 // lose stops a stream whose lease is no longer (or soon no longer) ours.
 func (f *Fleet) lose(s, why string) {
-	o := f.owned[s]
-	if o == nil {
-		return
+	if o := f.owned[s]; o != nil {
+		if why != "" {
+			f.log.Warn("stopping stream", "stream", s, "reason", why)
+		}
+		f.stop(s, o.rev, false)
 	}
+}
+
+// stop gives up the ownership of s at once and calls Handler.Release on a
+// goroutine of its own; then, with handBack, deletes the lease at rev so
+// that another node claims it without waiting for it to expire. The
+// renewals of the other leases go on meanwhile, and s is not claimed here
+// again until Release has returned. The lease is no longer renewed, so a
+// Release that takes longer than what is left of it lets another node
+// claim the stream before this one has stopped: that is said in the log.
+func (f *Fleet) stop(s string, rev uint64, handBack bool) {
 	delete(f.owned, s)
-	f.gone[s] = o.rev
+	f.gone[s] = rev
+	f.releasing[s] = true
 	f.publishOwned()
-	if why != "" {
-		f.log.Warn("stopping stream", "stream", s, "reason", why)
-	}
-	f.cfg.Handler.Release(s)
+	f.stopping.Add(1)
+	f.releases.Go(func() {
+		defer f.stopping.Add(-1)
+		f.releaseSm <- struct{}{}
+		start := time.Now()
+		f.cfg.Handler.Release(s)
+		<-f.releaseSm
+		if took := time.Since(start); took >= f.cfg.Lease*2/3 {
+			f.log.Warn("stream was slow to stop: its lease may have expired and another node claimed it meanwhile",
+				"stream", s, "took", took.Round(time.Millisecond), "lease", f.cfg.Lease)
+		}
+		if handBack {
+			ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Lease/6)
+			f.ops.Add(1)
+			if err := f.leases.Delete(ctx, streamKey(s), jetstream.LastRevision(rev)); err != nil {
+				f.log.Warn("hand lease back", "stream", s, "error", err)
+			}
+			cancel()
+		}
+		select {
+		case f.released <- s:
+		case <-f.done:
+		}
+	})
 }
 
 func (f *Fleet) publishOwned() {
@@ -825,7 +869,7 @@ func (f *Fleet) SetStreams(names []string) {
 
 // Drain makes this node hand its streams over (at most
 // fleet.moves_per_minute a minute) and take no new ones, and waits until
-// it owns none or ctx ends. A node stays draining until it restarts.
+// it owns none and has stopped them all, or ctx ends. A node stays draining until it restarts.
 func (f *Fleet) Drain(ctx context.Context) error {
 	ch := make(chan struct{})
 	select {
@@ -838,7 +882,7 @@ func (f *Fleet) Drain(ctx context.Context) error {
 	<-ch
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	for len(f.Owned()) > 0 {
+	for len(f.Owned()) > 0 || f.stopping.Load() > 0 {
 		select {
 		case <-t.C:
 		case <-f.done:
@@ -1001,6 +1045,7 @@ func (f *Fleet) Close() error {
 		for _, s := range slices.Sorted(maps.Keys(f.owned)) {
 			f.release(s)
 		}
+		f.releases.Wait()
 		f.ops.Add(1)
 		if err := f.nodes.Delete(ctx, streamKey(f.cfg.Node), jetstream.LastRevision(f.hbRev)); err != nil && f.Err() == nil {
 			f.log.Debug("remove heartbeat", "error", err)
