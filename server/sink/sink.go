@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,9 @@ type runner struct {
 	// consumer names the sink's durable consumer and its key in the
 	// positions bucket: its name, or "<fleet>_<name>" in a fleet.
 	consumer string
+	// fleet: the sink reads a log that a fleet's nodes append to, and
+	// drops a replaced owner's late events (admit).
+	fleet bool
 
 	// cons is the sink's consumer once open, for the figures' goroutine.
 	cons atomic.Pointer[jetstream.Consumer]
@@ -111,13 +115,14 @@ type runner struct {
 	// Owned by run.
 	positions jetstream.KeyValue
 	floor     uint64 // events up to here were delivered before a restart
+	fences    map[string]uint64
 }
 
 func newRunner(spec Spec, allowed Hosts, js jetstream.JetStream, st *stats, log *slog.Logger, fleet, node string) (*runner, error) {
 	log = log.With("sink", spec.Name)
 	r := &runner{spec: spec, js: js, st: st, log: log, done: make(chan struct{}), kinds: map[string]bool{}, since: time.Now(), consumer: spec.Name}
 	if fleet != "" {
-		r.consumer = fleet + "_" + spec.Name
+		r.consumer, r.fleet, r.fences = fleet+"_"+spec.Name, true, map[string]uint64{}
 		if spec.ClientID == "actiond-"+spec.Name {
 			spec.ClientID += "-" + node // r.spec keeps the configured one
 		}
@@ -155,6 +160,11 @@ func (r *runner) subjects() []string {
 	kinds := slices.Clone(r.spec.Kinds)
 	if r.recv.wantsAll() {
 		kinds = append(kinds, eventlog.KindStarted, eventlog.KindEnded, eventlog.KindStatus)
+	}
+	if r.fleet {
+		// A new owner's first event is its stream's status: the sink
+		// learns its fence before any late event of the old owner.
+		kinds = append(kinds, eventlog.KindStatus)
 	}
 	slices.Sort(kinds)
 	kinds = slices.Compact(kinds)
@@ -358,6 +368,11 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		r.ack(ctx, msg, pos, meta.NumPending)
 		return
 	}
+	if !r.admit(ctx, d.ev) {
+		r.log.Debug("event of a replaced owner: skipped", "position", pos, "stream", d.ev.GetStream(), "fence", d.ev.GetFence())
+		r.ack(ctx, msg, pos, meta.NumPending)
+		return
+	}
 	if !d.pass && !r.recv.wantsAll() {
 		r.ack(ctx, msg, pos, meta.NumPending)
 		return
@@ -396,6 +411,42 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 	}
 	r.ack(ctx, msg, pos, meta.NumPending)
+}
+
+// admit reports whether ev may be delivered: not when its owner had been
+// replaced by then, that is when an event of its stream with a higher
+// fence came before it in the log (the hub drops the same events for
+// subscribers). The highest fence per stream is kept in the positions
+// bucket (key "<consumer>.fence.<stream>"), written before the event is
+// acknowledged: the fleet's nodes take the sink's events one at a time,
+// so each sees what the one before it saw. While the bucket cannot be
+// read, the node's own memory decides.
+func (r *runner) admit(ctx context.Context, ev *actiondv1.Event) bool {
+	fence := ev.GetFence()
+	if !r.fleet || fence == 0 {
+		return true
+	}
+	stream := ev.GetStream()
+	key := r.consumer + ".fence." + strings.ReplaceAll(stream, ".", "=2E")
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	kept := uint64(0)
+	if e, err := r.positions.Get(gctx, key); err == nil {
+		kept, _ = strconv.ParseUint(string(e.Value()), 10, 64)
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		r.log.Debug("read the stream's fence", "stream", stream, "err", err)
+	}
+	high := max(kept, r.fences[stream])
+	if fence < high {
+		return false
+	}
+	r.fences[stream] = fence
+	if fence > kept {
+		if _, err := r.positions.Put(gctx, key, []byte(strconv.FormatUint(fence, 10))); err != nil {
+			r.log.Warn("cannot keep the stream's fence", "stream", stream, "fence", fence, "err", err)
+		}
+	}
+	return true
 }
 
 // hold waits before a retry, telling the log the event is still being
