@@ -71,6 +71,10 @@ type Config struct {
 	Status func(streams []string) map[string]json.RawMessage
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Previous makes the node write its records exactly as the previous
+	// minor release did (see FormatVersion): for the tests of a fleet in
+	// the middle of a rolling upgrade. Leave it unset.
+	Previous bool
 }
 
 var bucketSafe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -183,7 +183,7 @@ func (f *Fleet) bucket(ctx context.Context, js jetstream.JetStream, name, what s
 // within a third of a lease): wait to tell which.
 func (f *Fleet) register(ctx context.Context) error {
 	key := streamKey(f.cfg.Node)
-	b, _ := json.Marshal(f.record(nil, false))
+	b, _ := encodeNode(f.record(nil, false), f.cfg.Previous)
 	deadline := time.Now().Add(f.cfg.Lease * 3 / 2)
 	var seen uint64
 	for {
@@ -493,11 +493,11 @@ func (f *Fleet) heartbeat() (fatal bool) {
 	draining := f.draining
 	f.mu.Unlock()
 	rec := f.record(slices.Sorted(maps.Keys(f.owned)), draining)
-	b, err := json.Marshal(rec)
+	b, err := encodeNode(rec, f.cfg.Previous)
 	if err != nil { // a Status that is not JSON must not hide the node
 		f.log.Warn("stream status left out of the heartbeat", "error", err)
 		rec.Status = nil
-		b, _ = json.Marshal(rec)
+		b, _ = encodeNode(rec, f.cfg.Previous)
 	}
 	key := streamKey(f.cfg.Node)
 	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.Lease/6)
