@@ -162,8 +162,11 @@ func (r *streamRegistry) Save(specs []StreamSpec) error {
 	return nil
 }
 
-// decodeRegistrySpec reads one stream's YAML, strictly (as the
-// configuration is read).
+// decodeRegistrySpec reads one stream's YAML as the configuration is
+// read, except that keys it does not know are left out: a node of the
+// next minor release may have written them (the registry's records are
+// the configuration's stream keys, which are only ever added to, with
+// omitempty, so a record has a new key only where it is set).
 func decodeRegistrySpec(b []byte) (StreamSpec, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
@@ -175,6 +178,7 @@ func decodeRegistrySpec(b []byte) (StreamSpec, error) {
 	}
 	var errs FieldErrors
 	decodeNode(root.Content[0], reflect.ValueOf(&spec).Elem(), "", &errs)
+	errs = slices.DeleteFunc(errs, func(e FieldError) bool { return strings.HasPrefix(e.Problem, "unknown key") })
 	return spec, errs.err()
 }
 
