@@ -237,3 +237,71 @@ func TestFleetPreviousMinorRelease(t *testing.T) {
 		}
 	}
 }
+
+// A stream of the configuration files (the same on both nodes) removed
+// over the API on one node is removed from the whole fleet: the other
+// node stops knowing it, nobody plays it, and a node restarted with the
+// same configuration does not bring it back; one whose configuration's
+// entry for it changed does. The other streams play on throughout.
+func TestFleetConfigStreamRemovedFleetWide(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), "")
+	sim, specs := fleetCams(t, 3)
+	ctx := ctxT(t, 180*time.Second)
+	n1 := fleetServer(t, ns.addr, "n1", specs, false)
+	n2 := fleetServer(t, ns.addr, "n2", specs, false)
+	playing := func(want ...string) func(fleetView) bool {
+		return func(v fleetView) bool {
+			if len(v.owner) != len(want) {
+				return false
+			}
+			for _, s := range want {
+				if v.owner[s] == "" || v.state[s] != actiondv1.StreamState_STREAM_STATE_PLAYING {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	waitView(t, ctx, n1, "all three play", playing("cam0", "cam1", "cam2"))
+
+	if _, err := n1.streams.RemoveStream(ctx, &actiondv1.RemoveStreamRequest{Name: "cam1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitView(t, ctx, n2, "cam1 gone from n2", playing("cam0", "cam2"))
+	waitView(t, ctx, n1, "cam1 gone from n1", playing("cam0", "cam2"))
+	for deadline := time.Now().Add(30 * time.Second); sim.Stats("cam1").Readers != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("cam1 removed, still played: %d sessions after 30s", sim.Stats("cam1").Readers)
+		}
+	}
+
+	// n2 restarts with the same configuration: cam1 stays removed.
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2 = fleetServer(t, ns.addr, "n2", specs, false)
+	waitView(t, ctx, n2, "n2 back, without cam1", func(v fleetView) bool {
+		return playing("cam0", "cam2")(v) && len(v.nodes) == 2
+	})
+	if r := sim.Stats("cam1").Readers; r != 0 {
+		t.Errorf("cam1 played again after n2 restarted with the same configuration: %d sessions", r)
+	}
+
+	// The configuration's entry for cam1 changes, node by node: cam1 is
+	// back, and plays once every node has the change (as any change of
+	// the configuration's streams: the placement counts on every node
+	// knowing every stream).
+	changed := slices.Clone(specs)
+	changed[1].Stride = 2 * camsim.BounceStride
+	if err := n2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2 = fleetServer(t, ns.addr, "n2", changed, false)
+	waitView(t, ctx, n2, "cam1 back on n2", func(v fleetView) bool { _, ok := v.owner["cam1"]; return ok && len(v.nodes) == 2 })
+	if err := n1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n1 = fleetServer(t, ns.addr, "n1", changed, false)
+	waitView(t, ctx, n1, "cam1 back with the changed configuration", playing("cam0", "cam1", "cam2"))
+	waitView(t, ctx, n2, "cam1 back with the changed configuration, as n2 says", playing("cam0", "cam1", "cam2"))
+}
