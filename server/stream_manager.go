@@ -378,13 +378,7 @@ func (sm *StreamManager) Remove(name string) error {
 			return err
 		}
 	}
-	sm.own.Lock()
-	sm.mu.Lock()
-	ms = sm.streams[name] // released and replaced meanwhile
-	delete(sm.streams, name)
-	sm.mu.Unlock()
-	ms.Close()
-	sm.own.Unlock()
+	sm.forget(name)
 	sm.syncFleet()
 	if ms.origin == originConfig && sm.inFleet && reg != nil {
 		sm.log.Warn("stream of the configuration removed over the API: removed from every node of the fleet; a node brings it back only once its configuration's entry for it changes",
@@ -395,6 +389,21 @@ func (sm *StreamManager) Remove(name string) error {
 	}
 	sm.log.Info("stream removed", "stream", name)
 	return nil
+}
+
+// forget stops stream name and forgets it: the one the name has now,
+// which a fleet's Release may have replaced since the caller looked.
+// sm.change is held.
+func (sm *StreamManager) forget(name string) {
+	sm.own.Lock()
+	defer sm.own.Unlock()
+	sm.mu.Lock()
+	ms := sm.streams[name]
+	delete(sm.streams, name)
+	sm.mu.Unlock()
+	if ms != nil {
+		ms.Close()
+	}
 }
 
 // save writes the state file: the API streams, with the stream name's spec

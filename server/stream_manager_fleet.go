@@ -223,12 +223,7 @@ func (sm *StreamManager) applyRegistry(reg *streamRegistry, e jetstream.KeyValue
 		if ms == nil || ms.origin != originAPI {
 			return
 		}
-		sm.own.Lock()
-		sm.mu.Lock()
-		delete(sm.streams, name)
-		sm.mu.Unlock()
-		ms.Close()
-		sm.own.Unlock()
+		sm.forget(name)
 		sm.log.Info("stream removed on another node", "stream", name)
 		sm.syncFleet()
 		return
@@ -322,12 +317,7 @@ func (sm *StreamManager) applyTombstone(reg *streamRegistry, e jetstream.KeyValu
 			sm.log.Warn("cannot add this node's configuration to the stream's tombstone: it comes back when this node restarts", "stream", name, "error", err)
 		}
 	}
-	sm.own.Lock()
-	sm.mu.Lock()
-	delete(sm.streams, name)
-	sm.mu.Unlock()
-	ms.Close()
-	sm.own.Unlock()
+	sm.forget(name)
 	sm.log.Info("stream of the configuration removed over the API (on this node or another): it stays removed until the configuration's entry for it changes", "stream", name, "removed_by", rec.Node)
 	sm.syncFleet()
 }

@@ -12,6 +12,27 @@ import (
 	"github.com/actiond/actiond/server/eventlog"
 )
 
+// fleetSink runs spec on two nodes, n1 and n2, of fleet "site", and
+// waits for the fleet's consumer; cleanup stops them.
+func fleetSink(t *testing.T, l *eventLog, spec Spec) []*Manager {
+	t.Helper()
+	var nodes []*Manager
+	for _, node := range []string{"n1", "n2"} {
+		m := NewManager(l.js, testLogger(t).With("node", node))
+		m.SetFleet("site", node)
+		t.Cleanup(m.Close)
+		if err := m.Apply([]Spec{spec}, Hosts{}); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, m)
+	}
+	waitFor(t, 20*time.Second, "the fleet's consumer", func() bool {
+		_, err := l.js.Consumer(t.Context(), eventlog.StreamName, "site_"+spec.Name)
+		return err == nil
+	})
+	return nodes
+}
+
 // Two nodes of a fleet run the same webhook sink on one shared log: it is
 // one consumer for the fleet, so the receiver gets every event once, in
 // log order, whichever node delivered it; a node that stops leaves the
@@ -21,21 +42,7 @@ func TestFleetSinkDeliversOncePerFleet(t *testing.T) {
 	h := &hook{answer: func(int, string) (int, time.Duration) { return http.StatusOK, 0 }}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	spec := settled(t, Spec{Name: "tickets", Type: "webhook", URL: srv.URL})
-	var nodes []*Manager
-	for _, node := range []string{"n1", "n2"} {
-		m := NewManager(l.js, testLogger(t).With("node", node))
-		m.SetFleet("site", node)
-		defer m.Close()
-		if err := m.Apply([]Spec{spec}, Hosts{}); err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, m)
-	}
-	waitFor(t, 20*time.Second, "the fleet's consumer", func() bool {
-		_, err := l.js.Consumer(t.Context(), eventlog.StreamName, "site_tickets")
-		return err == nil
-	})
+	nodes := fleetSink(t, l, settled(t, Spec{Name: "tickets", Type: "webhook", URL: srv.URL}))
 	var want []uint64
 	for i := range 20 {
 		want = append(want, l.append(t, started("gate", fmt.Sprintf("a%d", i), "welding", uint64(i+1))))
@@ -68,19 +75,7 @@ func TestFleetSinkDropsStaleFences(t *testing.T) {
 	h := &hook{answer: func(int, string) (int, time.Duration) { return http.StatusOK, 0 }}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	spec := settled(t, Spec{Name: "alerts", Type: "webhook", URL: srv.URL, Kinds: []string{"started"}})
-	for _, node := range []string{"n1", "n2"} {
-		m := NewManager(l.js, testLogger(t).With("node", node))
-		m.SetFleet("site", node)
-		defer m.Close()
-		if err := m.Apply([]Spec{spec}, Hosts{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, 20*time.Second, "the fleet's consumer", func() bool {
-		_, err := l.js.Consumer(t.Context(), eventlog.StreamName, "site_alerts")
-		return err == nil
-	})
+	fleetSink(t, l, settled(t, Spec{Name: "alerts", Type: "webhook", URL: srv.URL, Kinds: []string{"started"}}))
 	fenced := func(ev *actiondv1.Event, fence uint64) *actiondv1.Event { ev.Fence = fence; return ev }
 	status := func(stream string, fence uint64) *actiondv1.Event {
 		return &actiondv1.Event{Stream: stream, Fence: fence, Kind: &actiondv1.Event_StreamStatus{StreamStatus: &actiondv1.StreamStatus{
