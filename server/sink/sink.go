@@ -115,14 +115,28 @@ type runner struct {
 	// Owned by run.
 	positions jetstream.KeyValue
 	floor     uint64 // events up to here were delivered before a restart
-	fences    map[string]uint64
+	fences    map[string]fenceSeen
 }
+
+// fenceSeen is the highest fence seen for a stream, and when the log took
+// the first event that carried it.
+type fenceSeen struct {
+	fence uint64
+	at    time.Time
+}
+
+// staleFor is how long after a new owner's first event an event of an
+// older owner can still come (an append that was in flight): a lower
+// fence after that is not a late event but a fleet whose leases started
+// again from scratch (its buckets deleted, to change fleet.lease), and
+// the stream's fences start again from it.
+const staleFor = 5 * time.Minute
 
 func newRunner(spec Spec, allowed Hosts, js jetstream.JetStream, st *stats, log *slog.Logger, fleet, node string) (*runner, error) {
 	log = log.With("sink", spec.Name)
 	r := &runner{spec: spec, js: js, st: st, log: log, done: make(chan struct{}), kinds: map[string]bool{}, since: time.Now(), consumer: spec.Name}
 	if fleet != "" {
-		r.consumer, r.fleet, r.fences = fleet+"_"+spec.Name, true, map[string]uint64{}
+		r.consumer, r.fleet, r.fences = fleet+"_"+spec.Name, true, map[string]fenceSeen{}
 		if spec.ClientID == "actiond-"+spec.Name {
 			spec.ClientID += "-" + node // r.spec keeps the configured one
 		}
@@ -368,7 +382,7 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		r.ack(ctx, msg, pos, meta.NumPending)
 		return
 	}
-	if !r.admit(ctx, d.ev) {
+	if !r.admit(ctx, d.ev, meta.Timestamp) {
 		r.log.Debug("event of a replaced owner: skipped", "position", pos, "stream", d.ev.GetStream(), "fence", d.ev.GetFence())
 		r.ack(ctx, msg, pos, meta.NumPending)
 		return
@@ -413,15 +427,16 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 	r.ack(ctx, msg, pos, meta.NumPending)
 }
 
-// admit reports whether ev may be delivered: not when its owner had been
-// replaced by then, that is when an event of its stream with a higher
-// fence came before it in the log (the hub drops the same events for
-// subscribers). The highest fence per stream is kept in the positions
-// bucket (key "<consumer>.fence.<stream>"), written before the event is
-// acknowledged: the fleet's nodes take the sink's events one at a time,
-// so each sees what the one before it saw. While the bucket cannot be
-// read, the node's own memory decides.
-func (r *runner) admit(ctx context.Context, ev *actiondv1.Event) bool {
+// admit reports whether ev, which the log took at at, may be delivered:
+// not when its owner had been replaced by then, that is when an event of
+// its stream with a higher fence came before it in the log, less than
+// staleFor earlier (the hub drops the same events for subscribers). The
+// highest fence per stream is kept in the positions bucket (key
+// "<consumer>.fence.<stream>", value "<fence> <unix nanoseconds>"),
+// written before the event is acknowledged: the fleet's nodes take the
+// sink's events one at a time, so each sees what the one before it saw.
+// While the bucket cannot be read, the node's own memory decides.
+func (r *runner) admit(ctx context.Context, ev *actiondv1.Event, at time.Time) bool {
 	fence := ev.GetFence()
 	if !r.fleet || fence == 0 {
 		return true
@@ -430,21 +445,30 @@ func (r *runner) admit(ctx context.Context, ev *actiondv1.Event) bool {
 	key := r.consumer + ".fence." + strings.ReplaceAll(stream, ".", "=2E")
 	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	kept := uint64(0)
+	high, kept := r.fences[stream], fenceSeen{}
 	if e, err := r.positions.Get(gctx, key); err == nil {
-		kept, _ = strconv.ParseUint(string(e.Value()), 10, 64)
+		var nanos int64
+		if _, err := fmt.Sscanf(string(e.Value()), "%d %d", &kept.fence, &nanos); err == nil {
+			kept.at = time.Unix(0, nanos)
+		}
 	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		r.log.Debug("read the stream's fence", "stream", stream, "err", err)
 	}
-	high := max(kept, r.fences[stream])
-	if fence < high {
-		return false
+	if kept.fence > high.fence {
+		high = kept
 	}
-	r.fences[stream] = fence
-	if fence > kept {
-		if _, err := r.positions.Put(gctx, key, []byte(strconv.FormatUint(fence, 10))); err != nil {
-			r.log.Warn("cannot keep the stream's fence", "stream", stream, "fence", fence, "err", err)
-		}
+	switch {
+	case fence == high.fence:
+		return true
+	case fence < high.fence && at.Sub(high.at) < staleFor:
+		return false
+	case fence < high.fence:
+		r.log.Warn("a fence far below the stream's highest: the fleet's leases started again; the stream's fences start again from it",
+			"stream", stream, "fence", fence, "highest", high.fence, "seen_at", high.at)
+	}
+	r.fences[stream] = fenceSeen{fence: fence, at: at}
+	if _, err := r.positions.Put(gctx, key, fmt.Appendf(nil, "%d %d", fence, at.UnixNano())); err != nil {
+		r.log.Warn("cannot keep the stream's fence", "stream", stream, "fence", fence, "err", err)
 	}
 	return true
 }
