@@ -57,13 +57,11 @@ func (sm *StreamManager) Release(name string) {
 		sm.own.Unlock()
 		return
 	}
-	ms.mu.Lock()
-	spec, opts, icfg := ms.spec, ms.opts, ms.icfg
-	ms.mu.Unlock()
+	v := ms.view.Load()
 	sm.mu.Lock()
 	if sm.streams[name] == ms && !sm.closed {
 		sm.gen++
-		sm.streams[name] = newManagedStream(spec, opts, icfg, sm.gen, ms.origin, sm.deps)
+		sm.streams[name] = newManagedStream(v.spec, v.opts, v.icfg, sm.gen, ms.origin, sm.deps)
 	}
 	sm.mu.Unlock()
 	sm.own.Unlock()
