@@ -1,4 +1,4 @@
-package ingest
+package camsim
 
 import (
 	"errors"
@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/actiond/actiond/ingest"
 )
 
 // meanAbsDiff is the mean absolute difference between two images' bytes.
-func meanAbsDiff(a, b *Image) float64 {
+func meanAbsDiff(a, b *ingest.Image) float64 {
 	var sum int
 	for i := range a.Pix {
 		d := int(a.Pix[i]) - int(b.Pix[i])
@@ -33,7 +35,7 @@ func TestH264WriterContainers(t *testing.T) {
 		{"clip", mp4},        // no extension
 		{"clip.frames", mp4}, // unknown extension
 	}
-	scene := testScene{Width: 64, Height: 48, FPS: 15, Duration: 2 * time.Second, Direction: Down, Seed: 3}
+	scene := Scene{Width: 64, Height: 48, FPS: 15, Duration: 2 * time.Second, Direction: Down, Seed: 3}
 	n := scene.Frames()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,11 +112,11 @@ func TestH264WriterErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = w.WriteFrame(NewImage(32, 32))
+		err = w.WriteFrame(ingest.NewImage(32, 32))
 		if want := "frame 0: encode: image is 32x32 (3072 bytes), encoder expects 64x48"; err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("WriteFrame(32x32) = %v, want an error containing %q", err, want)
 		}
-		if err := w.WriteFrame(NewImage(64, 48)); err != nil {
+		if err := w.WriteFrame(ingest.NewImage(64, 48)); err != nil {
 			t.Fatal(err)
 		}
 		for range 2 {
@@ -122,7 +124,7 @@ func TestH264WriterErrors(t *testing.T) {
 				t.Errorf("Close() = %v", err)
 			}
 		}
-		if err := w.WriteFrame(NewImage(64, 48)); !errors.Is(err, fs.ErrClosed) {
+		if err := w.WriteFrame(ingest.NewImage(64, 48)); !errors.Is(err, fs.ErrClosed) {
 			t.Errorf("WriteFrame after Close = %v, want fs.ErrClosed", err)
 		}
 		if got := ffprobeVideo(t, path)["nb_read_frames"]; got != "1" {
@@ -146,7 +148,7 @@ func nalTypes(au []byte) []int {
 // The encoder alone, as the RTSP simulator will use it: Annex-B access
 // units, one per frame, in order, parameter sets in band.
 func TestH264EncoderAccessUnits(t *testing.T) {
-	scene := testScene{Width: 64, Height: 48, FPS: 10, Duration: 2500 * time.Millisecond, Direction: Left}
+	scene := Scene{Width: 64, Height: 48, FPS: 10, Duration: 2500 * time.Millisecond, Direction: Left}
 	enc, err := NewH264Encoder(scene.Width, scene.Height, scene.FPS, false)
 	if err != nil {
 		t.Fatal(err)
