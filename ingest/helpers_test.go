@@ -14,7 +14,6 @@ var (
 	newLogBuffer = ingesttest.NewLogBuffer
 	nextWindow   = ingesttest.NextWindow[Window, Status]
 	sharedClip   = ingesttest.SharedClip
-	ffprobeVideo = ingesttest.FFprobeVideo
 	rssBytes     = ingesttest.RSS
 	// needTool returns the path of an FFmpeg command-line tool, the real
 	// peer that decoding is checked against.
