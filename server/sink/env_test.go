@@ -217,15 +217,5 @@ func (r *reader) all() []received {
 	return append([]received(nil), r.msgs...)
 }
 
-// waitFor polls cond until it holds or the deadline (which only catches
-// hangs) passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds; its deadline only catches hangs.
+var waitFor = testenv.WaitFor
