@@ -8,7 +8,7 @@ GOFLAGS_TEST ?= -race -count=1 -timeout 12m
 
 export CGO_ENABLED := 1
 
-.PHONY: all setup build run demo demo-files test test-short lint fmt tidy-check clean proto bench bench-peers screenshots
+.PHONY: all setup build run demo demo-files test test-short lint fmt tidy-check clean proto bench bench-peers bench-peer screenshots
 
 all: build
 
@@ -92,8 +92,25 @@ bench-peers:
 	  node -e "require('onnxruntime-node'); console.log('onnxruntime-node', require('onnxruntime-node/package.json').version, 'loads')"; fi
 
 ## bench: every speed benchmark beside its peer; rewrites BENCHMARKS.md.
-bench: build bench-peers
-	$(GO) run ./cmd/actionbench -actiond $(BIN)/actiond -out BENCHMARKS.md
+## bench-peer: bin/actiond-peer, actiond as main was before the load issue
+## (commit $(PEER_COMMIT)), the live benchmark's side-by-side peer. Built from
+## this clone's own history; a clone without that commit benches without it.
+PEER_COMMIT ?= 3eff8ab
+bench-peer: setup
+	@if [ -x $(BIN)/actiond-peer ] && [ "$$(cat $(BIN)/actiond-peer.commit 2>/dev/null)" = "$(PEER_COMMIT)" ]; then exit 0; fi; \
+	if ! git cat-file -e $(PEER_COMMIT)^{commit} 2>/dev/null; then \
+	  echo "bench-peer: commit $(PEER_COMMIT) is not in this clone's history (shallow?): the live benchmark runs without its peer"; exit 0; fi; \
+	src=$$(mktemp -d) && trap 'rm -rf "$$src"' EXIT && \
+	echo "bench-peer: building actiond at $(PEER_COMMIT) into $(BIN)/actiond-peer" && \
+	git archive $(PEER_COMMIT) | tar -x -C "$$src" && \
+	mkdir -p $(BIN) && (cd "$$src" && $(GO) build -o $(CURDIR)/$(BIN)/actiond-peer ./cmd/actiond) && \
+	echo $(PEER_COMMIT) > $(BIN)/actiond-peer.commit
+
+## bench: every benchmark, with its peers, into BENCHMARKS.md (about 25 min
+## on 2 cores with BENCH_FLAGS as below; run it on an otherwise idle machine).
+BENCH_FLAGS ?= -repeats 3 -live-period 25s
+bench: build bench-peers bench-peer
+	$(GO) run ./cmd/actionbench -actiond $(BIN)/actiond $$([ -x $(BIN)/actiond-peer ] && echo -peer-actiond $(BIN)/actiond-peer) $(BENCH_FLAGS) -out BENCHMARKS.md
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
