@@ -133,7 +133,7 @@ func liveCompare(main *liveSeries, others []*liveSeries) string {
 	// Every N up to 16: p99 ≤ 2 s, fairness ≥ 0.8, no frame dropped
 	// before decoding, marginal RSS ≤ 40 MiB.
 	var p99, fair, frames, rss []int
-	var prev, over *livePoint
+	var prev *livePoint
 	for i := range main.Points {
 		pt := main.Points[i]
 		if pt.N > 16 {
@@ -141,9 +141,6 @@ func liveCompare(main *liveSeries, others []*liveSeries) string {
 		}
 		if pt.P99 > 2*time.Second {
 			p99 = append(p99, pt.N)
-		}
-		if pt.Skipped > 0 && pt.RunMean > 0 {
-			over = &main.Points[i] // the last overloaded N
 		}
 		if pt.Fairness < 0.8 {
 			fair = append(fair, pt.N)
@@ -165,10 +162,6 @@ func liveCompare(main *liveSeries, others []*liveSeries) string {
 		} else {
 			fmt.Fprintf(&b, "%s at every N up to 16: missed at N = %s. ", g.what, intsList(g.bad))
 		}
-	}
-	if over != nil {
-		fmt.Fprintf(&b, "What bounds latency when the model is overloaded: a stream's waiting window is replaced by each newer one (latest wins), so the window a run takes is at most one stride old, and its result comes one run later; latency is at most the stride plus one run plus decoding and delivery, however long the round of N streams (which shows in the effective stride instead). At N = %d: stride %s s + mean run %s s = %s s; p99 %s s, the rest being decoding behind on busy cores and runs slower than their mean. ",
-			over.N, secs(liveStride), secs(over.RunMean), secs(liveStride+over.RunMean), secs(over.P99))
 	}
 	return b.String()
 }
@@ -239,6 +232,9 @@ func liveReading(r *liveResult) string {
 	if lim == nil && len(r.Points) > 0 {
 		lim = &r.Points[len(r.Points)-1]
 	}
+	if over := latencyBound(r.Points); over != "" {
+		b.WriteString(over)
+	}
 	if lim != nil {
 		fmt.Fprintf(&b, "At N = %d the model is busy %.0f%% of the time (mean batch %.2f) and the machine %.2f of 2 cores (actiond %.2f, the simulator %.2f, other jobs %.2f): ",
 			lim.N, 100*lim.InferBusy, lim.MeanBatch, lim.MachineCPU, lim.CPU, lim.BenchCPU, max(0, lim.MachineCPU-lim.CPU-lim.BenchCPU))
@@ -256,6 +252,23 @@ func liveReading(r *liveResult) string {
 		}
 	}
 	return b.String()
+}
+
+// latencyBound says what latest wins bounds latency to at the largest
+// overloaded N (one with skipped windows), against its p99; "" when no N
+// was overloaded.
+func latencyBound(points []livePoint) string {
+	var over *livePoint
+	for i := range points {
+		if points[i].Skipped > 0 && points[i].RunMean > 0 {
+			over = &points[i]
+		}
+	}
+	if over == nil {
+		return ""
+	}
+	return fmt.Sprintf("What bounds latency once the model is overloaded: a stream's waiting window is replaced by each newer one (latest wins), so the window a run takes is at most one stride old and its result comes one run later: latency ≤ stride + one run + decoding and delivery, however many streams wait (a longer round shows in the effective stride instead). At N = %d: stride %s s + mean run %s s = %s s, p99 %s s; what is beyond the bound is decoding that fell behind on busy cores (frames dropped before decoding: %d) and runs slower than their mean. ",
+		over.N, secs(liveStride), secs(over.RunMean), secs(liveStride+over.RunMean), secs(over.P99), over.DroppedFrames)
 }
 
 func liveProfileMarkdown(p func(string, ...any), c config, r *liveResult) {

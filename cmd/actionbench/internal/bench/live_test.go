@@ -212,3 +212,20 @@ func TestLiveTableFormat(t *testing.T) {
 		}
 	}
 }
+
+// The latency bound is stated for the largest overloaded N, with its
+// figures; nothing when no N skipped a window.
+func TestLatencyBound(t *testing.T) {
+	pts := []livePoint{
+		{N: 8, P99: 700 * time.Millisecond, RunMean: 120 * time.Millisecond},
+		{N: 12, Skipped: 100, P99: 1900 * time.Millisecond, RunMean: 300 * time.Millisecond},
+		{N: 16, Skipped: 250, P99: 2100 * time.Millisecond, RunMean: 430 * time.Millisecond, DroppedFrames: 7},
+	}
+	got := latencyBound(pts)
+	if want := "At N = 16: stride 1.25 s + mean run 0.43 s = 1.68 s, p99 2.10 s"; !strings.Contains(got, want) || !strings.Contains(got, "dropped before decoding: 7") {
+		t.Errorf("got %q, want it to say %q and the 7 frames", got, want)
+	}
+	if got := latencyBound(pts[:1]); got != "" {
+		t.Errorf("no overload: got %q", got)
+	}
+}
