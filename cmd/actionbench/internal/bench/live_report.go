@@ -267,8 +267,18 @@ func latencyBound(points []livePoint) string {
 	if over == nil {
 		return ""
 	}
-	return fmt.Sprintf("What bounds latency once the model is overloaded: a stream's waiting window is replaced by each newer one (latest wins), so the window a run takes is at most one stride old and its result comes one run later: latency ≤ stride + one run + decoding and delivery, however many streams wait (a longer round shows in the effective stride instead). At N = %d: stride %s s + mean run %s s = %s s, p99 %s s; what is beyond the bound is decoding that fell behind on busy cores (frames dropped before decoding: %d) and runs slower than their mean. ",
-		over.N, secs(liveStride), secs(over.RunMean), secs(liveStride+over.RunMean), secs(over.P99), over.DroppedFrames)
+	bound := liveStride + over.RunMean
+	s := fmt.Sprintf("What bounds latency once the model is overloaded: a stream's waiting window is replaced by each newer one (latest wins), so the window a run takes is at most one stride old and its result comes one run later: latency ≤ stride + one run + decoding and delivery, however many streams wait (a longer round shows in the effective stride instead). At N = %d: stride %s s + mean run %s s = %s s, p99 %s s",
+		over.N, secs(liveStride), secs(over.RunMean), secs(bound), secs(over.P99))
+	switch {
+	case over.P99 <= bound:
+		s += ", within it. "
+	case over.DroppedFrames > 0:
+		s += fmt.Sprintf(": beyond it are decoding that fell behind on busy cores (%d frames dropped before decoding) and runs slower than their mean. ", over.DroppedFrames)
+	default:
+		s += ": beyond it are decoding and delivery on busy cores and runs slower than their mean. "
+	}
+	return s
 }
 
 func liveProfileMarkdown(p func(string, ...any), c config, r *liveResult) {

@@ -222,8 +222,15 @@ func TestLatencyBound(t *testing.T) {
 		{N: 16, Skipped: 250, P99: 2100 * time.Millisecond, RunMean: 430 * time.Millisecond, DroppedFrames: 7},
 	}
 	got := latencyBound(pts)
-	if want := "At N = 16: stride 1.25 s + mean run 0.43 s = 1.68 s, p99 2.10 s"; !strings.Contains(got, want) || !strings.Contains(got, "dropped before decoding: 7") {
+	if want := "At N = 16: stride 1.25 s + mean run 0.43 s = 1.68 s, p99 2.10 s: beyond it"; !strings.Contains(got, want) || !strings.Contains(got, "7 frames dropped before decoding") {
 		t.Errorf("got %q, want it to say %q and the 7 frames", got, want)
+	}
+	if got := latencyBound(pts[:2]); !strings.Contains(got, "At N = 12: stride 1.25 s + mean run 0.30 s = 1.55 s, p99 1.90 s: beyond it are decoding and delivery") {
+		t.Errorf("N = 12 without frame drops: got %q", got)
+	}
+	pts[2].P99 = 1500 * time.Millisecond
+	if got := latencyBound(pts); !strings.Contains(got, "p99 1.50 s, within it.") {
+		t.Errorf("p99 within the bound: got %q", got)
 	}
 	if got := latencyBound(pts[:1]); got != "" {
 		t.Errorf("no overload: got %q", got)
