@@ -41,7 +41,7 @@ test: setup lint
 
 ## fuzz-smoke: every fuzz target for FUZZTIME (3s) each: go test takes one
 ## -fuzz target per run. The full runs are in RELIABILITY.md ("Fuzzing").
-FUZZ_TARGETS := ./engine:FuzzReadNPY ./models:FuzzParseLabelList ./models:FuzzManifest \
+FUZZ_TARGETS := ./engine:FuzzReadNPY ./models:FuzzParseLabelList ./models/onnx:FuzzManifest \
 	./models/onnx:FuzzParse ./models/paddle:FuzzRead ./server:FuzzConfig ./server:FuzzStreamRequest \
 	./ingest:FuzzDepacketizeDecode ./ingest:FuzzSDPParameterSets ./ingest:FuzzWindow
 FUZZTIME ?= 3s

@@ -69,12 +69,13 @@ type Classifier struct {
 
 // OpenClassifier loads the model at path with its manifest.
 func OpenClassifier(path string, threads int) (*Classifier, error) {
-	man, err := models.LoadManifest(path)
+	sess, err := engine.Open(path, engine.Options{Threads: threads, NoSpin: true})
 	if err != nil {
 		return nil, err
 	}
-	sess, err := engine.Open(path, engine.Options{Threads: threads, NoSpin: true})
+	man, err := sess.Manifest()
 	if err != nil {
+		sess.Close()
 		return nil, err
 	}
 	want := []int64{-1, int64(man.Segments), 3, int64(man.InputSize), int64(man.InputSize)}

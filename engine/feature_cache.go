@@ -2,12 +2,12 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
 
 	"github.com/actiond/actiond/models"
-	"github.com/actiond/actiond/models/onnx"
 )
 
 // FeatureCache is a split model's two halves, open (inference.feature_cache):
@@ -42,17 +42,11 @@ func OpenFeatureCache(path string, man models.Manifest, threads int) (*FeatureCa
 		return nil, fmt.Errorf("model %q has no feature_cache in its manifest", filepath.Base(path))
 	}
 	dir := filepath.Dir(path)
-	frontPath, backPath := filepath.Join(dir, fc.Front), filepath.Join(dir, fc.Back)
-	for part, p := range map[string]string{"front": frontPath, "back": backPath} {
-		if err := checkHalf(p, part, man); err != nil {
-			return nil, err
-		}
-	}
-	front, err := Open(frontPath, Options{Threads: threads, NoSpin: true})
+	front, err := openHalf(filepath.Join(dir, fc.Front), "front", man, threads)
 	if err != nil {
 		return nil, err
 	}
-	back, err := Open(backPath, Options{Threads: threads, NoSpin: true})
+	back, err := openHalf(filepath.Join(dir, fc.Back), "back", man, threads)
 	if err != nil {
 		front.Close()
 		return nil, err
@@ -82,24 +76,25 @@ func OpenFeatureCache(path string, man models.Manifest, threads int) (*FeatureCa
 	return f, nil
 }
 
-// checkHalf checks that the file at path is the given half of the model
-// man describes: a rebuilt model next to old halves would give wrong
+// openHalf opens the file at path, which must be the given half of the
+// model man describes: a rebuilt model next to old halves would give wrong
 // scores without an error.
-func checkHalf(path, part string, man models.Manifest) error {
-	m, err := onnx.ReadFile(path)
+func openHalf(path, part string, man models.Manifest, threads int) (*Session, error) {
+	s, err := Open(path, Options{Threads: threads, NoSpin: true})
 	if err != nil {
-		return fmt.Errorf("feature cache %s: %w", part, err)
+		return nil, fmt.Errorf("feature cache %s: %w", part, err)
 	}
 	want := map[string]string{
 		models.PartKey: part, models.BuildKey: man.FeatureCache.Build,
 		models.NameKey: man.Name, models.UntrainedKey: strconv.FormatBool(man.Untrained),
 	}
-	for k, v := range want {
-		if got, _ := m.MetadataValue(k); got != v {
-			return fmt.Errorf("feature cache %s %q: metadata %s is %q, want %q", part, filepath.Base(path), k, got, v)
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if got := s.metadata[k]; got != want[k] {
+			s.Close()
+			return nil, fmt.Errorf("feature cache %s %q: metadata %s is %q, want %q", part, filepath.Base(path), k, got, want[k])
 		}
 	}
-	return nil
+	return s, nil
 }
 
 // FeatureSize implements ingest.FrameEncoder.

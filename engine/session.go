@@ -41,6 +41,8 @@ type Session struct {
 	input   Tensor
 	output  Tensor
 	threads int
+	// metadata is the model's metadata_props, as ONNX Runtime read them.
+	metadata map[string]string
 
 	mu      sync.Mutex
 	sess    *ort.DynamicAdvancedSession
@@ -100,10 +102,39 @@ func Open(path string, opts Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open model %q: %v", name, err)
 	}
+	metadata, err := readMetadata(sess)
+	if err != nil {
+		sess.Destroy()
+		return nil, fmt.Errorf("open model %q: read metadata_props: %v", name, err)
+	}
 	return &Session{
-		path: path, input: in, output: out, threads: threads,
+		path: path, input: in, output: out, threads: threads, metadata: metadata,
 		sess: sess, buffers: map[string]*runBuffers{},
 	}, nil
+}
+
+// readMetadata returns the model's metadata_props.
+func readMetadata(sess *ort.DynamicAdvancedSession) (map[string]string, error) {
+	md, err := sess.GetModelMetadata()
+	if err != nil {
+		return nil, err
+	}
+	defer md.Destroy()
+	keys, err := md.GetCustomMetadataMapKeys()
+	if err != nil {
+		return nil, err
+	}
+	props := make(map[string]string, len(keys))
+	for _, k := range keys {
+		v, ok, err := md.LookupCustomMetadataMap(k)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			props[k] = v
+		}
+	}
+	return props, nil
 }
 
 func toTensor(info ort.InputOutputInfo) Tensor {

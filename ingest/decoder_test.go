@@ -20,24 +20,10 @@ import (
 // PPS in band before every key frame, as a camera sends them.
 func encodeScene(t testing.TB, scene testScene, n int) []accessUnit {
 	t.Helper()
-	enc, err := NewH264Encoder(scene.Width, scene.Height, scene.FPS, false)
+	raw, err := EncodeH264(scene.Width, scene.Height, scene.FPS, n, scene.Frame)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer enc.Close()
-	var raw []H264AU
-	for i := range n {
-		out, err := enc.Encode(scene.Frame(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = append(raw, out...)
-	}
-	out, err := enc.Encode(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw = append(raw, out...)
 	aus := make([]accessUnit, len(raw))
 	for i, r := range raw {
 		var nalus h264.AnnexB

@@ -1,13 +1,15 @@
 package ingest
 
 // This file holds what every libav (FFmpeg 5.1) user shares: library
-// setup, log routing, error codes. It and four others are the cgo fence,
-// the only files of the module that import "C" and talk to libavformat,
-// libavcodec and libswscale directly: decoder.go (live decoding),
-// video_file.go and video_skip.go (files), h264_writer.go (the H.264
-// encoder and file writer). Everything that leaves them is Go memory
-// (Image, []byte); every C object is owned by one Go value and freed by
-// its close method on every path.
+// setup, log routing, error codes. It and three others are ingest's cgo
+// fence, the only files of the package that import "C" and talk to
+// libavformat, libavcodec and libswscale directly: decoder.go (live
+// decoding), video_file.go and video_skip.go (files). The module's one
+// other libav user is camsim's H.264 encoder (ingest/camsim/h264_writer.go),
+// which sets libav up and names its errors through InitLibav and
+// LibavError. Everything that leaves these files is Go memory (Image,
+// []byte); every C object is owned by one Go value and freed by its close
+// method on every path.
 
 /*
 #cgo pkg-config: libavformat libavcodec libavutil libswscale
@@ -88,6 +90,15 @@ func libavInit() {
 		C.actiond_io_init()
 	})
 }
+
+// InitLibav sets libav up for this process (see libavInit). ingest calls it
+// itself; another package that calls libav (camsim's H.264 encoder) calls
+// it first, so that libav's log goes through slog here too.
+func InitLibav() { libavInit() }
+
+// LibavError is the error for a libav return code, in libav's words; nil
+// when code >= 0.
+func LibavError(code int) error { return avErr(C.int(code)) }
 
 //export goLibavLog
 func goLibavLog(level C.int, watch C.uint64_t, name, msg *C.char) {

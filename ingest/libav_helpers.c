@@ -78,10 +78,6 @@ struct SwsContext *actiond_sws_to_rgb24(int w, int h, int fmt, int colorspace, i
 	return s;
 }
 
-struct SwsContext *actiond_sws_from_rgb24(int w, int h, int fmt) {
-	return sws_getContext(w, h, AV_PIX_FMT_RGB24, w, h, fmt, SWS_BICUBIC, NULL, NULL, NULL);
-}
-
 AVFrame *actiond_frame_alloc_buffer(int w, int h, int fmt) {
 	AVFrame *f = av_frame_alloc();
 

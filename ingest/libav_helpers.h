@@ -39,10 +39,6 @@ void actiond_format_set_watch(AVFormatContext *s, uint64_t id);
 // matrix and range). NULL on failure.
 struct SwsContext *actiond_sws_to_rgb24(int w, int h, int fmt, int colorspace, int color_range);
 
-// actiond_sws_from_rgb24 returns a bicubic scaler from packed RGB24 to fmt of
-// the same size. NULL on failure.
-struct SwsContext *actiond_sws_from_rgb24(int w, int h, int fmt);
-
 // actiond_frame_alloc_buffer allocates an image frame of the given size and
 // format with libav's default alignment, so that SIMD paths are the same as
 // in the ffmpeg CLI.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/internal/stats"
-	"github.com/actiond/actiond/models"
+	"github.com/actiond/actiond/models/onnx"
 )
 
 // FeatureCacheBench is what BenchFeatureCache measured: the model's cost
@@ -58,7 +58,7 @@ func BenchFeatureCache(path string, threads, newFrames, iterations int) (*Featur
 	if iterations < 1 {
 		return nil, fmt.Errorf("model bench: iterations must be ≥ 1, got %d", iterations)
 	}
-	man, err := models.LoadManifest(path)
+	man, err := onnx.LoadManifest(path)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/actiond/actiond/engine"
 	"github.com/actiond/actiond/internal/stats"
 	"github.com/actiond/actiond/models"
+	"github.com/actiond/actiond/models/onnx"
 )
 
 // ModelBench is what BenchModel measured: per-run latency percentiles in
@@ -59,7 +60,7 @@ func BenchModelSessions(path string, sessions, threads, batch, iterations int, n
 		return nil, fmt.Errorf("model bench: iterations must be ≥ 1, got %d", iterations)
 	}
 	var macs int64
-	if man, err := models.LoadManifest(path); err == nil {
+	if man, err := onnx.LoadManifest(path); err == nil {
 		macs = man.MACsPerClip
 	} else if !errors.Is(err, models.ErrNoManifest) {
 		return nil, err

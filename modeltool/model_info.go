@@ -42,7 +42,7 @@ type ModelInfo struct {
 
 // InspectModel reads a model file's manifest and graph without running it.
 func InspectModel(path string) (*ModelInfo, error) {
-	info, err := models.Inspect(path)
+	info, err := onnx.Inspect(path)
 	if err != nil {
 		return nil, err
 	}
@@ -59,15 +59,11 @@ func InspectModel(path string) (*ModelInfo, error) {
 
 func tensorInfos(vs []onnx.ValueInfo) []TensorInfo {
 	out := make([]TensorInfo, len(vs))
-	for i, v := range vs {
-		shape := make([]int64, len(v.Shape))
-		for j, d := range v.Shape {
-			shape[j] = d.Value
-			if d.Param != "" || d.Value <= 0 {
-				shape[j] = -1
-			}
+	for i, t := range onnx.Tensors(vs) {
+		if t.Shape == nil {
+			t.Shape = []int64{}
 		}
-		out[i] = TensorInfo{Name: v.Name, Type: v.ElemType.String(), Shape: shape}
+		out[i] = TensorInfo{Name: t.Name, Type: vs[i].ElemType.String(), Shape: t.Shape}
 	}
 	return out
 }

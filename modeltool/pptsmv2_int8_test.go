@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/engine"
-	"github.com/actiond/actiond/models"
+	"github.com/actiond/actiond/models/onnx"
 	"github.com/actiond/actiond/models/pptsmv2"
 )
 
@@ -44,7 +44,7 @@ func TestPPTSMv2Int8(t *testing.T) {
 		return s
 	}
 	fs, qs := open(fp32), open(int8)
-	man, err := models.LoadManifest(int8)
+	man, err := onnx.LoadManifest(int8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func BenchmarkPPTSMv2Int8(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { s.Close() })
-		man, err := models.LoadManifest(path)
+		man, err := onnx.LoadManifest(path)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -107,7 +107,7 @@ func (r *recordingEncoder) pixelsOf(t *testing.T, win []float32, segments int) (
 func TestFeatureCacheMatchesWholeModel(t *testing.T) {
 	t.Parallel()
 	path := splitModel(t)
-	man, err := models.LoadManifest(path)
+	man, err := onnx.LoadManifest(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func TestFeatureCacheRefusesOtherHalves(t *testing.T) {
 			if err := tc.edit(filepath.Dir(path)); err != nil {
 				t.Fatal(err)
 			}
-			man, err := models.LoadManifest(path)
+			man, err := onnx.LoadManifest(path)
 			if err != nil {
 				t.Fatal(err)
 			}

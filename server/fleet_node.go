@@ -36,7 +36,7 @@ func (s *Server) joinFleet(ctx context.Context, c *core) {
 		}
 		if c.events.stopFanout == nil {
 			// Subscribers here see the streams other nodes play.
-			if err := c.events.fanout(ctx, c.events.lastPos.Load(), func(ev *actiondv1.Event) { c.hub.send(hubRemote{ev: ev}) }); err != nil {
+			if err := c.events.fanout(ctx, c.events.lastPos.Load(), func(ev *actiondv1.Event) { c.hub.remoteEvent(ev) }); err != nil {
 				s.log.Warn("fleet: cannot follow the shared log yet", "error", err)
 				continue
 			}

@@ -16,17 +16,38 @@ import (
 
 // Hub turns what happens on the streams into numbered events and fans them
 // out to subscribers. Its goroutine owns every stream's sequence number and
-// action state and the set of subscribers; the streams, the scheduler and
-// the gRPC handlers talk to it through one channel of hubMsg, in order. It
-// never waits for a subscriber: each has its own bounded queue
-// (subscriberQueue).
+// action state and the set of subscribers; the others talk to it through
+// one typed channel per kind of request (as mediamtx's path manager does),
+// and its run loop is a select over them. It never waits for a
+// subscriber: each has its own bounded queue (subscriberQueue).
 //
-// One channel, not one per kind of message: a stream's messages come from
-// different goroutines (the managed stream sends its status, the scheduler
-// its results) and their order is the order of its events. With a channel
-// per kind the hub's select would pick among them at random: a result
-// could overtake the stream's hubAddStream and be dropped, or its
-// "retrying" status and land after it.
+// Which requests share a channel, and why:
+//
+//   - chStream carries everything that happens to a stream, in the order
+//     of its events: added, configured, a new status, actions ended (a
+//     restart), a window's result, removed. They come from different
+//     goroutines (the managed stream sends its status, the scheduler its
+//     results) and their order is the order of the stream's events: with
+//     a channel for each, the select would pick among them at random, and
+//     a result could overtake the stream's add and be dropped (new
+//     options too), or a "retrying" status land after the result of a
+//     window that came after it. So they are one kind, streamChange,
+//     whose kind field says which.
+//   - chRemote carries the shared log's events (in a fleet) from the one
+//     goroutine that reads the log, in position order. They are appended
+//     already (by this node or another) and are only fanned out; no
+//     stream's change waits for them or they for it.
+//   - chSubscribe and chUnsubscribe carry the Subscribe calls. A
+//     subscriber sees the events the hub makes after it took the
+//     subscription (and, with resume_after, the log's up to that point),
+//     so it needs no order with the streams' changes: it is a point in
+//     their sequence wherever it falls.
+//   - chStop stops the hub; the requests already sent on the other
+//     channels are handled first.
+//
+// The ActionEnded events of the actions a killed server left open are no
+// request: they are given before Start (restartEnds) and handled before
+// anything else, so they precede every stream's first event.
 type Hub struct {
 	log       *slog.Logger
 	metrics   *Metrics
@@ -38,9 +59,17 @@ type Hub struct {
 	// events, when set, is the event log every event is appended to
 	// before any subscriber sees it. Set before Start.
 	events *eventLog
+	// restartEnds are the ActionEnded events of the actions a killed
+	// server left open, to append and send before any stream's event. Set
+	// before Start.
+	restartEnds []*actiondv1.Event
 
-	in   chan hubMsg
-	done chan struct{}
+	chStream      chan streamChange
+	chRemote      chan *actiondv1.Event
+	chSubscribe   chan hubSubscribe
+	chUnsubscribe chan *subscription
+	chStop        chan struct{}
+	done          chan struct{}
 
 	// Owned by run.
 	streams map[string]*hubStream
@@ -49,7 +78,7 @@ type Hub struct {
 	// its events from before a restart were ended by the hub already.
 	nextSeq map[string]uint64
 	// inFleet: subscribers get the logged events from the shared log, in
-	// position order, whichever node appended them (hubRemote); fences
+	// position order, whichever node appended them (chRemote); fences
 	// keeps the highest fence seen per stream, to drop a replaced owner's
 	// late events. Set before Start.
 	inFleet bool
@@ -67,97 +96,83 @@ type hubStream struct {
 	epoch   uint64
 }
 
-// hubMsg is a message to the hub's goroutine: one of the hub* types below
-// and nothing else.
-type hubMsg interface{ hubMsg() }
+// streamChangeKind says which change of a stream a streamChange is.
+type streamChangeKind int
 
-func (hubAddStream) hubMsg()    {}
-func (hubConfigure) hubMsg()    {}
-func (hubStatus) hubMsg()       {}
-func (hubEndActions) hubMsg()   {}
-func (hubResult) hubMsg()       {}
-func (hubRemoveStream) hubMsg() {}
-func (hubRestartEnds) hubMsg()  {}
-func (hubSubscribe) hubMsg()    {}
-func (hubUnsubscribe) hubMsg()  {}
-func (hubStop) hubMsg()         {}
-func (hubRemote) hubMsg()       {}
-
-// Messages to the hub's goroutine.
-type (
-	hubAddStream struct {
-		name   string
-		gen    uint64
-		opts   streamOptions
-		status *actiondv1.StreamStatus
-		fence  uint64
-	}
-	// hubRemote is an event another node of the fleet appended to the
-	// shared log, for this hub's subscribers.
-	hubRemote    struct{ ev *actiondv1.Event }
-	hubConfigure struct {
-		name string
-		gen  uint64
-		opts streamOptions
-	}
-	// hubStatus is a stream's new status. Actions end when it says the
-	// stream is lost (retrying) or stopped or disabled.
-	hubStatus struct {
-		name   string
-		gen    uint64
-		status *actiondv1.StreamStatus
-	}
-	// hubEndActions ends a stream's open actions (the stream restarts).
-	hubEndActions struct {
-		name   string
-		gen    uint64
-		reason actiondv1.ActionEndReason
-	}
-	hubResult struct {
-		name    string
-		gen     uint64
-		epoch   uint64
-		span    ingest.Span
-		scores  []float32 // probabilities over all labels
-		latency time.Duration
-		made    time.Time // when the window was complete
-		reused  bool      // skip_static: the model did not run, scores are the last result's
-		// snapshot is the frame at the window's centre, nil if none.
-		snapshot *frameSnapshot
-	}
-	// hubRemoveStream ends the stream's actions, sends final (STOPPED)
-	// and forgets the stream.
-	hubRemoveStream struct {
-		name  string
-		gen   uint64
-		final *actiondv1.StreamStatus
-		done  chan struct{} // closed once the last events are appended
-	}
-	hubSubscribe struct {
-		sub   *subscription
-		reply chan error
-	}
-	hubUnsubscribe struct{ sub *subscription }
-	// hubRestartEnds are the ActionEnded events of the actions a killed
-	// server left open, to append and send before any stream starts.
-	hubRestartEnds struct{ events []*actiondv1.Event }
-	hubStop        struct{}
+const (
+	// streamAdded: the stream starts (opts, its first status, fence); its
+	// numbering goes on from where it was.
+	streamAdded streamChangeKind = iota + 1
+	// streamConfigured: new options (opts), from the next window on.
+	streamConfigured
+	// streamStatus: a new status. Actions end when it says the stream is
+	// lost (retrying) or stopped or disabled.
+	streamStatus
+	// streamEndActions: the stream's open actions end (reason): it
+	// restarts.
+	streamEndActions
+	// streamResult: a window's result (result).
+	streamResult
+	// streamRemoved: the stream's actions end, its final status (status,
+	// STOPPED) is sent, and the hub forgets it; done is closed once the
+	// last events are appended.
+	streamRemoved
 )
+
+// streamChange is one change of a stream, for the hub: kind says which,
+// and which of the other fields it sets. name and gen say the stream and
+// its incarnation: changes of a removed incarnation are dropped.
+type streamChange struct {
+	kind   streamChangeKind
+	name   string
+	gen    uint64
+	opts   streamOptions
+	status *actiondv1.StreamStatus
+	fence  uint64
+	reason actiondv1.ActionEndReason
+	result hubResult
+	done   chan struct{}
+}
+
+// hubResult is a window's result, as the scheduler delivers it.
+type hubResult struct {
+	name    string
+	gen     uint64
+	epoch   uint64
+	span    ingest.Span
+	scores  []float32 // probabilities over all labels
+	latency time.Duration
+	made    time.Time // when the window was complete
+	reused  bool      // skip_static: the model did not run, scores are the last result's
+	// snapshot is the frame at the window's centre, nil if none.
+	snapshot *frameSnapshot
+}
+
+// hubSubscribe is a Subscribe call's request to be taken; reply says
+// whether it was.
+type hubSubscribe struct {
+	sub   *subscription
+	reply chan error
+}
 
 // NewHub returns a hub for the model's events; nothing runs until Start.
 func NewHub(model models.Manifest, queueSize, maxSubscribers int, metrics *Metrics, log *slog.Logger) *Hub {
 	return &Hub{
-		log:       log,
-		metrics:   metrics,
-		model:     model,
-		queueSize: queueSize,
-		maxSubs:   maxSubscribers,
-		newID:     newActionID,
-		in:        make(chan hubMsg, 256),
-		done:      make(chan struct{}),
-		streams:   map[string]*hubStream{},
-		subs:      map[*subscription]struct{}{},
-		nextSeq:   map[string]uint64{},
+		log:           log,
+		metrics:       metrics,
+		model:         model,
+		queueSize:     queueSize,
+		maxSubs:       maxSubscribers,
+		newID:         newActionID,
+		chStream:      make(chan streamChange, 256),
+		chRemote:      make(chan *actiondv1.Event, 256),
+		chSubscribe:   make(chan hubSubscribe),
+		chUnsubscribe: make(chan *subscription, 64),
+		chStop:        make(chan struct{}),
+		done:          make(chan struct{}),
+		streams:       map[string]*hubStream{},
+		subs:          map[*subscription]struct{}{},
+		nextSeq:       map[string]uint64{},
 	}
 }
 
@@ -165,30 +180,44 @@ func NewHub(model models.Manifest, queueSize, maxSubscribers int, metrics *Metri
 func (h *Hub) Start() { go h.run() }
 
 // Close ends every subscription (after the events already queued for it)
-// and stops the hub, after the messages sent before it.
+// and stops the hub, after the requests sent before it.
 func (h *Hub) Close() {
-	h.send(hubStop{})
+	hubSend(h, h.chStop, struct{}{})
 	<-h.done
 }
 
 // Wait waits until the hub has stopped.
 func (h *Hub) Wait() { <-h.done }
 
-// send hands m to the hub's goroutine; false when the hub has stopped.
-func (h *Hub) send(m hubMsg) bool {
+// hubSend hands v to the hub's goroutine on ch; false when the hub has
+// stopped.
+func hubSend[T any](h *Hub, ch chan<- T, v T) bool {
 	select {
-	case h.in <- m:
+	case ch <- v:
 		return true
 	case <-h.done:
 		return false
 	}
 }
 
+// streamChanged hands the hub a change of a stream; false when the hub has
+// stopped.
+func (h *Hub) streamChanged(c streamChange) bool { return hubSend(h, h.chStream, c) }
+
+// windowResult hands the hub a window's result (the scheduler's deliver).
+func (h *Hub) windowResult(r hubResult) {
+	h.streamChanged(streamChange{kind: streamResult, name: r.name, gen: r.gen, result: r})
+}
+
+// remoteEvent hands the hub an event of the shared log, appended by this
+// node or another, for its subscribers.
+func (h *Hub) remoteEvent(ev *actiondv1.Event) { hubSend(h, h.chRemote, ev) }
+
 // subscribe registers a subscriber; its events come from now on.
 func (h *Hub) subscribe(f subscriptionFilter) (*subscription, error) {
 	sub := &subscription{filter: f, queue: newSubscriberQueue(h.queueSize)}
 	reply := make(chan error, 1)
-	if !h.send(hubSubscribe{sub: sub, reply: reply}) {
+	if !hubSend(h, h.chSubscribe, hubSubscribe{sub: sub, reply: reply}) {
 		return nil, ErrShuttingDown
 	}
 	select {
@@ -203,93 +232,135 @@ func (h *Hub) subscribe(f subscriptionFilter) (*subscription, error) {
 }
 
 // unsubscribe forgets a subscriber.
-func (h *Hub) unsubscribe(sub *subscription) { h.send(hubUnsubscribe{sub: sub}) }
+func (h *Hub) unsubscribe(sub *subscription) { hubSend(h, h.chUnsubscribe, sub) }
 
 func (h *Hub) run() {
 	defer close(h.done)
-	for m := range h.in {
-		switch m := m.(type) {
-		case hubAddStream:
-			hs := &hubStream{name: m.name, gen: m.gen, opts: m.opts, seq: h.nextSeq[m.name], fence: m.fence}
-			delete(h.nextSeq, m.name)
-			if m.fence != 0 {
-				// A stream that moved here goes on with the numbering of
-				// its last owner, as the shared log has it.
-				if h.events != nil {
-					hs.seq = max(hs.seq, h.events.lastSequence(m.name))
-				}
-			}
-			hs.actions = newActionTracker(m.opts.rules(), h.newID)
-			h.streams[m.name] = hs
-			h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: m.status}})
-		case hubConfigure:
-			if hs := h.stream(m.name, m.gen); hs != nil {
-				hs.opts = m.opts
-				hs.actions.rules = m.opts.rules()
-			}
-		case hubStatus:
-			if hs := h.stream(m.name, m.gen); hs != nil {
-				h.status(hs, m.status)
-			}
-		case hubEndActions:
-			if hs := h.stream(m.name, m.gen); hs != nil {
-				h.emitAll(hs, hs.actions.endAll(m.reason, h.labelName))
-			}
-		case hubResult:
-			if hs := h.stream(m.name, m.gen); hs != nil {
-				h.result(hs, m)
-			}
-		case hubRemoveStream:
-			if hs := h.stream(m.name, m.gen); hs != nil {
-				h.emitAll(hs, hs.actions.endAll(actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_REMOVED, h.labelName))
-				h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: m.final}})
-				delete(h.streams, m.name)
-				h.metrics.forgetStream(m.name)
-			}
-			if m.done != nil {
-				close(m.done)
-			}
-		case hubRestartEnds:
-			for _, ev := range m.events {
-				hs := h.streams[ev.GetStream()]
-				if hs == nil {
-					hs = &hubStream{name: ev.GetStream(), seq: h.nextSeq[ev.GetStream()]}
-					h.emit(hs, ev)
-					h.nextSeq[ev.GetStream()] = hs.seq
-					continue
-				}
-				h.emit(hs, ev)
-			}
-		case hubRemote:
-			h.remote(m.ev)
-		case hubSubscribe:
-			if len(h.subs) >= h.maxSubs {
-				m.reply <- fmt.Errorf("%w: %d Subscribe calls are open; end one, or raise the limit", ErrTooManySubscribers, len(h.subs))
-				continue
-			}
-			if h.events != nil {
-				// Every event after this position reaches the subscriber
-				// live; a resume replays up to it from the log.
-				m.sub.seam = h.events.lastPos.Load()
-			}
-			h.subs[m.sub] = struct{}{}
-			h.metrics.subscribers.Set(float64(len(h.subs)))
-			m.reply <- nil
-		case hubUnsubscribe:
-			delete(h.subs, m.sub)
-			m.sub.queue.close()
-			h.metrics.subscribers.Set(float64(len(h.subs)))
-		case hubStop:
-			for sub := range h.subs {
-				sub.queue.close()
-			}
-			clear(h.subs)
-			h.metrics.subscribers.Set(0)
+	h.doRestartEnds(h.restartEnds)
+	h.restartEnds = nil
+	for {
+		select {
+		case c := <-h.chStream:
+			h.doStream(c)
+		case ev := <-h.chRemote:
+			h.doRemote(ev)
+		case req := <-h.chSubscribe:
+			h.doSubscribe(req)
+		case sub := <-h.chUnsubscribe:
+			h.doUnsubscribe(sub)
+		case <-h.chStop:
+			h.doStop()
 			return
-		default:
-			panic(fmt.Sprintf("hub: message %T has no case", m))
 		}
 	}
+}
+
+// doStream applies a change of a stream. A change of an incarnation the
+// hub does not know (any more) is dropped: the results of a removed
+// stream's last windows, say.
+func (h *Hub) doStream(c streamChange) {
+	if c.kind == streamAdded {
+		h.addStream(c)
+		return
+	}
+	if c.done != nil {
+		defer close(c.done)
+	}
+	hs := h.stream(c.name, c.gen)
+	if hs == nil {
+		return
+	}
+	switch c.kind {
+	case streamConfigured:
+		hs.opts = c.opts
+		hs.actions.rules = c.opts.rules()
+	case streamStatus:
+		h.status(hs, c.status)
+	case streamEndActions:
+		h.emitAll(hs, hs.actions.endAll(c.reason, h.labelName))
+	case streamResult:
+		h.result(hs, c.result)
+	case streamRemoved:
+		h.emitAll(hs, hs.actions.endAll(actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_REMOVED, h.labelName))
+		h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: c.status}})
+		delete(h.streams, c.name)
+		h.metrics.forgetStream(c.name)
+	default:
+		panic(fmt.Sprintf("hub: stream change of kind %d", c.kind))
+	}
+}
+
+// addStream starts the hub's state of a stream, and sends its first
+// status.
+func (h *Hub) addStream(c streamChange) {
+	hs := &hubStream{name: c.name, gen: c.gen, opts: c.opts, seq: h.nextSeq[c.name], fence: c.fence}
+	delete(h.nextSeq, c.name)
+	if c.fence != 0 && h.events != nil {
+		// A stream that moved here goes on with the numbering of its last
+		// owner, as the shared log has it.
+		hs.seq = max(hs.seq, h.events.lastSequence(c.name))
+	}
+	hs.actions = newActionTracker(c.opts.rules(), h.newID)
+	h.streams[c.name] = hs
+	h.emit(hs, &actiondv1.Event{Kind: &actiondv1.Event_StreamStatus{StreamStatus: c.status}})
+}
+
+// doRestartEnds appends and sends the ActionEnded events of the actions a
+// killed server left open; the streams' numbering goes on after them.
+func (h *Hub) doRestartEnds(events []*actiondv1.Event) {
+	for _, ev := range events {
+		hs := h.streams[ev.GetStream()]
+		if hs == nil {
+			hs = &hubStream{name: ev.GetStream(), seq: h.nextSeq[ev.GetStream()]}
+			h.emit(hs, ev)
+			h.nextSeq[ev.GetStream()] = hs.seq
+			continue
+		}
+		h.emit(hs, ev)
+	}
+}
+
+// doSubscribe takes a subscriber, unless there are too many.
+func (h *Hub) doSubscribe(req hubSubscribe) {
+	if len(h.subs) >= h.maxSubs {
+		req.reply <- fmt.Errorf("%w: %d Subscribe calls are open; end one, or raise the limit", ErrTooManySubscribers, len(h.subs))
+		return
+	}
+	if h.events != nil {
+		// Every event after this position reaches the subscriber live; a
+		// resume replays up to it from the log.
+		req.sub.seam = h.events.lastPos.Load()
+	}
+	h.subs[req.sub] = struct{}{}
+	h.metrics.subscribers.Set(float64(len(h.subs)))
+	req.reply <- nil
+}
+
+// doUnsubscribe forgets a subscriber and ends its queue.
+func (h *Hub) doUnsubscribe(sub *subscription) {
+	delete(h.subs, sub)
+	sub.queue.close()
+	h.metrics.subscribers.Set(float64(len(h.subs)))
+}
+
+// doStop handles the requests sent before Close (those waiting in the
+// buffered channels when it came: a Subscribe not taken yet is told the
+// hub is shutting down), then ends every subscription.
+func (h *Hub) doStop() {
+	for range len(h.chStream) {
+		h.doStream(<-h.chStream)
+	}
+	for range len(h.chRemote) {
+		h.doRemote(<-h.chRemote)
+	}
+	for range len(h.chUnsubscribe) {
+		h.doUnsubscribe(<-h.chUnsubscribe)
+	}
+	for sub := range h.subs {
+		sub.queue.close()
+	}
+	clear(h.subs)
+	h.metrics.subscribers.Set(0)
 }
 
 // stream returns the hub's state of the named stream if it is the given
@@ -362,9 +433,9 @@ func (h *Hub) result(hs *hubStream, r hubResult) {
 	h.emitAll(hs, events)
 }
 
-// remote sends subscribers an event of the shared log (of this node or
+// doRemote sends subscribers an event of the shared log (of this node or
 // another), unless its owner has been replaced (a stale fence).
-func (h *Hub) remote(ev *actiondv1.Event) {
+func (h *Hub) doRemote(ev *actiondv1.Event) {
 	if !h.fences.Admit(ev.GetStream(), ev.GetFence()) {
 		h.log.Debug("dropped an event of a replaced owner", "stream", ev.GetStream(), "position", ev.GetPosition(), "fence", ev.GetFence())
 		return

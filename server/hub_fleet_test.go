@@ -31,7 +31,7 @@ func TestHubDropsStaleFences(t *testing.T) {
 		status("a", 4, 5), // the old owner of a, late: dropped
 		status("b", 5, 7), status("a", 6, 9), status("c", 7, 0),
 	} {
-		h.send(hubRemote{ev: ev})
+		h.remoteEvent(ev)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

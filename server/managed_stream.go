@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,10 +35,11 @@ type streamDeps struct {
 // streams it keeps the stream's story continuous: epochs and media time
 // keep increasing, counters add up.
 //
-// Each field has one guard: the channels below ctrl belong to the
-// goroutine (and to Start, before the goroutine exists); every field below
-// mu is read and written under mu only, by the goroutine and by the
-// readers (proto, snapshot) alike.
+// Concurrency model: an owner goroutine, no mutex. Every mutable field
+// below is the goroutine's (the caller's before Start and once the
+// goroutine has stopped, or for good when it never starts); callers change
+// the stream through do, and read view, the copy of streamView the
+// goroutine publishes after each change and never changes again.
 type managedStream struct {
 	name   string
 	gen    uint64
@@ -57,27 +57,36 @@ type managedStream struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	// The goroutine's own, never under mu: the current ingest stream's
-	// channels, nil once closed.
+	// The goroutine's own.
+	streamView
+	// The current ingest stream's channels, nil once closed.
 	wins    <-chan ingest.Window
 	changes <-chan ingest.Status
+	// Media time of cur's windows is theirs plus mediaOffset, computed at
+	// its first window (needOffset) from where the last window ended
+	// (lastEnd, and lastEndAbs by the clocks at hand).
+	mediaOffset time.Duration
+	needOffset  bool
+	lastEndAbs  time.Time
 
-	mu   sync.Mutex
+	// view is what callers read (proto, snapshot): a copy of streamView
+	// as of the goroutine's last change (publish).
+	view atomic.Pointer[streamView]
+}
+
+// streamView is a managed stream's spec and what its status is made of.
+// The goroutine changes its own; a published copy is never changed.
+type streamView struct {
 	spec StreamSpec
 	opts streamOptions
 	icfg ingest.StreamConfig
-	cur  *ingest.Stream // nil while disabled or stopped
+	cur  *ingest.Stream // nil while disabled or stopped; its Status is safe to call from any goroutine
 	// base adds up the counters of the ingest streams before cur; last is
 	// the final status of the one before cur.
-	base, last ingest.Status
-	epochBase  uint64
-	// Media time of cur's windows is theirs plus mediaOffset, computed at
-	// its first window (needOffset) from where the last window ended.
-	mediaOffset   time.Duration
-	needOffset    bool
+	base, last    ingest.Status
+	epochBase     uint64
 	hadWindow     bool
-	lastEnd       time.Duration
-	lastEndAbs    time.Time
+	lastEnd       time.Duration // media time, where the last window ended
 	lastError     string
 	lastErrorTime time.Time
 	stateSince    time.Time // for DISABLED and STOPPED
@@ -94,27 +103,29 @@ const (
 
 func newManagedStream(spec StreamSpec, opts streamOptions, icfg ingest.StreamConfig, gen uint64, origin streamOrigin, deps *streamDeps) *managedStream {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &managedStream{
+	m := &managedStream{
 		name: spec.Name, gen: gen, origin: origin, deps: deps,
 		ctrl: make(chan func()), ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		spec: spec, opts: opts, icfg: icfg, stateSince: time.Now(),
+		streamView: streamView{spec: spec, opts: opts, icfg: icfg, stateSince: time.Now()},
 	}
+	m.publish()
+	return m
+}
+
+// publish makes the stream's state as it is now what callers read.
+func (m *managedStream) publish() {
+	v := m.streamView
+	m.view.Store(&v)
 }
 
 // Start tells the hub about the stream (its first status: CONNECTING or
 // DISABLED) and starts watching the camera.
 func (m *managedStream) Start() {
 	m.started.Store(true)
-	m.mu.Lock()
-	enabled := m.opts.enabled
-	m.mu.Unlock()
-	if enabled {
+	if m.opts.enabled {
 		m.startIngest()
 	}
-	m.mu.Lock()
-	st := m.statusLocked()
-	m.mu.Unlock()
-	m.deps.hub.send(hubAddStream{name: m.name, gen: m.gen, opts: m.opts, status: st, fence: m.fence})
+	m.deps.hub.streamChanged(streamChange{kind: streamAdded, name: m.name, gen: m.gen, opts: m.opts, status: m.status(&m.streamView), fence: m.fence})
 	go m.run()
 }
 
@@ -130,19 +141,18 @@ func (m *managedStream) stopIngest() {
 }
 
 // finish ends the stream's actions and sends its last status (STOPPED).
+// The goroutine has stopped (stopIngest).
 func (m *managedStream) finish() {
 	if !m.started.Load() {
 		return
 	}
-	m.mu.Lock()
 	m.stopped, m.stateSince = true, time.Now()
-	st := m.statusLocked()
-	m.mu.Unlock()
+	m.publish()
 	m.deps.sched.forget(m.name, m.gen)
 	// In a fleet the next owner goes on from the stream's last logged
 	// event: wait until the hub has appended these.
 	done := make(chan struct{})
-	if m.deps.hub.send(hubRemoveStream{name: m.name, gen: m.gen, final: st, done: done}) {
+	if m.deps.hub.streamChanged(streamChange{kind: streamRemoved, name: m.name, gen: m.gen, status: m.status(&m.streamView), done: done}) {
 		select {
 		case <-done:
 		case <-m.deps.hub.done:
@@ -200,10 +210,8 @@ func (m *managedStream) do(f func()) bool {
 
 // startIngest starts a new ingest stream for the current configuration.
 func (m *managedStream) startIngest() {
-	m.mu.Lock()
 	s, err := ingest.NewStream(m.icfg, m.deps.model, m.deps.log)
 	if err != nil {
-		m.mu.Unlock()
 		// The configuration was settled against the same model.
 		m.deps.log.Error("cannot start stream", "stream", m.name, "error", err)
 		return
@@ -213,32 +221,27 @@ func (m *managedStream) startIngest() {
 	}
 	s.SetTensorPool(m.deps.pool)
 	s.Start()
-	m.cur = s
-	m.needOffset = true
-	m.mu.Unlock()
+	m.cur, m.needOffset = s, true
 	m.wins, m.changes = s.Windows(), s.StatusChanges()
+	m.publish()
 }
 
 // closeIngest stops the current ingest stream, keeping its counters.
 func (m *managedStream) closeIngest() {
-	m.mu.Lock()
-	cur := m.cur
-	m.mu.Unlock()
-	if cur == nil {
+	if m.cur == nil {
 		return
 	}
-	cur.Close() // its last windows and statuses are dropped with it
-	for w := range cur.Windows() {
+	m.cur.Close() // its last windows and statuses are dropped with it
+	for w := range m.cur.Windows() {
 		m.deps.pool.Put(w.Tensor)
 	}
-	final := cur.Status()
-	m.mu.Lock()
+	final := m.cur.Status()
 	m.base = addCounters(m.base, final)
 	m.last = final
 	m.epochBase += final.Epoch
 	m.cur = nil
-	m.mu.Unlock()
 	m.wins, m.changes = nil, nil
+	m.publish()
 }
 
 // update applies a changed spec (already checked) on the stream's
@@ -247,50 +250,44 @@ func (m *managedStream) closeIngest() {
 // for the next window.
 func (m *managedStream) update(spec StreamSpec, opts streamOptions, icfg ingest.StreamConfig) bool {
 	if !m.started.Load() {
-		// Played by another node of the fleet: the spec is what a later
-		// Start here uses.
-		m.mu.Lock()
+		// Played by another node of the fleet: no goroutine, the caller
+		// (the stream manager, which serialises starting and updating)
+		// owns the fields; the spec is what a later Start here uses.
 		m.spec, m.opts, m.icfg = spec, opts, icfg
-		m.mu.Unlock()
+		m.publish()
 		return true
 	}
 	return m.do(func() {
-		m.mu.Lock()
 		old, oldOpts := m.icfg, m.opts
 		m.spec, m.opts, m.icfg = spec, opts, icfg
-		m.mu.Unlock()
-		m.deps.hub.send(hubConfigure{name: m.name, gen: m.gen, opts: opts})
+		m.publish()
+		m.deps.hub.streamChanged(streamChange{kind: streamConfigured, name: m.name, gen: m.gen, opts: opts})
 		restart := old.URL != icfg.URL || old.Transport != icfg.Transport || old.Window != icfg.Window || old.Stride != icfg.Stride
 		switch {
 		case !opts.enabled && oldOpts.enabled:
 			m.closeIngest()
-			m.mu.Lock()
 			m.stateSince = time.Now()
-			st := m.statusLocked()
-			m.mu.Unlock()
+			m.publish()
 			m.deps.log.Info("stream disabled", "stream", m.name)
-			m.deps.hub.send(hubStatus{name: m.name, gen: m.gen, status: st})
+			m.deps.hub.streamChanged(streamChange{kind: streamStatus, name: m.name, gen: m.gen, status: m.status(&m.streamView)})
 		case opts.enabled && (restart || !oldOpts.enabled):
 			if oldOpts.enabled {
 				m.closeIngest()
-				m.deps.hub.send(hubEndActions{name: m.name, gen: m.gen, reason: actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_LOST})
+				m.deps.hub.streamChanged(streamChange{kind: streamEndActions, name: m.name, gen: m.gen, reason: actiondv1.ActionEndReason_ACTION_END_REASON_STREAM_LOST})
 			}
 			m.startIngest()
-			m.mu.Lock()
-			st := m.statusLocked()
-			m.mu.Unlock()
 			m.deps.log.Info("stream restarted", "stream", m.name, "url", ingest.RedactURL(icfg.URL))
-			m.deps.hub.send(hubStatus{name: m.name, gen: m.gen, status: st})
+			m.deps.hub.streamChanged(streamChange{kind: streamStatus, name: m.name, gen: m.gen, status: m.status(&m.streamView)})
 		}
 	})
 }
 
 // forward hands a window to the scheduler, in the stream's media time. It
-// never waits for the model: the scheduler keeps the stream's latest
-// window, so that control calls (update, Close) that run on this goroutine
-// answer at once however busy the model is.
+// never waits: the goroutine owns what it changes (no lock), and the
+// scheduler keeps the stream's latest window instead of queueing, so that
+// control calls (update, Close) that run on this goroutine answer at once
+// however busy the model is.
 func (m *managedStream) forward(w ingest.Window) {
-	m.mu.Lock()
 	if m.needOffset {
 		m.needOffset = false
 		m.mediaOffset = 0
@@ -305,17 +302,16 @@ func (m *managedStream) forward(w ingest.Window) {
 	span.MediaStart += m.mediaOffset
 	span.MediaEnd += m.mediaOffset
 	m.hadWindow, m.lastEnd, m.lastEndAbs = true, span.MediaEnd, w.AbsEnd
+	m.publish()
 	job := inferenceJob{stream: m.name, gen: m.gen, epoch: m.epochBase + w.Epoch, span: span, tensor: w.Tensor, made: time.Now()}
 	if w.Snapshot != nil {
 		job.snapshot = &frameSnapshot{img: w.Snapshot, media: w.SnapshotMedia + m.mediaOffset}
 	}
-	skipStatic, slot := m.opts.skipStatic, m.opts.window/time.Duration(max(m.deps.model.Segments, 1))
-	strideSlots := 0
-	if slot > 0 {
-		strideSlots = int(m.opts.stride / slot)
-	}
-	m.mu.Unlock()
-	if skipStatic {
+	if m.opts.skipStatic {
+		strideSlots := 0
+		if slot := m.opts.window / time.Duration(max(m.deps.model.Segments, 1)); slot > 0 {
+			strideSlots = int(m.opts.stride / slot)
+		}
 		job.static = staticWindow(w.Tensor, m.deps.model.Segments, strideSlots, m.deps.encoder != nil)
 	}
 	m.deps.sched.Submit(job)
@@ -326,67 +322,68 @@ func (m *managedStream) statusChanged(st ingest.Status) {
 	if st.State == ingest.StateStopped {
 		return // the stream's own end comes with finish or a restart
 	}
-	m.mu.Lock()
 	if st.LastError != "" && st.LastError != m.lastError {
 		m.lastError, m.lastErrorTime = st.LastError, st.Since
+		m.publish()
 	}
-	ps := m.statusFromLocked(st)
-	m.mu.Unlock()
-	m.deps.hub.send(hubStatus{name: m.name, gen: m.gen, status: ps})
+	m.deps.hub.streamChanged(streamChange{kind: streamStatus, name: m.name, gen: m.gen, status: m.statusFrom(&m.streamView, st)})
 }
 
 // proto returns the stream as the API shows it.
 func (m *managedStream) proto() *actiondv1.Stream {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	v := m.view.Load()
 	return &actiondv1.Stream{
 		Name:    m.name,
-		Url:     ingest.RedactURL(m.spec.URL),
-		Options: optionsProto(m.opts),
-		Status:  m.statusLocked(),
+		Url:     ingest.RedactURL(v.spec.URL),
+		Options: optionsProto(v.opts),
+		Status:  m.status(v),
 	}
 }
 
 // snapshot returns the stream's spec and options in effect.
 func (m *managedStream) snapshot() (StreamSpec, streamOptions) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.spec, m.opts
+	v := m.view.Load()
+	return v.spec, v.opts
 }
 
-// statusLocked returns the stream's status now.
-func (m *managedStream) statusLocked() *actiondv1.StreamStatus {
-	if m.cur != nil {
-		st := m.cur.Status()
-		if st.LastError != "" && st.LastError != m.lastError {
-			m.lastError, m.lastErrorTime = st.LastError, st.Since
+// status returns the status of the stream whose state is v, now: the
+// goroutine passes its own, callers the published view.
+func (m *managedStream) status(v *streamView) *actiondv1.StreamStatus {
+	if v.cur != nil {
+		st := v.cur.Status()
+		if st.LastError != "" && st.LastError != v.lastError {
+			// An error the goroutine has not recorded yet: the status
+			// change that carries it is on its way.
+			seen := *v
+			seen.lastError, seen.lastErrorTime = st.LastError, st.Since
+			v = &seen
 		}
-		return m.statusFromLocked(st)
+		return m.statusFrom(v, st)
 	}
-	st := m.last
-	st.State, st.Since, st.NextAttempt = ingest.StateConnecting, m.stateSince, time.Time{}
+	st := v.last
+	st.State, st.Since, st.NextAttempt = ingest.StateConnecting, v.stateSince, time.Time{}
 	st.Epoch, st.Reconnects = 0, 0
 	st.FramesDecoded, st.DroppedAUs, st.PacketsLost, st.DecodeErrors, st.Windows, st.DroppedWindows = 0, 0, 0, 0, 0, 0
-	ps := m.statusFromLocked(st)
+	ps := m.statusFrom(v, st)
 	switch {
-	case m.stopped:
+	case v.stopped:
 		ps.State = actiondv1.StreamState_STREAM_STATE_STOPPED
-	case !m.opts.enabled:
+	case !v.opts.enabled:
 		ps.State = actiondv1.StreamState_STREAM_STATE_DISABLED
 	}
 	return ps
 }
 
-// statusFromLocked is st, a status of the current ingest stream (or the
-// last one's, counters zeroed), as the API shows the whole stream.
-func (m *managedStream) statusFromLocked(st ingest.Status) *actiondv1.StreamStatus {
-	b := m.base
+// statusFrom is st, a status of v's current ingest stream (or the last
+// one's, counters zeroed), as the API shows the whole stream.
+func (m *managedStream) statusFrom(v *streamView, st ingest.Status) *actiondv1.StreamStatus {
+	b := v.base
 	ps := &actiondv1.StreamStatus{
 		State:          stateProto(st.State),
 		Since:          timestamppb.New(st.Since),
-		LastError:      m.lastError,
+		LastError:      v.lastError,
 		ReconnectCount: b.Reconnects + st.Reconnects,
-		Epoch:          m.epochBase + st.Epoch,
+		Epoch:          v.epochBase + st.Epoch,
 		EpochReason:    st.EpochReason,
 		Codec:          string(st.Codec),
 		Transport:      transportProto(st.Transport),
@@ -407,16 +404,16 @@ func (m *managedStream) statusFromLocked(st ingest.Status) *actiondv1.StreamStat
 		ps.EffectiveStride = durationpb.New(stride)
 	}
 	if ps.Codec == "" {
-		ps.Codec = string(m.last.Codec)
+		ps.Codec = string(v.last.Codec)
 	}
-	if !m.lastErrorTime.IsZero() {
-		ps.LastErrorTime = timestamppb.New(m.lastErrorTime)
+	if !v.lastErrorTime.IsZero() {
+		ps.LastErrorTime = timestamppb.New(v.lastErrorTime)
 	}
 	if st.State == ingest.StateRetrying && !st.NextAttempt.IsZero() {
 		ps.NextAttempt = timestamppb.New(st.NextAttempt)
 	}
-	if m.hadWindow {
-		ps.LastWindowEnd = durationpb.New(m.lastEnd)
+	if v.hadWindow {
+		ps.LastWindowEnd = durationpb.New(v.lastEnd)
 	}
 	return ps
 }

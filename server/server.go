@@ -395,8 +395,8 @@ func (s *Server) loadCore() (*core, error) {
 	}
 	man := cl.Manifest()
 	var params int64
-	if info, err := models.Inspect(s.cfg.Model); err == nil {
-		params = info.Params
+	if n, err := engine.ParamCount(s.cfg.Model); err == nil {
+		params = n
 	}
 	c := &core{
 		classifier:   cl,
@@ -448,17 +448,15 @@ func (s *Server) loadCore() (*core, error) {
 	c.hub = NewHub(man, s.cfg.Subscribers.QueueSize, s.cfg.Subscribers.MaxSubscribers, s.metrics, s.log.With("component", "hub"))
 	c.hub.events = events
 	c.hub.inFleet = s.cfg.InFleet()
+	c.hub.restartEnds = restartEnds
 	itemSize := man.Segments * 3 * man.InputSize * man.InputSize
 	if enc != nil {
 		itemSize = man.Segments * enc.FeatureSize()
 	}
 	c.pool = ingest.NewTensorPool(itemSize)
 	c.sched = NewScheduler(sessions, man, s.cfg.Inference.MaxBatch, s.cfg.Inference.MaxWait, c.pool,
-		func(r hubResult) { c.hub.send(r) }, s.metrics, s.log.With("component", "scheduler"))
+		c.hub.windowResult, s.metrics, s.log.With("component", "scheduler"))
 	c.hub.Start()
-	if len(restartEnds) > 0 {
-		c.hub.send(hubRestartEnds{events: restartEnds})
-	}
 	c.sched.Start()
 	// The streams added over the API are kept in the stream registry, a
 	// KV bucket beside the event log; it imports state_file once.

@@ -351,13 +351,13 @@ func TestStuckSubscriberDelaysNobody(t *testing.T) {
 	// stream "flood" with a window result every millisecond and a half.
 	const n = 2000
 	opts := streamOptions{topK: 5, on: 0.6, off: 0.4, consecutive: 2}
-	c.hub.send(hubAddStream{name: "flood", gen: 1 << 60, opts: opts, status: &actiondv1.StreamStatus{State: actiondv1.StreamState_STREAM_STATE_PLAYING}})
+	c.hub.streamChanged(streamChange{kind: streamAdded, name: "flood", gen: 1 << 60, opts: opts, status: &actiondv1.StreamStatus{State: actiondv1.StreamState_STREAM_STATE_PLAYING}})
 	flooded := make(chan time.Duration, 1)
 	go func() {
 		start := time.Now()
 		for i := range n - 1 {
 			now := time.Now()
-			c.hub.send(hubResult{
+			c.hub.windowResult(hubResult{
 				name: "flood", gen: 1 << 60, epoch: 1, made: now,
 				span:   ingest.Span{MediaStart: time.Duration(i) * time.Second, MediaEnd: time.Duration(i+1) * time.Second, AbsStart: now, AbsEnd: now, Clock: ingest.ClockReceive},
 				scores: []float32{0.1, 0.2, 0.3, 0.15, 0.25},

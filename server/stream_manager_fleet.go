@@ -54,13 +54,11 @@ func (sm *StreamManager) Release(name string) {
 		return
 	}
 	ms.Close()
-	ms.mu.Lock()
-	spec, opts, icfg := ms.spec, ms.opts, ms.icfg
-	ms.mu.Unlock()
+	v := ms.view.Load()
 	sm.mu.Lock()
 	if sm.streams[name] == ms && !sm.closed {
 		sm.gen++
-		sm.streams[name] = newManagedStream(spec, opts, icfg, sm.gen, ms.origin, sm.deps)
+		sm.streams[name] = newManagedStream(v.spec, v.opts, v.icfg, sm.gen, ms.origin, sm.deps)
 	}
 	sm.mu.Unlock()
 	sm.log.Info("stream released: stopped here", "stream", name)

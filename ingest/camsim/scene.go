@@ -162,7 +162,7 @@ func (s Scene) WriteFile(path string) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("write scene %q: %w", path, err)
 	}
-	w, err := ingest.CreateH264File(path, s.Width, s.Height, s.FPS)
+	w, err := CreateH264File(path, s.Width, s.Height, s.FPS)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ type simClip struct {
 // clipEncoder builds a simClip frame by frame with libx264, SPS and PPS in
 // band before every key frame, as a live camera sends them.
 type clipEncoder struct {
-	enc  *ingest.H264Encoder
+	enc  *H264Encoder
 	clip *simClip
 }
 
@@ -44,7 +44,7 @@ func newClipEncoder(w, h int, fps float64, bitrate int) (*clipEncoder, error) {
 	}
 	// The encoder's own rate is only a rate-control hint; timestamps come
 	// from fps.
-	enc, err := ingest.NewH264EncoderRate(w, h, max(int(math.Round(fps)), 1), false, bitrate)
+	enc, err := NewH264EncoderRate(w, h, max(int(math.Round(fps)), 1), false, bitrate)
 	if err != nil {
 		return nil, fmt.Errorf("encode clip: %w", err)
 	}
@@ -61,7 +61,7 @@ func (e *clipEncoder) add(img *ingest.Image) error {
 }
 
 // keep splits finished access units into NAL units and stores them.
-func (e *clipEncoder) keep(aus []ingest.H264AU) error {
+func (e *clipEncoder) keep(aus []H264AU) error {
 	c := e.clip
 	for _, au := range aus {
 		var nalus h264.AnnexB

@@ -11,7 +11,6 @@ package slowmodel
 import (
 	"fmt"
 
-	"github.com/actiond/actiond/models"
 	"github.com/actiond/actiond/models/motion"
 	"github.com/actiond/actiond/models/onnx"
 )
@@ -66,7 +65,7 @@ func Build(steps int) (*onnx.Model, error) {
 	man.Name = "slow"
 	man.Description = fmt.Sprintf("The motion model, slowed down by %d matrix products per clip (for tests).", steps)
 	m.Metadata = nil
-	if err := models.EmbedManifest(m, man); err != nil {
+	if err := onnx.EmbedManifest(m, man); err != nil {
 		return nil, err
 	}
 	return m, nil

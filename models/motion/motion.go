@@ -82,7 +82,7 @@ func Build() (*onnx.Model, error) {
 		DocString:       "motion demo model: drift of the bright parts of the picture",
 		Graph:           graph(),
 	}
-	if err := models.EmbedManifest(m, Manifest()); err != nil {
+	if err := onnx.EmbedManifest(m, Manifest()); err != nil {
 		return nil, err
 	}
 	return m, nil

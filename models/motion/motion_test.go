@@ -27,7 +27,7 @@ func TestBuildRoundTrip(t *testing.T) {
 		t.Error("the model read back differs from the one built")
 	}
 
-	info, err := models.Inspect(path)
+	info, err := onnx.Inspect(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,14 @@
 // store and read metadata_props, and to inspect a model's inputs, outputs and
 // weights.
 //
+// It also puts the actiond manifest (models.Manifest) into a model and reads
+// it back with the graph it describes (EmbedManifest, LoadManifest,
+// Inspect), for the model builders and tools (`actiond model`).
+//
 // It never runs a model (that is engine) and never checks that a graph is
 // valid ONNX beyond what decoding needs: ONNX Runtime is the judge of that.
+// The server must not import it: it reads manifests through ONNX Runtime
+// (engine.Session.Manifest).
 // Parse skips what this package does not model (sparse initializers,
 // value_info, training info, functions, sub-graph attribute values), so
 // writing back a parsed model that uses them loses them (or, for sub-graph

@@ -152,12 +152,12 @@ func writeFile(w *Weights, opts BuildOptions, path string, transform func(*onnx.
 			}
 		}
 		// The manifest says what the graph became (model info shows it).
-		man, err := models.ManifestFromModel(m)
+		man, err := onnx.ManifestFromModel(m)
 		if err != nil {
 			return err
 		}
 		man.Description = m.DocString
-		if err := models.EmbedManifest(m, man); err != nil {
+		if err := onnx.EmbedManifest(m, man); err != nil {
 			return err
 		}
 	}
@@ -358,7 +358,7 @@ func build(w *Weights, opts BuildOptions, p part, fc *models.FeatureCache, step 
 		MACsPerClip:  Count(s, w.LTA).MACsPerClip,
 		FeatureCache: fc,
 	}
-	if err := models.EmbedManifest(m, man); err != nil {
+	if err := onnx.EmbedManifest(m, man); err != nil {
 		return nil, fmt.Errorf("build pptsmv2: %w", err)
 	}
 	step("manifest")

@@ -115,7 +115,7 @@ func TestBuildManifest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			man, err := models.ManifestFromModel(m)
+			man, err := onnx.ManifestFromModel(m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +210,7 @@ func TestWriteFileProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := models.ManifestFromModel(m); err != nil {
+	if _, err := onnx.ManifestFromModel(m); err != nil {
 		t.Error(err)
 	}
 }
@@ -222,7 +222,7 @@ func TestFullSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	man, err := models.ManifestFromModel(m)
+	man, err := onnx.ManifestFromModel(m)
 	if err != nil || !man.Untrained {
 		t.Fatalf("manifest %+v (%v), want untrained", man, err)
 	}

@@ -112,7 +112,7 @@ func TestWriteFileHalves(t *testing.T) {
 	if err := WriteFile(randomWeights(false), BuildOptions{InputSize: testSize}, path); err != nil {
 		t.Fatal(err)
 	}
-	man, err := models.LoadManifest(path)
+	man, err := onnx.LoadManifest(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/models"
+	"github.com/actiond/actiond/models/onnx"
 )
 
 // peerModes are the clip_bench.py modes, in report order.
@@ -46,7 +47,7 @@ func (r clipResult) best() int {
 func (r clipResult) ratio() float64 { return r.Ours.Median / r.Peers[r.best()].Median }
 
 func benchFrontEnd(c config) ([]clipResult, error) {
-	man, err := models.LoadManifest(filepath.Join(c.work, "pptsmv2-seed1.onnx"))
+	man, err := onnx.LoadManifest(filepath.Join(c.work, "pptsmv2-seed1.onnx"))
 	if err != nil {
 		return nil, err
 	}

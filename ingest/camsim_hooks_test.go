@@ -5,9 +5,10 @@ import (
 )
 
 // ingest's own (white-box) tests encode and decode synthetic scenes, whose
-// generator is in camsim; they cannot import it (camsim imports ingest), so
-// scene_ext_test.go (package ingest_test, in the same test binary) sets
-// NewScene to camsim's, and testScene stands for camsim.Scene here.
+// generator and H.264 encoder are in camsim; they cannot import it (camsim
+// imports ingest), so camsim_hooks_ext_test.go (package ingest_test, in the
+// same test binary) sets NewScene and EncodeH264 to camsim's, and
+// testScene stands for camsim.Scene here.
 
 // SceneLike is what the tests use of a camsim.Scene.
 type SceneLike interface {
@@ -18,8 +19,21 @@ type SceneLike interface {
 }
 
 // NewScene makes camsim.Scene{w, h, fps, d, direction, seed}; set by
-// scene_ext_test.go.
+// camsim_hooks_ext_test.go.
 var NewScene func(w, h, fps int, d time.Duration, direction string, seed int64) SceneLike
+
+// EncodedAU is one access unit of camsim's H.264 encoder (Annex B), its
+// presentation time in frames.
+type EncodedAU struct {
+	Data []byte
+	PTS  int64
+	Key  bool
+}
+
+// EncodeH264 encodes n frames (w x h at fps) with camsim's H.264 encoder,
+// SPS and PPS in band before every key frame, as a camera sends them, and
+// flushes it; set by camsim_hooks_ext_test.go.
+var EncodeH264 func(w, h, fps, n int, frame func(i int) *Image) ([]EncodedAU, error)
 
 // testScene is camsim.Scene's fields; its methods are the camsim scene's.
 type testScene struct {

@@ -1,12 +1,11 @@
-package models
+package onnx
 
 import (
 	"encoding/json"
 	"reflect"
-	"strings"
 	"testing"
 
-	"github.com/actiond/actiond/models/onnx"
+	"github.com/actiond/actiond/models"
 )
 
 // FuzzManifest feeds arbitrary bytes as the actiond.manifest metadata value
@@ -14,7 +13,7 @@ import (
 // it never panics, and whatever it accepts validates, fits the graph and
 // survives EmbedManifest unchanged.
 func FuzzManifest(f *testing.F) {
-	seed := func(man Manifest) {
+	seed := func(man models.Manifest) {
 		b, err := json.Marshal(man)
 		if err != nil {
 			f.Fatal(err)
@@ -24,12 +23,9 @@ func FuzzManifest(f *testing.F) {
 	}
 	seed(testManifest())
 	// The PP-TSMv2 manifest with the real Kinetics-400 labels.
-	k400, err := ParseLabelList(strings.NewReader(kinetics400Text))
-	if err != nil {
-		f.Fatal(err)
-	}
-	seed(Manifest{Name: "pptsmv2", Description: "PP-TSMv2 on Kinetics-400", Labels: k400, Segments: 16,
-		InputSize: 224, ShortSide: 256, Mean: ImageNetMean, Std: ImageNetStd, Output: OutputLogits,
+	k400 := models.Kinetics400()
+	seed(models.Manifest{Name: "pptsmv2", Description: "PP-TSMv2 on Kinetics-400", Labels: k400, Segments: 16,
+		InputSize: 224, ShortSide: 256, Mean: models.ImageNetMean, Std: models.ImageNetStd, Output: models.OutputLogits,
 		MACsPerClip: 12345678, WindowSeconds: 8})
 	f.Add([]byte(`{"name":"tiny","labels":["a","b","c"],"segments":2,"input_size":4,"short_side":5,` +
 		`"mean":[0,0,0],"std":[1,1,1],"output":"probabilities","untrained":true}`))
@@ -40,9 +36,9 @@ func FuzzManifest(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, in []byte) {
 		m := testModel()
-		m.SetMetadata(ManifestKey, string(in))
+		m.SetMetadata(models.ManifestKey, string(in))
 		if b, err := m.Marshal(); err == nil {
-			if parsed, err := onnx.Parse(b); err == nil {
+			if parsed, err := Parse(b); err == nil {
 				m = parsed
 			}
 		}
@@ -56,7 +52,7 @@ func FuzzManifest(f *testing.F) {
 		if err := man.Validate(); err != nil {
 			t.Fatalf("accepted manifest does not validate: %v\n%q", err, in)
 		}
-		if err := man.CheckIO(m.Graph.Inputs, m.Graph.Outputs); err != nil {
+		if err := man.CheckIO(Tensors(m.Graph.Inputs), Tensors(m.Graph.Outputs)); err != nil {
 			t.Fatalf("accepted manifest does not fit the graph: %v", err)
 		}
 		m2 := testModel()

@@ -1,43 +1,20 @@
-package ingest
+package camsim
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/actiond/actiond/ingest"
 )
 
-// ffprobeVideo returns what ffprobe says about a file's first video stream
-// (codec_name, width, height, nb_read_frames, pix_fmt) and its container
-// (format_name).
-func ffprobeVideo(t *testing.T, path string) map[string]string {
-	t.Helper()
-	cmd := exec.Command(needTool(t, "ffprobe"), "-v", "error", "-select_streams", "v:0", "-count_frames",
-		"-show_entries", "stream=codec_name,width,height,nb_read_frames,pix_fmt:format=format_name",
-		"-of", "default=noprint_wrappers=1", path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v: %s", path, err, stderr.String())
-	}
-	kv := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			kv[k] = v
-		}
-	}
-	return kv
-}
-
 // meanAbsDiff is the mean absolute difference between two images' bytes.
-func meanAbsDiff(a, b *Image) float64 {
+func meanAbsDiff(a, b *ingest.Image) float64 {
 	var sum int
 	for i := range a.Pix {
 		d := int(a.Pix[i]) - int(b.Pix[i])
@@ -58,7 +35,7 @@ func TestH264WriterContainers(t *testing.T) {
 		{"clip", mp4},        // no extension
 		{"clip.frames", mp4}, // unknown extension
 	}
-	scene := testScene{Width: 64, Height: 48, FPS: 15, Duration: 2 * time.Second, Direction: Down, Seed: 3}
+	scene := Scene{Width: 64, Height: 48, FPS: 15, Duration: 2 * time.Second, Direction: Down, Seed: 3}
 	n := scene.Frames()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,11 +112,11 @@ func TestH264WriterErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = w.WriteFrame(NewImage(32, 32))
+		err = w.WriteFrame(ingest.NewImage(32, 32))
 		if want := "frame 0: encode: image is 32x32 (3072 bytes), encoder expects 64x48"; err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("WriteFrame(32x32) = %v, want an error containing %q", err, want)
 		}
-		if err := w.WriteFrame(NewImage(64, 48)); err != nil {
+		if err := w.WriteFrame(ingest.NewImage(64, 48)); err != nil {
 			t.Fatal(err)
 		}
 		for range 2 {
@@ -147,7 +124,7 @@ func TestH264WriterErrors(t *testing.T) {
 				t.Errorf("Close() = %v", err)
 			}
 		}
-		if err := w.WriteFrame(NewImage(64, 48)); !errors.Is(err, fs.ErrClosed) {
+		if err := w.WriteFrame(ingest.NewImage(64, 48)); !errors.Is(err, fs.ErrClosed) {
 			t.Errorf("WriteFrame after Close = %v, want fs.ErrClosed", err)
 		}
 		if got := ffprobeVideo(t, path)["nb_read_frames"]; got != "1" {
@@ -171,7 +148,7 @@ func nalTypes(au []byte) []int {
 // The encoder alone, as the RTSP simulator will use it: Annex-B access
 // units, one per frame, in order, parameter sets in band.
 func TestH264EncoderAccessUnits(t *testing.T) {
-	scene := testScene{Width: 64, Height: 48, FPS: 10, Duration: 2500 * time.Millisecond, Direction: Left}
+	scene := Scene{Width: 64, Height: 48, FPS: 10, Duration: 2500 * time.Millisecond, Direction: Left}
 	enc, err := NewH264Encoder(scene.Width, scene.Height, scene.FPS, false)
 	if err != nil {
 		t.Fatal(err)

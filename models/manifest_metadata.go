@@ -8,9 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strconv"
-
-	"github.com/actiond/actiond/models/onnx"
+	"strings"
 )
 
 // Readable metadata_props keys written beside the JSON manifest, so that
@@ -26,34 +24,30 @@ const (
 )
 
 // ErrNoManifest means a model carries no manifest: neither in its
-// metadata_props nor, for LoadManifest, in a sidecar file.
+// metadata_props nor, for ResolveManifest, in a sidecar file.
 var ErrNoManifest = errors.New("no actiond manifest")
 
-// EmbedManifest validates man against the model's graph and stores it in the
-// model's metadata_props: as JSON under ManifestKey, plus NameKey and
-// UntrainedKey. Existing entries with those keys are replaced.
-func EmbedManifest(m *onnx.Model, man Manifest) error {
-	if err := man.Validate(); err != nil {
-		return fmt.Errorf("embed manifest: %w", err)
-	}
-	if err := man.CheckIO(m.Graph.Inputs, m.Graph.Outputs); err != nil {
-		return fmt.Errorf("embed manifest: %w", err)
-	}
-	b, err := json.Marshal(man)
-	if err != nil {
-		return fmt.Errorf("embed manifest: %w", err)
-	}
-	m.SetMetadata(ManifestKey, string(b))
-	m.SetMetadata(NameKey, man.Name)
-	m.SetMetadata(UntrainedKey, strconv.FormatBool(man.Untrained))
-	return nil
+// FloatType is the ONNX element type (TensorProto.DataType) of float32.
+const FloatType = 1
+
+// Tensor is a model's input or output as a manifest is checked against it
+// (CheckIO), whoever read the model: the ONNX graph (models/onnx) or ONNX
+// Runtime (engine).
+type Tensor struct {
+	Name string
+	// ElemType is the ONNX element type; FloatType is float32.
+	ElemType int32
+	// Shape is nil when the rank is unknown; -1 is a free (symbolic or
+	// unknown) dimension.
+	Shape []int64
 }
 
-// ManifestFromModel reads the manifest from the model's metadata_props and
-// checks it against the graph. Without one it returns an error that wraps
-// ErrNoManifest.
-func ManifestFromModel(m *onnx.Model) (Manifest, error) {
-	v, ok := m.MetadataValue(ManifestKey)
+// ManifestFromMetadata decodes the manifest stored under ManifestKey in a
+// model's metadata_props. Without one it returns an error that wraps
+// ErrNoManifest. It does not check the manifest against the model's graph
+// (CheckIO does).
+func ManifestFromMetadata(props map[string]string) (Manifest, error) {
+	v, ok := props[ManifestKey]
 	if !ok {
 		return Manifest{}, fmt.Errorf("metadata_props has no %q: %w", ManifestKey, ErrNoManifest)
 	}
@@ -61,26 +55,21 @@ func ManifestFromModel(m *onnx.Model) (Manifest, error) {
 	if err != nil {
 		return Manifest{}, fmt.Errorf("manifest in metadata_props %q: %w", ManifestKey, err)
 	}
-	if err := man.CheckIO(m.Graph.Inputs, m.Graph.Outputs); err != nil {
-		return Manifest{}, err
-	}
 	return man, nil
 }
 
-// LoadManifest returns the manifest of the ONNX model at onnxPath: from its
-// metadata_props, or else from the sidecar file onnxPath+".json" (the same
-// JSON). Without either it returns an error that wraps ErrNoManifest and says
-// how to fix it.
-func LoadManifest(onnxPath string) (Manifest, error) {
-	m, err := onnx.ReadFile(onnxPath)
-	if err != nil {
-		return Manifest{}, err
+// ResolveManifest returns the manifest of the ONNX model at onnxPath, given
+// its metadata_props and its inputs and outputs: the one in props, or else
+// the one in the sidecar file onnxPath+".json" (the same JSON), checked
+// against the inputs and outputs. Without either it returns an error that
+// wraps ErrNoManifest and says how to fix it.
+func ResolveManifest(onnxPath string, props map[string]string, inputs, outputs []Tensor) (Manifest, error) {
+	man, err := ManifestFromMetadata(props)
+	if err == nil {
+		if err = man.CheckIO(inputs, outputs); err != nil {
+			man = Manifest{}
+		}
 	}
-	return manifestFor(onnxPath, m)
-}
-
-func manifestFor(onnxPath string, m *onnx.Model) (Manifest, error) {
-	man, err := ManifestFromModel(m)
 	if !errors.Is(err, ErrNoManifest) {
 		if err != nil {
 			err = fmt.Errorf("model %q: %w", onnxPath, err)
@@ -96,7 +85,7 @@ func manifestFor(onnxPath string, m *onnx.Model) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("read manifest sidecar: %w", err)
 	}
 	if man, err = decodeManifest(b); err == nil {
-		err = man.CheckIO(m.Graph.Inputs, m.Graph.Outputs)
+		err = man.CheckIO(inputs, outputs)
 	}
 	if err != nil {
 		return Manifest{}, fmt.Errorf("manifest sidecar %q: %w", sidecar, err)
@@ -133,44 +122,61 @@ func decodeManifest(b []byte) (Manifest, error) {
 
 // CheckIO checks that a graph with these inputs and outputs is a model the
 // manifest can describe: one float clip input [N, segments, 3, input_size,
-// input_size] and a first output [N, len(labels)]. Symbolic or unknown
-// dimensions match anything.
-func (m Manifest) CheckIO(inputs, outputs []onnx.ValueInfo) error {
+// input_size] and a first output [N, len(labels)]. Free dimensions and
+// shapes of unknown rank match anything.
+func (m Manifest) CheckIO(inputs, outputs []Tensor) error {
 	if len(inputs) != 1 {
 		return fmt.Errorf("model has %d inputs, want 1 (the clip)", len(inputs))
 	}
 	in := inputs[0]
-	if in.ElemType != onnx.Float {
-		return fmt.Errorf("model input %q has element type %d, want float (1)", in.Name, in.ElemType)
+	if in.ElemType != FloatType {
+		return fmt.Errorf("model input %q has element type %d, want float (%d)", in.Name, in.ElemType, FloatType)
 	}
 	if in.Shape != nil {
-		want := []int64{0, int64(m.Segments), 3, int64(m.InputSize), int64(m.InputSize)}
+		want := []int64{-1, int64(m.Segments), 3, int64(m.InputSize), int64(m.InputSize)}
 		if !shapeMatches(in.Shape, want) {
-			return fmt.Errorf("model input %q has shape %v, but the manifest says [N %d 3 %d %d] ('segments', 'input_size')",
-				in.Name, in.Shape, m.Segments, m.InputSize, m.InputSize)
+			return fmt.Errorf("model input %q has shape %s, but the manifest says [N %d 3 %d %d] ('segments', 'input_size')",
+				in.Name, formatShape(in.Shape), m.Segments, m.InputSize, m.InputSize)
 		}
 	}
 	if len(outputs) == 0 {
 		return errors.New("model has no outputs")
 	}
 	out := outputs[0]
-	if out.Shape != nil && !shapeMatches(out.Shape, []int64{0, int64(len(m.Labels))}) {
-		return fmt.Errorf("model output %q has shape %v, but the manifest has %d labels",
-			out.Name, out.Shape, len(m.Labels))
+	if out.Shape != nil && !shapeMatches(out.Shape, []int64{-1, int64(len(m.Labels))}) {
+		return fmt.Errorf("model output %q has shape %s, but the manifest has %d labels",
+			out.Name, formatShape(out.Shape), len(m.Labels))
 	}
 	return nil
 }
 
 // shapeMatches reports whether shape has len(want) dims and each fixed dim
-// equals want (0 in want matches anything).
-func shapeMatches(shape []onnx.Dim, want []int64) bool {
+// equals want (-1 in either matches anything).
+func shapeMatches(shape, want []int64) bool {
 	if len(shape) != len(want) {
 		return false
 	}
 	for i, d := range shape {
-		if d.Param == "" && d.Value > 0 && want[i] > 0 && d.Value != want[i] {
+		if d > 0 && want[i] > 0 && d != want[i] {
 			return false
 		}
 	}
 	return true
+}
+
+// formatShape writes a shape as the manifest's messages do: [N 16 3 224
+// 224], the leading free dimension N (the batch) and any other "?".
+func formatShape(shape []int64) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		switch {
+		case d > 0:
+			parts[i] = fmt.Sprint(d)
+		case i == 0:
+			parts[i] = "N"
+		default:
+			parts[i] = "?"
+		}
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }

@@ -1,8 +1,21 @@
-package ingest
+package camsim
+
+// This file is camsim's only cgo, and the module's only libav cgo outside
+// ingest: the H.264 encoder with which the simulator and the scenes make
+// video, and the file writer around it. ingest sets libav up (InitLibav:
+// its log goes through slog) and describes its error codes (LibavError).
+// Everything that leaves here is Go memory; every C object is owned by one
+// Go value and freed by its Close on every path.
 
 /*
+#cgo pkg-config: libavformat libavcodec libavutil libswscale
+#include <errno.h>
 #include <stdlib.h>
-#include "libav_helpers.h"
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/frame.h>
+#include <libavutil/opt.h>
+#include <libswscale/swscale.h>
 */
 import "C"
 
@@ -11,7 +24,33 @@ import (
 	"fmt"
 	"io/fs"
 	"unsafe"
+
+	"github.com/actiond/actiond/ingest"
 )
+
+// avErr is ingest.LibavError for a C return code.
+func avErr(code C.int) error { return ingest.LibavError(int(code)) }
+
+// libav's AVERROR(e) codes, which cgo cannot expand.
+const (
+	avErrEAGAIN = -C.EAGAIN
+	avErrENOMEM = -C.ENOMEM
+)
+
+// allocFrame allocates a w x h image frame of format pix with libav's
+// default alignment; nil on failure.
+func allocFrame(w, h int, pix C.enum_AVPixelFormat) *C.AVFrame {
+	f := C.av_frame_alloc()
+	if f == nil {
+		return nil
+	}
+	f.width, f.height, f.format = C.int(w), C.int(h), C.int(pix)
+	if C.av_frame_get_buffer(f, 0) < 0 {
+		C.av_frame_free(&f)
+		return nil
+	}
+	return f
+}
 
 // H264AU is one encoded access unit (Annex-B byte stream), with its
 // timestamps in the encoder's time base (1/fps: frame numbers).
@@ -22,8 +61,8 @@ type H264AU struct {
 }
 
 // H264Encoder turns RGB24 images into H.264 access units with libx264. It
-// knows nothing about containers, so that the file writer and (later) the
-// RTSP simulator can share it.
+// knows nothing about containers, so that the file writer and the RTSP
+// simulator share it.
 type H264Encoder struct {
 	ctx   *C.AVCodecContext
 	rgb   *C.AVFrame // staging copy of the Go image, in C memory
@@ -50,7 +89,7 @@ func NewH264Encoder(w, h, fps int, globalHeader bool) (*H264Encoder, error) {
 // "2 Mbit/s" behaves, so that a benchmark's network and decoder see the
 // load it names whatever the picture.
 func NewH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*H264Encoder, error) {
-	libavInit()
+	ingest.InitLibav()
 	name := C.CString("libx264")
 	defer C.free(unsafe.Pointer(name))
 	codec := C.avcodec_find_encoder_by_name(name)
@@ -59,15 +98,17 @@ func NewH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*H264Enc
 	}
 	e := &H264Encoder{
 		ctx: C.avcodec_alloc_context3(codec),
-		rgb: C.actiond_frame_alloc_buffer(C.int(w), C.int(h), C.AV_PIX_FMT_RGB24),
-		yuv: C.actiond_frame_alloc_buffer(C.int(w), C.int(h), C.AV_PIX_FMT_YUV420P),
-		sws: C.actiond_sws_from_rgb24(C.int(w), C.int(h), C.AV_PIX_FMT_YUV420P),
+		rgb: allocFrame(w, h, C.AV_PIX_FMT_RGB24),
+		yuv: allocFrame(w, h, C.AV_PIX_FMT_YUV420P),
+		// Bicubic, as the ffmpeg CLI scales.
+		sws: C.sws_getContext(C.int(w), C.int(h), C.AV_PIX_FMT_RGB24, C.int(w), C.int(h), C.AV_PIX_FMT_YUV420P,
+			C.SWS_BICUBIC, nil, nil, nil),
 		pkt: C.av_packet_alloc(),
 		w:   w, h: h, fps: fps,
 	}
 	if e.ctx == nil || e.rgb == nil || e.yuv == nil || e.sws == nil || e.pkt == nil {
 		e.Close()
-		return nil, avError(avErrENOMEM)
+		return nil, avErr(avErrENOMEM)
 	}
 	c := e.ctx
 	c.width, c.height = C.int(w), C.int(h)
@@ -100,7 +141,7 @@ func NewH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*H264Enc
 		C.free(unsafe.Pointer(cv))
 		if ret < 0 {
 			e.Close()
-			return nil, fmt.Errorf("set libx264 option %s=%s: %w", k, v, avError(ret))
+			return nil, fmt.Errorf("set libx264 option %s=%s: %w", k, v, avErr(ret))
 		}
 	}
 	if err := avErr(C.avcodec_open2(c, codec, nil)); err != nil {
@@ -113,7 +154,7 @@ func NewH264EncoderRate(w, h, fps int, globalHeader bool, bitrate int) (*H264Enc
 // Encode encodes img and returns the access units that the encoder has
 // finished (possibly none yet: x264 looks ahead). A nil img flushes: it
 // returns the remaining units, after which Encode accepts no more frames.
-func (e *H264Encoder) Encode(img *Image) ([]H264AU, error) {
+func (e *H264Encoder) Encode(img *ingest.Image) ([]H264AU, error) {
 	if e.ended {
 		return nil, errors.New("encode: encoder already flushed")
 	}
@@ -149,11 +190,11 @@ func (e *H264Encoder) Encode(img *Image) ([]H264AU, error) {
 	var aus []H264AU
 	for {
 		ret := C.avcodec_receive_packet(e.ctx, e.pkt)
-		if ret == avErrEAGAIN || ret == avErrEOF {
+		if ret == avErrEAGAIN || ret == C.AVERROR_EOF {
 			return aus, nil
 		}
 		if ret < 0 {
-			return aus, fmt.Errorf("encode: %w", avError(ret))
+			return aus, fmt.Errorf("encode: %w", avErr(ret))
 		}
 		aus = append(aus, H264AU{
 			Data: C.GoBytes(unsafe.Pointer(e.pkt.data), e.pkt.size),
@@ -208,7 +249,7 @@ func CreateH264File(path string, w, h, fps int) (*H264Writer, error) {
 	case fps <= 0 || fps > 1000:
 		return nil, fmt.Errorf("create video %q: fps must be in 1..1000, got %d", path, fps)
 	}
-	libavInit()
+	ingest.InitLibav()
 	wr := &H264Writer{path: path}
 	if err := wr.open(w, h, fps); err != nil {
 		wr.free()
@@ -236,10 +277,10 @@ func (wr *H264Writer) open(w, h, fps int) error {
 	}
 	wr.enc = enc
 	if wr.pkt = C.av_packet_alloc(); wr.pkt == nil {
-		return avError(avErrENOMEM)
+		return avErr(avErrENOMEM)
 	}
 	if wr.st = C.avformat_new_stream(wr.fmtCtx, nil); wr.st == nil {
-		return avError(avErrENOMEM)
+		return avErr(avErrENOMEM)
 	}
 	if err := avErr(C.avcodec_parameters_from_context(wr.st.codecpar, enc.ctx)); err != nil {
 		return err
@@ -258,7 +299,7 @@ func (wr *H264Writer) open(w, h, fps int) error {
 }
 
 // WriteFrame encodes one frame; its size must be the writer's.
-func (wr *H264Writer) WriteFrame(img *Image) error {
+func (wr *H264Writer) WriteFrame(img *ingest.Image) error {
 	if wr.closed {
 		return fmt.Errorf("write video %q: %w", wr.path, fs.ErrClosed)
 	}
