@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,6 +105,9 @@ type runner struct {
 	// consumer names the sink's durable consumer and its key in the
 	// positions bucket: its name, or "<fleet>_<name>" in a fleet.
 	consumer string
+	// fleet: the sink reads a log that a fleet's nodes append to, and
+	// drops a replaced owner's late events (admit).
+	fleet bool
 
 	// cons is the sink's consumer once open, for the figures' goroutine.
 	cons atomic.Pointer[jetstream.Consumer]
@@ -111,13 +115,28 @@ type runner struct {
 	// Owned by run.
 	positions jetstream.KeyValue
 	floor     uint64 // events up to here were delivered before a restart
+	fences    map[string]fenceSeen
 }
+
+// fenceSeen is the highest fence seen for a stream, and when the log took
+// the first event that carried it.
+type fenceSeen struct {
+	fence uint64
+	at    time.Time
+}
+
+// staleFor is how long after a new owner's first event an event of an
+// older owner can still come (an append that was in flight): a lower
+// fence after that is not a late event but a fleet whose leases started
+// again from scratch (its buckets deleted, to change fleet.lease), and
+// the stream's fences start again from it.
+const staleFor = 5 * time.Minute
 
 func newRunner(spec Spec, allowed Hosts, js jetstream.JetStream, st *stats, log *slog.Logger, fleet, node string) (*runner, error) {
 	log = log.With("sink", spec.Name)
 	r := &runner{spec: spec, js: js, st: st, log: log, done: make(chan struct{}), kinds: map[string]bool{}, since: time.Now(), consumer: spec.Name}
 	if fleet != "" {
-		r.consumer = fleet + "_" + spec.Name
+		r.consumer, r.fleet, r.fences = fleet+"_"+spec.Name, true, map[string]fenceSeen{}
 		if spec.ClientID == "actiond-"+spec.Name {
 			spec.ClientID += "-" + node // r.spec keeps the configured one
 		}
@@ -155,6 +174,11 @@ func (r *runner) subjects() []string {
 	kinds := slices.Clone(r.spec.Kinds)
 	if r.recv.wantsAll() {
 		kinds = append(kinds, eventlog.KindStarted, eventlog.KindEnded, eventlog.KindStatus)
+	}
+	if r.fleet {
+		// A new owner's first event is its stream's status: the sink
+		// learns its fence before any late event of the old owner.
+		kinds = append(kinds, eventlog.KindStatus)
 	}
 	slices.Sort(kinds)
 	kinds = slices.Compact(kinds)
@@ -358,6 +382,11 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		r.ack(ctx, msg, pos, meta.NumPending)
 		return
 	}
+	if !r.admit(ctx, d.ev, meta.Timestamp) {
+		r.log.Debug("event of a replaced owner: skipped", "position", pos, "stream", d.ev.GetStream(), "fence", d.ev.GetFence())
+		r.ack(ctx, msg, pos, meta.NumPending)
+		return
+	}
 	if !d.pass && !r.recv.wantsAll() {
 		r.ack(ctx, msg, pos, meta.NumPending)
 		return
@@ -396,6 +425,52 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 	}
 	r.ack(ctx, msg, pos, meta.NumPending)
+}
+
+// admit reports whether ev, which the log took at at, may be delivered:
+// not when its owner had been replaced by then, that is when an event of
+// its stream with a higher fence came before it in the log, less than
+// staleFor earlier (the hub drops the same events for subscribers). The
+// highest fence per stream is kept in the positions bucket (key
+// "<consumer>.fence.<stream>", value "<fence> <unix nanoseconds>"),
+// written before the event is acknowledged: the fleet's nodes take the
+// sink's events one at a time, so each sees what the one before it saw.
+// While the bucket cannot be read, the node's own memory decides.
+func (r *runner) admit(ctx context.Context, ev *actiondv1.Event, at time.Time) bool {
+	fence := ev.GetFence()
+	if !r.fleet || fence == 0 {
+		return true
+	}
+	stream := ev.GetStream()
+	key := r.consumer + ".fence." + strings.ReplaceAll(stream, ".", "=2E")
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	high, kept := r.fences[stream], fenceSeen{}
+	if e, err := r.positions.Get(gctx, key); err == nil {
+		var nanos int64
+		if _, err := fmt.Sscanf(string(e.Value()), "%d %d", &kept.fence, &nanos); err == nil {
+			kept.at = time.Unix(0, nanos)
+		}
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		r.log.Debug("read the stream's fence", "stream", stream, "err", err)
+	}
+	if kept.fence > high.fence {
+		high = kept
+	}
+	switch {
+	case fence == high.fence:
+		return true
+	case fence < high.fence && at.Sub(high.at) < staleFor:
+		return false
+	case fence < high.fence:
+		r.log.Warn("a fence far below the stream's highest: the fleet's leases started again; the stream's fences start again from it",
+			"stream", stream, "fence", fence, "highest", high.fence, "seen_at", high.at)
+	}
+	r.fences[stream] = fenceSeen{fence: fence, at: at}
+	if _, err := r.positions.Put(gctx, key, fmt.Appendf(nil, "%d %d", fence, at.UnixNano())); err != nil {
+		r.log.Warn("cannot keep the stream's fence", "stream", stream, "fence", fence, "err", err)
+	}
+	return true
 }
 
 // hold waits before a retry, telling the log the event is still being
