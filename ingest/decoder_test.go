@@ -40,6 +40,20 @@ func encodeScene(t testing.TB, scene testScene, n int) []accessUnit {
 	return aus
 }
 
+// testDecoder opens a decoder of codec for frames of at most maxPixels,
+// with a converter of its own; the test's cleanup closes both.
+func testDecoder(t testing.TB, codec Codec, maxPixels int) *decoder {
+	t.Helper()
+	conv := &rgbConverter{}
+	t.Cleanup(conv.close)
+	d, err := newDecoderMax(codec, conv, maxPixels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.close)
+	return d
+}
+
 // decodeAUs decodes aus and returns the frames' metadata; it converts every
 // frame when convert is set.
 func decodeAUs(t *testing.T, d *decoder, aus []accessUnit, convert bool) (metas []frameMeta, imgs []*Image) {
@@ -71,13 +85,7 @@ func TestDecoderFramesAndTimes(t *testing.T) {
 	for i := range aus {
 		aus[i].recv = base.Add(aus[i].pts + 150*time.Millisecond)
 	}
-	var conv rgbConverter
-	defer conv.close()
-	d, err := newDecoder(CodecH264, &conv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.close()
+	d := testDecoder(t, CodecH264, DefaultMaxFramePixels)
 	metas, imgs := decodeAUs(t, d, aus, true)
 	// A live decoder is never drained: frame threads may still hold the
 	// last few.
@@ -114,13 +122,7 @@ func TestDecoderResolutionChange(t *testing.T) {
 		au.pts += time.Second
 		aus = append(aus, au)
 	}
-	var conv rgbConverter
-	defer conv.close()
-	d, err := newDecoder(CodecH264, &conv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.close()
+	d := testDecoder(t, CodecH264, DefaultMaxFramePixels)
 	metas, imgs := decodeAUs(t, d, aus, true)
 	sizes := map[[2]int]int{}
 	for i, img := range imgs {
@@ -140,13 +142,7 @@ func TestDecoderResolutionChange(t *testing.T) {
 func TestDecoderErrorsAreCounted(t *testing.T) {
 	scene := testScene{Width: 160, Height: 120, FPS: 10, Duration: 3 * time.Second, Direction: Up}
 	aus := encodeScene(t, scene, scene.Frames())
-	var conv rgbConverter
-	defer conv.close()
-	d, err := newDecoder(CodecH264, &conv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.close()
+	d := testDecoder(t, CodecH264, DefaultMaxFramePixels)
 	garbage := accessUnit{nalus: [][]byte{{0x65, 0xff, 0x00, 0x13, 0x37, 0x42}, {0x41, 1, 2, 3}}, pts: 0, conn: 1}
 	// Garbage first, then the stream from its second key frame, with
 	// the P frames 12..15 missing (lost packets).
@@ -193,13 +189,7 @@ func TestDecoderH265(t *testing.T) {
 		t.Fatal(err)
 	}
 	aus := splitH265(t, data, 10)
-	var conv rgbConverter
-	defer conv.close()
-	d, err := newDecoder(CodecH265, &conv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.close()
+	d := testDecoder(t, CodecH265, DefaultMaxFramePixels)
 	metas, imgs := decodeAUs(t, d, aus, true)
 	t.Logf("%d access units, %d frames, %d errors", len(aus), len(metas), d.errors)
 	if len(aus) != 20 || len(metas) < 16 || d.errors != 0 {

@@ -173,13 +173,7 @@ func depacketizeDecode(t *testing.T, clip fuzzClip, in []byte, h265 bool) (frame
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conv rgbConverter
-	defer conv.close()
-	dec, err := newDecoder(track.codec, &conv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dec.close()
+	dec := testDecoder(t, track.codec, DefaultMaxFramePixels)
 	s := newFuzzSource(track)
 	var aus uint64
 	for len(in) >= 2 {
@@ -293,13 +287,7 @@ func FuzzSDPParameterSets(f *testing.F) {
 			return // the client's play fails too
 		}
 		s := newFuzzSource(track)
-		var conv rgbConverter
-		defer conv.close()
-		dec, err := newDecoder(track.codec, &conv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer dec.close()
+		dec := testDecoder(t, track.codec, DefaultMaxFramePixels)
 		s.onAU(slices.Clone(idr), 0, time.Time{})
 		if track.codec == CodecH264 && len(s.aus) == 1 {
 			au := <-s.aus

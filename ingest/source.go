@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
@@ -78,10 +79,10 @@ type videoTrack struct {
 type clientConfig struct {
 	url            *url.URL // with credentials
 	transport      Transport
-	timeout        time.Duration // dial and each request
-	readTimeout    time.Duration // the stream's: UDP must deliver well within it
-	tlsFingerprint string        // hex SHA-256 of the server's certificate; "" verifies it the usual way
-	hosts          *HostList     // where it may connect; nil: anywhere
+	timeout        time.Duration  // dial and each request
+	readTimeout    time.Duration  // the stream's: UDP must deliver well within it
+	tlsFingerprint string         // hex SHA-256 of the server's certificate; "" verifies it the usual way
+	hosts          *hostlist.List // where it may connect; nil: anywhere
 	log            *slog.Logger
 }
 
@@ -141,8 +142,8 @@ type sourceConfig struct {
 	readTimeout    time.Duration
 	queueSize      int
 	tlsFingerprint string
-	hosts          *HostList // where it may connect; nil: anywhere
-	conn           uint64    // connection number, stamped on access units
+	hosts          *hostlist.List // where it may connect; nil: anywhere
+	conn           uint64         // connection number, stamped on access units
 }
 
 // openSource connects to the camera and starts playing, within the connect

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,7 +90,8 @@ func newRTSPClient(cfg clientConfig, cb clientCallbacks) (rtspClient, error) {
 		OnPacketsLost: cb.onLost,
 		OnDecodeError: cb.onError,
 		OnResponse:    g.onResponse,
-		DialContext:   cfg.hosts.dialContext(u.Hostname()),
+		DialContext:   cfg.hosts.Dialer(u.Hostname()).DialContext,
+		ListenPacket:  listenRTPUDP,
 	}
 	switch cfg.transport {
 	case TransportUDP:
@@ -110,6 +112,35 @@ func newRTSPClient(cfg clientConfig, cb clientCallbacks) (rtspClient, error) {
 		close(g.doneCh)
 	}()
 	return g, nil
+}
+
+// udpReadBuffer is the receive buffer that the source asks the kernel for
+// on its RTP and RTCP sockets. A camera sends a frame's packets back to
+// back, so a key frame arrives as one burst; a camera at 2 Mbit/s watching
+// a still scene spends nearly the whole second's budget on it (about
+// 145 KB, 100 datagrams), more than Linux's default buffer
+// (net.core.rmem_default, 208 KiB) holds, as each datagram is charged
+// about 2.3 KB, so a reader not scheduled within the burst loses its tail.
+// 2 MiB holds the key frame of a camera at 8 Mbit/s with a one-second rate
+// buffer. The kernel caps the request at net.core.rmem_max (and doubles
+// it: 416 KiB on a stock kernel). It is a limit, not an allocation: it
+// costs nothing while the reader keeps up.
+const udpReadBuffer = 2 << 20
+
+// listenRTPUDP is net.ListenPacket with the socket's receive buffer raised
+// towards udpReadBuffer. A kernel that caps it is no reason to fail, as
+// gortsplib's own UDPReadBufferSize would (it refuses to connect).
+func listenRTPUDP(network, address string) (net.PacketConn, error) {
+	pc, err := net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	if uc, ok := pc.(*net.UDPConn); ok {
+		// Best effort: with the default buffer it still works, with
+		// bursts at risk.
+		_ = uc.SetReadBuffer(udpReadBuffer)
+	}
+	return pc, nil
 }
 
 // fingerprintTLS trusts exactly the certificate with the given SHA-256

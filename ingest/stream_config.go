@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	"github.com/actiond/actiond/models"
 )
 
@@ -70,7 +71,7 @@ type StreamConfig struct {
 	// DefaultMaxFramePixels (8192×4320).
 	MaxFramePixels int
 	// AllowedHosts, when not empty, are the only hosts the stream may
-	// connect to (see HostList); checked again on the address that each
+	// connect to (see hostlist.List); checked again on the address that each
 	// connection dials, after DNS. It defaults to any host.
 	AllowedHosts []string
 	// SnapshotWidth, when positive, has every Window carry the decoded
@@ -98,7 +99,7 @@ type streamSettings struct {
 	StreamConfig
 	url   *url.URL
 	grid  windowGrid
-	hosts *HostList
+	hosts *hostlist.List
 }
 
 // Settle returns cfg with its defaults filled in and the stride rounded up
@@ -213,11 +214,11 @@ func (cfg StreamConfig) settle(model models.Manifest) (streamSettings, error) {
 	case cfg.MaxFramePixels < 0:
 		bad("'max_frame_pixels' must be positive, got %d", cfg.MaxFramePixels)
 	}
-	hosts, err := ParseHostList(cfg.AllowedHosts)
+	hosts, err := hostlist.Parse("ingest.allowed_hosts", cfg.AllowedHosts)
 	if err != nil {
 		bad("'allowed_hosts'%v", err)
 	} else if u != nil && u.Hostname() != "" {
-		if err := hosts.CheckHost(u.Hostname()); err != nil {
+		if err := hosts.Check(u.Hostname()); err != nil {
 			errs = append(errs, err)
 		}
 	}

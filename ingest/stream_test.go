@@ -16,6 +16,8 @@ import (
 
 	"github.com/actiond/actiond/ingest"
 	"github.com/actiond/actiond/ingest/camsim"
+	"github.com/actiond/actiond/ingest/internal/ingesttest"
+	"github.com/actiond/actiond/internal/testenv"
 )
 
 // The stream tests run against the RTSP Simulator on loopback: a real
@@ -46,14 +48,14 @@ func liveSim(t *testing.T, cfg camsim.SimulatorConfig) *camsim.Simulator {
 
 // Helpers shared with ingest's own tests (helpers_test.go).
 var (
-	liveModel    = ingest.LiveModel
-	newLogBuffer = ingest.NewLogBuffer
+	liveModel    = ingesttest.LiveModel
+	newLogBuffer = ingesttest.NewLogBuffer
 	startStream  = ingest.StartStream
-	nextWindow   = ingest.NextWindow
-	waitStatus   = ingest.WaitStatus
-	sharedClip   = ingest.SharedClip
-	needTool     = ingest.NeedTool
-	rssBytes     = ingest.RSSBytes
+	nextWindow   = ingesttest.NextWindow[ingest.Window, ingest.Status]
+	waitStatus   = ingesttest.WaitStatus[ingest.Status]
+	sharedClip   = ingesttest.SharedClip
+	needTool     = testenv.Tool
+	rssBytes     = ingesttest.RSS
 	cHeapInUse   = ingest.CHeapInUse
 	capture      = ingest.Capture
 	nalType      = ingest.NALType

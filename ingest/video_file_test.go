@@ -16,26 +16,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/actiond/actiond/internal/testenv"
 )
-
-// sharedClip returns the path of a clip in the repository's testdata/.
-func sharedClip(t testing.TB, name string) string {
-	t.Helper()
-	p := filepath.Join("..", "testdata", name)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("test media missing: %v", err)
-	}
-	return p
-}
-
-// needTool returns the path of an FFmpeg command-line tool, the real peer
-// that decoding is checked against.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	return testenv.Tool(t, name)
-}
 
 // ffmpegRGBFrames returns the RGB24 frames with the given indices (in
 // decoding order) as the ffmpeg CLI converts them.
@@ -55,25 +36,6 @@ func ffmpegRGBFrames(t *testing.T, path string, indices []int) []byte {
 		t.Fatalf("ffmpeg: %v: %s", err, stderr.String())
 	}
 	return out
-}
-
-// decodeAll decodes the given indices of path and returns the images.
-func decodeAll(t *testing.T, path string, indices []int) []*Image {
-	t.Helper()
-	f, err := OpenVideoFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var imgs []*Image
-	err = f.Decode(indices, func(_ int, _ time.Duration, img *Image) error {
-		imgs = append(imgs, img)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return imgs
 }
 
 func TestVideoFileInfoAndCountFrames(t *testing.T) {
@@ -556,21 +518,6 @@ func TestVideoFileClose(t *testing.T) {
 	if _, err := f.CountFrames(); !errors.Is(err, fs.ErrClosed) {
 		t.Errorf("CountFrames after Close = %v, want fs.ErrClosed", err)
 	}
-}
-
-// rssBytes returns the process's resident set size.
-func rssBytes(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		testenv.Missing(t, "no /proc/self/statm: %v", err)
-	}
-	fields := strings.Fields(string(b))
-	pages, err := strconv.ParseInt(fields[1], 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pages * int64(os.Getpagesize())
 }
 
 // Every C object is freed on every path: open, decode, close in a loop, and

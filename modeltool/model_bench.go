@@ -33,19 +33,23 @@ type ModelBench struct {
 	// time of all the timed runs (inference.sessions' throughput).
 	Sessions  int     `json:"sessions"`
 	ClipsPerS float64 `json:"clips_per_s"`
+	// NoSpin: the intra-op threads slept between their parts of a run
+	// instead of spinning, as the server's sessions do.
+	NoSpin bool `json:"no_spin"`
 }
 
 // BenchModel opens the model at path with the given intra-op threads (0 =
 // all cores), runs one warm-up batch of batch clips of seeded random input,
 // then times iterations runs.
 func BenchModel(path string, threads, batch, iterations int) (*ModelBench, error) {
-	return BenchModelSessions(path, 1, threads, batch, iterations)
+	return BenchModelSessions(path, 1, threads, batch, iterations, false)
 }
 
 // BenchModelSessions is BenchModel with sessions engine sessions running
 // side by side, as inference.sessions does: the latencies are those of
-// every session's runs, ClipsPerS their throughput together.
-func BenchModelSessions(path string, sessions, threads, batch, iterations int) (*ModelBench, error) {
+// every session's runs, ClipsPerS their throughput together. noSpin opens
+// them as the server does (engine.Options.NoSpin).
+func BenchModelSessions(path string, sessions, threads, batch, iterations int, noSpin bool) (*ModelBench, error) {
 	if sessions < 1 {
 		return nil, fmt.Errorf("model bench: sessions must be ≥ 1, got %d", sessions)
 	}
@@ -68,7 +72,7 @@ func BenchModelSessions(path string, sessions, threads, batch, iterations int) (
 		}
 	}()
 	for range sessions {
-		s, err := engine.Open(path, engine.Options{Threads: threads})
+		s, err := engine.Open(path, engine.Options{Threads: threads, NoSpin: noSpin})
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +127,7 @@ func BenchModelSessions(path string, sessions, threads, batch, iterations int) (
 	b := &ModelBench{
 		Model: sess.Name(), Threads: sess.Threads(), Batch: batch, Iterations: iterations,
 		P50ms: stats.Percentile(times, 0.5), P90ms: stats.Percentile(times, 0.9), Minms: times[0],
-		MACsPerClip: macs, Sessions: sessions,
+		MACsPerClip: macs, Sessions: sessions, NoSpin: noSpin,
 		ClipsPerS: float64(sessions*iterations*batch) / wall.Seconds(),
 	}
 	if macs > 0 && b.P50ms > 0 {

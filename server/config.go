@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/actiond/actiond/classify"
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/hostlist"
 	"github.com/actiond/actiond/server/sink"
 )
 
@@ -592,9 +594,10 @@ func (c Config) Settle() (Config, error) {
 	case in.MaxFramePixels < 0 || in.MaxFramePixels > maxFramePixels:
 		bad("ingest.max_frame_pixels", "must be between 1 and %d (16384x16384), got %d", maxFramePixels, in.MaxFramePixels)
 	}
-	hosts, err := ingest.ParseHostList(in.AllowedHosts)
+	hosts, err := hostlist.Parse("ingest.allowed_hosts", in.AllowedHosts)
 	if err != nil {
 		bad("ingest.allowed_hosts", "%v", err)
+		hosts = nil // the streams' hosts are judged once the list is right
 	}
 
 	c.Sinks, errs = c.Sinks.settle(errs)
@@ -659,7 +662,7 @@ func (c Config) Settle() (Config, error) {
 			bad(key+"name", "%q is also the name of streams[%d]", s.Name, j)
 		}
 		if u, err := url.Parse(s.URL); err == nil && u.Hostname() != "" {
-			if err := hosts.CheckHost(u.Hostname()); err != nil {
+			if err := hosts.Check(u.Hostname()); err != nil {
 				bad(key+"url", "%v", err)
 			}
 		}
@@ -754,9 +757,10 @@ func (c *Config) settleFleet(bad func(key, format string, args ...any)) {
 
 // settle checks the sinks and fills in their defaults.
 func (sc SinksConfig) settle(errs FieldErrors) (SinksConfig, FieldErrors) {
-	hosts, badHosts := sink.ParseHosts(sc.AllowedHosts)
-	for _, i := range badHosts {
-		errs.add(fmt.Sprintf("sinks.allowed_hosts[%d]", i), fmt.Sprintf("must be a host name, an IP address or a CIDR range, got %q", sc.AllowedHosts[i]))
+	hosts, err := hostlist.Parse("sinks.allowed_hosts", sc.AllowedHosts)
+	var bad *hostlist.EntryError
+	if errors.As(err, &bad) {
+		errs.add(fmt.Sprintf("sinks.allowed_hosts[%d]", bad.Index), fmt.Sprintf("must be a host name, an IP address or a CIDR range, got %q", bad.Entry))
 	}
 	if len(sc.List) == 0 {
 		return sc, errs

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/actiond/actiond/classify"
-	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/hostlist"
 	"github.com/actiond/actiond/server/eventlog"
 	"github.com/actiond/actiond/server/fleet"
 	"google.golang.org/grpc/codes"
@@ -116,7 +116,7 @@ func grpcError(err error) error {
 	case errors.Is(err, ErrTooManyStreams), errors.Is(err, ErrTooManySubscribers), errors.Is(err, ErrContentTooLarge),
 		errors.Is(err, ErrClassifyBusy):
 		code = codes.ResourceExhausted
-	case errors.Is(err, ErrURIForbidden), errors.Is(err, ingest.ErrHostNotAllowed):
+	case errors.Is(err, ErrURIForbidden), errors.Is(err, hostlist.ErrNotAllowed):
 		code = codes.PermissionDenied
 	case errors.Is(err, ErrUnreadableClip):
 		code = codes.InvalidArgument

@@ -61,12 +61,7 @@ func buildNATSServer(t *testing.T) string {
 func startNATS(t *testing.T, dir, addr string) *natsServer {
 	t.Helper()
 	if addr == "" {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr = l.Addr().String()
-		l.Close()
+		addr = testenv.FreeAddr(t)
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	n := &natsServer{bin: buildNATSServer(t), dir: dir, addr: addr, out: &testenv.Buffer{}, done: make(chan struct{})}
@@ -203,12 +198,7 @@ func TestExternalNATS(t *testing.T) {
 // kept.
 func TestExternalNATSDownAtStart(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testenv.FreeAddr(t)
 	ts := startServer(t, Config{NATS: NATSConfig{URL: "nats://" + addr}})
 	ctx := ctxT(t, 90*time.Second)
 	h, err := ts.health.Check(ctx, &healthpb.HealthCheckRequest{Service: actiondv1.HistoryService_ServiceDesc.ServiceName})

@@ -65,6 +65,7 @@ func (s *Server) joinFleet(ctx context.Context, c *core) {
 			Status:         c.streams.fleetStatus,
 			Load:           newLoadMeter(c.sched).load,
 			Logger:         s.log,
+			Previous:       s.fleetPrevious,
 		})
 		cancel()
 		if errors.Is(err, fleet.ErrDuplicateNode) || errors.Is(err, fleet.ErrLeaseMismatch) {

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	"github.com/actiond/actiond/models/motion"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
-	"github.com/actiond/actiond/server/sink"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -144,7 +144,7 @@ func FuzzConfig(f *testing.F) {
 			}
 			names[st.Name] = true
 		}
-		hosts, _ := sink.ParseHosts(s.Sinks.AllowedHosts)
+		hosts, _ := hostlist.Parse("sinks.allowed_hosts", s.Sinks.AllowedHosts)
 		sinkNames := map[string]bool{}
 		for i, sp := range s.Sinks.List {
 			if _, ps := sp.Settle(hosts); len(ps) > 0 {

@@ -81,6 +81,9 @@ type Server struct {
 
 	// beforeLoad, for tests, runs before the model is loaded.
 	beforeLoad func()
+	// fleetPrevious, for tests, makes this node write the fleet's records
+	// as the previous minor release did (fleet.Config.Previous).
+	fleetPrevious bool
 }
 
 // core is what exists once the model is loaded.

@@ -1,18 +1,16 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/internal/procstat"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -44,17 +42,11 @@ func measure(t *testing.T) processFigures {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	f := processFigures{goroutines: runtime.NumGoroutine(), fds: len(fds), heapKiB: int64(ms.HeapInuse >> 10)}
-	st, err := os.Open("/proc/self/status")
+	rss, err := procstat.RSS(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	sc := bufio.NewScanner(st)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			f.rssKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
+	f.rssKiB = rss >> 10
 	return f
 }
 

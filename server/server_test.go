@@ -128,6 +128,13 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
 	ts := newTestServer(t, cfg)
 	ts.start(t)
+	ts.waitLoaded(t)
+	return ts
+}
+
+// waitLoaded waits until ts's model is loaded.
+func (ts *testServer) waitLoaded(t *testing.T) {
+	t.Helper()
 	select {
 	case <-ts.Loaded():
 	case <-time.After(30 * time.Second):
@@ -136,7 +143,6 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	if ts.loadErr != nil {
 		t.Fatalf("load: %v (set %s if ONNX Runtime is not found)", ts.loadErr, engine.LibraryEnv)
 	}
-	return ts
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/sink"
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,7 +50,7 @@ func (s *Server) applySinks() error {
 	if m == nil {
 		return nil
 	}
-	hosts, _ := sink.ParseHosts(s.sinks.cfg.AllowedHosts)
+	hosts, _ := hostlist.Parse("sinks.allowed_hosts", s.sinks.cfg.AllowedHosts)
 	return m.Apply(s.sinks.cfg.List, hosts)
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
 	"github.com/actiond/actiond/server/sink"
@@ -195,16 +196,8 @@ func TestSinkService(t *testing.T) {
 	noSecret(t, "server log", ts.logs.String(), "secret")
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitUntil polls cond until it holds; its deadline only catches hangs.
+var waitUntil = testenv.WaitFor
 
 // The README's sink configurations load and settle as they are.
 func TestReadmeSinkExamples(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/fleet"
@@ -42,6 +43,11 @@ type StreamManager struct {
 	own      sync.Mutex
 	fleet    atomic.Pointer[fleet.Fleet]
 	watchers sync.WaitGroup
+	// configured identifies the configuration's entry of each of its
+	// streams (configHash), for the registry's tombstones; since is when
+	// the configuration was read.
+	configured map[string]string
+	since      time.Time
 }
 
 // heldStream is a saved stream that is kept but not watched, and why.
@@ -52,7 +58,8 @@ type heldStream struct {
 
 // NewStreamManager returns an empty manager.
 func NewStreamManager(deps *streamDeps, state streamStore, log *slog.Logger) *StreamManager {
-	return &StreamManager{deps: deps, state: state, log: log, streams: map[string]*managedStream{}, inFleet: deps.cfg.InFleet()}
+	return &StreamManager{deps: deps, state: state, log: log, streams: map[string]*managedStream{}, inFleet: deps.cfg.InFleet(),
+		configured: map[string]string{}, since: time.Now()}
 }
 
 // Restore starts the configured streams, then those of the state file. A
@@ -63,6 +70,7 @@ func NewStreamManager(deps *streamDeps, state streamStore, log *slog.Logger) *St
 func (sm *StreamManager) Restore(configured []StreamSpec) error {
 	var errs FieldErrors
 	for i, spec := range configured {
+		sm.configured[spec.Name] = configHash(spec)
 		if _, err := sm.add(spec, originConfig); err != nil {
 			var fe FieldErrors
 			if asFieldErrors(err, &fe) {
@@ -134,6 +142,12 @@ func (sm *StreamManager) add(spec StreamSpec, origin streamOrigin) (*actiondv1.S
 	defer sm.change.Unlock()
 	if err := sm.start(spec, origin, origin == originAPI); err != nil {
 		return nil, err
+	}
+	if reg := sm.registry(); sm.inFleet && origin == originAPI && reg != nil {
+		// Added again: the configurations may bring it back too.
+		if err := reg.unbury(spec.Name); err != nil {
+			sm.log.Warn("cannot clear the stream's tombstone: nodes whose configuration has it do not play it until it is cleared", "stream", spec.Name, "error", err)
+		}
 	}
 	sm.syncFleet()
 	return sm.Get(spec.Name)
@@ -346,26 +360,50 @@ func (sm *StreamManager) Remove(name string) error {
 		}
 		return err
 	}
+	// In a fleet the tombstone first: no node's configuration brings the
+	// stream back (stream_manager_fleet.go).
+	reg := sm.registry()
+	if sm.inFleet && reg != nil {
+		hash := ""
+		if ms.origin == originConfig {
+			hash = sm.configured[name]
+		}
+		if err := reg.bury(name, sm.deps.cfg.Node.Name, hash, true); err != nil {
+			return fmt.Errorf("remove stream %q from the fleet: %w", name, err)
+		}
+	}
 	// The file first: a removal it cannot keep is not made.
 	if ms.origin == originAPI {
 		if err := sm.save(name, nil); err != nil {
 			return err
 		}
 	}
-	sm.own.Lock()
-	sm.mu.Lock()
-	ms = sm.streams[name] // released and replaced meanwhile
-	delete(sm.streams, name)
-	sm.mu.Unlock()
-	ms.Close()
-	sm.own.Unlock()
+	sm.forget(name)
 	sm.syncFleet()
-	if ms.origin == originConfig {
+	if ms.origin == originConfig && sm.inFleet && reg != nil {
+		sm.log.Warn("stream of the configuration removed over the API: removed from every node of the fleet; a node brings it back only once its configuration's entry for it changes",
+			"stream", name)
+	} else if ms.origin == originConfig {
 		sm.log.Warn("stream of the configuration removed over the API: it comes back when the server restarts, unless it is taken out of the configuration",
 			"stream", name)
 	}
 	sm.log.Info("stream removed", "stream", name)
 	return nil
+}
+
+// forget stops stream name and forgets it: the one the name has now,
+// which a fleet's Release may have replaced since the caller looked.
+// sm.change is held.
+func (sm *StreamManager) forget(name string) {
+	sm.own.Lock()
+	defer sm.own.Unlock()
+	sm.mu.Lock()
+	ms := sm.streams[name]
+	delete(sm.streams, name)
+	sm.mu.Unlock()
+	if ms != nil {
+		ms.Close()
+	}
 }
 
 // save writes the state file: the API streams, with the stream name's spec

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/fleet"
@@ -43,17 +44,19 @@ func (sm *StreamManager) Acquire(name string, fence uint64) {
 }
 
 // Release stops playing stream here and returns once it has stopped; the
-// stream stays known, for another node to play.
+// stream stays known, for another node to play. The stream is replaced by
+// one that does not play at once, and stopped outside sm.own: a camera
+// slow to hang up holds up neither the Acquire of another stream nor a
+// change of this one (which goes to the replacement).
 func (sm *StreamManager) Release(name string) {
 	sm.own.Lock()
-	defer sm.own.Unlock()
 	sm.mu.Lock()
 	ms := sm.streams[name]
 	sm.mu.Unlock()
 	if ms == nil || !ms.started.Load() {
+		sm.own.Unlock()
 		return
 	}
-	ms.Close()
 	v := ms.view.Load()
 	sm.mu.Lock()
 	if sm.streams[name] == ms && !sm.closed {
@@ -61,6 +64,8 @@ func (sm *StreamManager) Release(name string) {
 		sm.streams[name] = newManagedStream(v.spec, v.opts, v.icfg, sm.gen, ms.origin, sm.deps)
 	}
 	sm.mu.Unlock()
+	sm.own.Unlock()
+	ms.Close()
 	sm.log.Info("stream released: stopped here", "stream", name)
 }
 
@@ -140,11 +145,42 @@ func (sm *StreamManager) fleetStatus(names []string) map[string]json.RawMessage 
 }
 
 // watchRegistry applies the changes other nodes make to the shared stream
-// registry, until ctx ends.
+// registry, until ctx ends. What the registry holds now (tombstones
+// among it) is applied before it returns, so that the fleet places
+// nothing a tombstone removes.
 func (sm *StreamManager) watchRegistry(ctx context.Context, reg *streamRegistry) error {
 	w, err := reg.kv.WatchAll(ctx)
 	if err != nil {
 		return err
+	}
+	apply := func(e jetstream.KeyValueEntry) {
+		switch {
+		case strings.HasPrefix(e.Key(), tombstonePrefix):
+			sm.applyTombstone(reg, e)
+		case !strings.HasPrefix(e.Key(), "="):
+			sm.applyRegistry(reg, e)
+		}
+	}
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for initial := true; initial; {
+		select {
+		case <-ctx.Done():
+			w.Stop()
+			return ctx.Err()
+		case <-timeout.C:
+			w.Stop()
+			return errors.New("the stream registry's contents did not arrive within 30s")
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return errors.New("the stream registry's watch ended")
+			case e == nil:
+				initial = false
+			default:
+				apply(e)
+			}
+		}
 	}
 	sm.watchers.Go(func() {
 		defer w.Stop()
@@ -156,8 +192,8 @@ func (sm *StreamManager) watchRegistry(ctx context.Context, reg *streamRegistry)
 				if !ok {
 					return
 				}
-				if e != nil && !strings.HasPrefix(e.Key(), "=") {
-					sm.applyRegistry(reg, e)
+				if e != nil {
+					apply(e)
 				}
 			}
 		}
@@ -185,12 +221,7 @@ func (sm *StreamManager) applyRegistry(reg *streamRegistry, e jetstream.KeyValue
 		if ms == nil || ms.origin != originAPI {
 			return
 		}
-		sm.own.Lock()
-		sm.mu.Lock()
-		delete(sm.streams, name)
-		sm.mu.Unlock()
-		ms.Close()
-		sm.own.Unlock()
+		sm.forget(name)
 		sm.log.Info("stream removed on another node", "stream", name)
 		sm.syncFleet()
 		return
@@ -230,5 +261,61 @@ func (sm *StreamManager) applyRegistry(reg *streamRegistry, e jetstream.KeyValue
 		}
 		return
 	}
+	sm.syncFleet()
+}
+
+// registry returns the stream registry, nil while it is not open.
+// sm.change is held.
+func (sm *StreamManager) registry() *streamRegistry {
+	switch st := sm.state.(type) {
+	case *streamRegistry:
+		return st
+	case *lateRegistry:
+		return st.reg
+	}
+	return nil
+}
+
+// applyTombstone removes here a stream of the configuration that was
+// removed over the API on some node (its tombstone; an API stream goes
+// with its registry key). A tombstone from before this node read its
+// configuration stands only for the configuration entries it names: one
+// that differs is a changed configuration, which brings the stream back
+// (the tombstone is cleared). A live removal takes this node's entry into
+// the tombstone, so that it stays removed when this node restarts with
+// the same configuration.
+func (sm *StreamManager) applyTombstone(reg *streamRegistry, e jetstream.KeyValueEntry) {
+	if e.Operation() != jetstream.KeyValuePut {
+		return // added again: the configuration's copy comes back at the next start
+	}
+	var rec removedStream
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		sm.log.Warn("stream registry: ignoring a tombstone that does not decode", "key", e.Key(), "error", err)
+		return
+	}
+	name := tombstoneStream(e.Key())
+	sm.change.Lock()
+	defer sm.change.Unlock()
+	sm.mu.Lock()
+	ms, closed := sm.streams[name], sm.closed
+	sm.mu.Unlock()
+	if closed || ms == nil || ms.origin != originConfig {
+		return
+	}
+	hash := sm.configured[name]
+	if !slices.Contains(rec.Config, hash) {
+		if rec.Time.Before(sm.since) {
+			sm.log.Info("stream of the configuration removed over the API is back: this node's configuration entry for it changed", "stream", name, "removed_at", rec.Time)
+			if err := reg.unbury(name); err != nil {
+				sm.log.Warn("cannot clear the stream's tombstone", "stream", name, "error", err)
+			}
+			return
+		}
+		if err := reg.bury(name, rec.Node, hash, false); err != nil {
+			sm.log.Warn("cannot add this node's configuration to the stream's tombstone: it comes back when this node restarts", "stream", name, "error", err)
+		}
+	}
+	sm.forget(name)
+	sm.log.Info("stream of the configuration removed over the API (on this node or another): it stays removed until the configuration's entry for it changes", "stream", name, "removed_by", rec.Node)
 	sm.syncFleet()
 }

@@ -3,6 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -162,8 +165,94 @@ func (r *streamRegistry) Save(specs []StreamSpec) error {
 	return nil
 }
 
-// decodeRegistrySpec reads one stream's YAML, strictly (as the
-// configuration is read).
+// tombstonePrefix begins the registry key of a stream removed over the
+// API in a fleet ("=removed=<name>", dots written "=2E"): no node's
+// configuration brings it back while its entry for the stream is what was
+// removed (removedStream).
+const tombstonePrefix = "=removed="
+
+// removedStream is a tombstone's value: when the stream was removed, by
+// which node, and the configuration entries it stands for (configHash of
+// each node's entry for the stream, as each node that had one added it).
+// Readers ignore fields they do not know (FormatVersion's rule).
+type removedStream struct {
+	Version int       `json:"version"`
+	Node    string    `json:"node"`
+	Time    time.Time `json:"time"`
+	Config  []string  `json:"config,omitempty"`
+}
+
+func tombstoneKey(name string) string { return tombstonePrefix + strings.ReplaceAll(name, ".", "=2E") }
+
+func tombstoneStream(key string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(key, tombstonePrefix), "=2E", ".")
+}
+
+// configHash identifies a configuration's entry for a stream, without
+// its credentials.
+func configHash(spec StreamSpec) string {
+	b, _ := yaml.Marshal(spec)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
+
+// bury writes the tombstone of stream name, removed by node (fresh),
+// with hash if not ""; or adds hash to the one there, compare-and-set, so
+// that nodes adding theirs at once all count.
+func (r *streamRegistry) bury(name, node, hash string, fresh bool) error {
+	ctx, cancel := registryContext()
+	defer cancel()
+	key := tombstoneKey(name)
+	for range 10 {
+		rec, rev := removedStream{Version: 1, Node: node, Time: time.Now().UTC()}, uint64(0)
+		if !fresh {
+			e, err := r.kv.Get(ctx, key)
+			switch {
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+				return nil // added again meanwhile: nothing to add to
+			case err != nil:
+				return fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
+			}
+			if json.Unmarshal(e.Value(), &rec) == nil && slices.Contains(rec.Config, hash) {
+				return nil
+			}
+			rev = e.Revision()
+		}
+		if hash != "" {
+			rec.Config = append(rec.Config, hash)
+		}
+		b, _ := json.Marshal(rec)
+		var err error
+		if rev == 0 {
+			_, err = r.kv.Put(ctx, key, b)
+		} else {
+			_, err = r.kv.Update(ctx, key, b, rev)
+		}
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
+		}
+	}
+	return fmt.Errorf("%w: the tombstone of stream %q changed ten times meanwhile", eventlog.ErrUnavailable, name)
+}
+
+// unbury removes the tombstone of stream name (it was added again).
+func (r *streamRegistry) unbury(name string) error {
+	ctx, cancel := registryContext()
+	defer cancel()
+	if err := r.kv.Delete(ctx, tombstoneKey(name)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// decodeRegistrySpec reads one stream's YAML as the configuration is
+// read, except that keys it does not know are left out: a node of the
+// next minor release may have written them (the registry's records are
+// the configuration's stream keys, which are only ever added to, with
+// omitempty, so a record has a new key only where it is set).
 func decodeRegistrySpec(b []byte) (StreamSpec, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
@@ -175,6 +264,7 @@ func decodeRegistrySpec(b []byte) (StreamSpec, error) {
 	}
 	var errs FieldErrors
 	decodeNode(root.Content[0], reflect.ValueOf(&spec).Elem(), "", &errs)
+	errs = slices.DeleteFunc(errs, func(e FieldError) bool { return strings.HasPrefix(e.Problem, "unknown key") })
 	return spec, errs.err()
 }
 

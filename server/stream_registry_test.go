@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,18 @@ func TestStateFileImportedOnce(t *testing.T) {
 	got := listAll(t, ctx, second)
 	if len(got) != 2 || got[0].GetName() != "added" || got[1].GetName() != "old" || got[1].GetUrl() != "rtsp://***@127.0.0.1:1/old" {
 		t.Errorf("second start: %v, want added and old from the registry", got)
+	}
+}
+
+// A registry record written by a node of the next minor release, with a
+// stream key this one does not know, is read: the key is left out. A
+// record whose known keys are wrong is still refused.
+func TestRegistryRecordOfANewerRelease(t *testing.T) {
+	spec, err := decodeRegistrySpec([]byte("name: gate\nurl: rtsp://cam/1\nwindow: 10s\nzone: eu-1\nptz: {preset: 3}\n"))
+	if err != nil || spec.Name != "gate" || spec.URL != "rtsp://cam/1" || spec.Window != 10*time.Second {
+		t.Errorf("record with keys of a newer release: %+v, %v", spec, err)
+	}
+	if _, err := decodeRegistrySpec([]byte("name: gate\nurl: rtsp://cam/1\nwindow: soon\nzone: eu-1\n")); err == nil || !strings.Contains(err.Error(), "window") {
+		t.Errorf("a wrong window: %v", err)
 	}
 }

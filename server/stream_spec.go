@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/ingest"
+	"github.com/actiond/actiond/ingest/hostlist"
 	"github.com/actiond/actiond/models"
 )
 
@@ -195,9 +196,9 @@ func (s StreamSpec) resolve(cfg *Config, model models.Manifest) (streamOptions, 
 	o.topK = min(o.topK, labels)
 	if len(errs) == 0 {
 		// ingest.allowed_hosts was checked by Config.Settle.
-		hosts, _ := ingest.ParseHostList(cfg.Ingest.AllowedHosts)
+		hosts, _ := hostlist.Parse("ingest.allowed_hosts", cfg.Ingest.AllowedHosts)
 		if u, err := url.Parse(s.URL); err == nil {
-			if err := hosts.CheckHost(u.Hostname()); err != nil {
+			if err := hosts.Check(u.Hostname()); err != nil {
 				return o, ingest.StreamConfig{}, fmt.Errorf("stream %q: url: %w", s.Name, err)
 			}
 		}

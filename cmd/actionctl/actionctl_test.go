@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
 
@@ -228,7 +229,7 @@ func TestClassifyModelHealth(t *testing.T) {
 	if out := mustCtl(t, srv, "health"); out != "SERVING\nevent log: SERVING\n" {
 		t.Errorf("health printed %q", out)
 	}
-	r = run(t, nil, "", actionctl, "--server", freeAddr(t), "health")
+	r = run(t, nil, "", actionctl, "--server", testenv.FreeAddr(t), "health")
 	wantFail(t, r, "Unavailable")
 }
 
@@ -241,7 +242,7 @@ func TestToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := startServer(freeAddr(t), cfg, []string{"ACTIOND_TOKENS=s3cret"})
+	srv, err := startServer(testenv.FreeAddr(t), cfg, []string{"ACTIOND_TOKENS=s3cret"})
 	if err != nil {
 		t.Fatal(err)
 	}

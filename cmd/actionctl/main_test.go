@@ -72,16 +72,6 @@ func setup(m *testing.M) (int, error) {
 	return code, nil
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // proc is a program the tests started; its output is kept for when a test
 // fails.
 type proc struct {
@@ -242,7 +232,7 @@ func sharedServer(t *testing.T) (*server, string) {
 			shared.err = err
 			return
 		}
-		shared.srv, shared.err = startServer(freeAddr(t), cfg, nil)
+		shared.srv, shared.err = startServer(testenv.FreeAddr(t), cfg, nil)
 	})
 	if shared.err != nil {
 		t.Fatal(shared.err)

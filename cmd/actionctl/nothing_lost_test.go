@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/client"
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/protobuf/proto"
@@ -29,7 +30,7 @@ func TestNothingLostAcrossKills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/client"
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,7 +26,7 @@ func TestSubscribeSurvivesServerRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	srv, err := startServer(addr, cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
 
@@ -27,10 +28,10 @@ func TestSinksLs(t *testing.T) {
 sinks:
   - {name: plc, type: mqtt, url: "mqtt://%s", username: bridge, password: hunter2}
   - {name: tickets, type: webhook, url: "%s/hook?token=hunter2", secret: hunter2}
-`, freeAddr(t), hook.URL), 0o600); err != nil {
+`, testenv.FreeAddr(t), hook.URL), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := startServer(freeAddr(t), config, []string{"ACTIOND_DATA_DIR=" + filepath.Join(dir, "data")})
+	srv, err := startServer(testenv.FreeAddr(t), config, []string{"ACTIOND_DATA_DIR=" + filepath.Join(dir, "data")})
 	if err != nil {
 		t.Fatal(err)
 	}

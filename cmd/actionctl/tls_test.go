@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/internal/testcert"
+	"github.com/actiond/actiond/internal/testenv"
 )
 
 // A server with TLS (a certificate of a test CA) and a token, as
@@ -26,7 +27,7 @@ func TestTLSWithToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	p, err := start("actiond serve", []string{"ACTIOND_TOKENS=tls-token-7731"}, actiond, "serve", "--listen", addr, "--model", motion, "--config", cfg)
 	if err != nil {
 		t.Fatal(err)

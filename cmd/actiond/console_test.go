@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,7 +66,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// A fixed HTTP address and data_dir, so that the server can come back
 	// where the page looks for it, with its log.
 	env := []string{"ACTIOND_TOKENS=" + token, "ACTIOND_DATA_DIR=" + t.TempDir()}
-	args := []string{"serve", "--demo", "--model", model, "--listen", "127.0.0.1:0", "--http-listen", freeAddr(t),
+	args := []string{"serve", "--demo", "--model", model, "--listen", "127.0.0.1:0", "--http-listen", testenv.FreeAddr(t),
 		"--camera-listen", "127.0.0.1:0"}
 	p := startServe(t, env, args...)
 	consoleURL := waitLine(t, p, regexp.MustCompile(`Open the console in a browser: (\S+)`))
@@ -285,17 +284,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	if len(pageErrors) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(pageErrors, "\n"))
 	}
-}
-
-// freeAddr returns a loopback address with a port that was free.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // waitLine waits for a line of p's output that re matches and returns its

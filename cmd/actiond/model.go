@@ -187,6 +187,7 @@ func runModelBench(args []string) error {
 	batch := fs.Int("batch", 1, "clips per run")
 	sessions := fs.Int("sessions", 1, "sessions running side by side, each with --threads threads (as inference.sessions)")
 	iterations := fs.Int("iterations", 20, "timed runs after one warm-up run")
+	noSpin := fs.Bool("no-spin", false, "intra-op threads sleep between their parts of a run instead of spinning, as in `actiond serve`")
 	asJSON := fs.Bool("json", false, "print JSON")
 	cache := fs.Bool("feature-cache", false, "time a live window with the feature cache (fronts on --new-frames frames, then the back) against the whole model")
 	newFrames := fs.Int("new-frames", 2, "with --feature-cache: frames a window adds (2 at the default stride)")
@@ -199,7 +200,7 @@ func runModelBench(args []string) error {
 	if *cache {
 		return benchFeatureCache(*model, *threads, *newFrames, *iterations, *asJSON)
 	}
-	b, err := modeltool.BenchModelSessions(*model, *sessions, *threads, *batch, *iterations)
+	b, err := modeltool.BenchModelSessions(*model, *sessions, *threads, *batch, *iterations, *noSpin)
 	if err != nil {
 		return err
 	}

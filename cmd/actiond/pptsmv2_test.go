@@ -174,13 +174,16 @@ func TestModelBenchJSON(t *testing.T) {
 	}
 
 	// --sessions: that many sessions side by side, and their clips/s
-	// together.
-	r = mustRun(t, "model", "bench", "--model", model, "--sessions", "2", "--threads", "1", "--iterations", "2", "--json")
+	// together; --no-spin opens them as the server does.
+	r = mustRun(t, "model", "bench", "--model", model, "--sessions", "2", "--threads", "1", "--iterations", "2", "--no-spin", "--json")
 	got = nil
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("model bench --sessions 2 --json printed %q: %v", r.stdout, err)
 	}
 	if cps, _ := got["clips_per_s"].(float64); got["sessions"] != 2.0 || cps <= 0 {
 		t.Errorf("sessions %v, clips_per_s %v; want 2 and a positive number", got["sessions"], got["clips_per_s"])
+	}
+	if got["no_spin"] != true {
+		t.Errorf("no_spin %v, want true with --no-spin", got["no_spin"])
 	}
 }

@@ -15,8 +15,6 @@ import (
 	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // serve --cpuprofile/--memprofile: after a live run that produced a
@@ -44,15 +42,8 @@ func TestServeWritesProfiles(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, nil, "serve", "--config", config, "--listen", addr, "--model", model,
+	p, conn, _ := serveAndDial(t, nil, nil, "--config", config, "--model", model,
 		"--cpuprofile", cpu, "--memprofile", mem)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sub, err := actiondv1.NewRecognitionServiceClient(conn).Subscribe(ctx, &actiondv1.SubscribeRequest{})
@@ -68,14 +59,7 @@ func TestServeWritesProfiles(t *testing.T) {
 			windows++
 		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("actiond serve did not exit within 30s of SIGINT")
-	}
+	p.stop(t, syscall.SIGINT, 30*time.Second)
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit status %d, want 0; stderr:\n%s", code, p.stderr)
 	}

@@ -16,8 +16,7 @@ import (
 	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/slowmodel"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"github.com/actiond/actiond/internal/testenv"
 )
 
 // SIGTERM with the model saturated: several cameras feed a model whose
@@ -39,7 +38,7 @@ func TestServeSIGTERMInterruptsAModelRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	metrics := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	metrics := testenv.FreeAddr(t)
 	var yaml strings.Builder
 	fmt.Fprintf(&yaml, "shutdown_timeout: 10s\nmetrics_listen: %s\ninference:\n  threads: 1\nstreams:\n", metrics)
 	for i := range 4 {
@@ -49,14 +48,7 @@ func TestServeSIGTERMInterruptsAModelRun(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, nil, "serve", "--config", config, "--listen", addr, "--model", model)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn)
+	p, _, _ := serveAndDial(t, nil, nil, "--config", config, "--model", model)
 
 	// Wait until a run is in flight and other windows are being skipped.
 	deadline := time.Now().Add(90 * time.Second)
@@ -72,14 +64,7 @@ func TestServeSIGTERMInterruptsAModelRun(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	stopAt := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("actiond serve did not exit within 30s of SIGTERM with a model run in flight")
-	}
+	p.stop(t, syscall.SIGTERM, 30*time.Second) // with a model run in flight
 	t.Logf("exited %v after SIGTERM", time.Since(stopAt).Round(time.Millisecond))
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit status %d, want 0 (a graceful shutdown)", code)

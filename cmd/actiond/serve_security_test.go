@@ -20,6 +20,7 @@ import (
 	"github.com/actiond/actiond/demo"
 	"github.com/actiond/actiond/ingest/camsim"
 	"github.com/actiond/actiond/internal/testcert"
+	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/grpc"
@@ -41,19 +42,6 @@ func testCA(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
 		t.Fatal(err)
 	}
 	return f.Cert, f.Key, f.Roots
-}
-
-// terminate sends SIGTERM and waits until the process has exited.
-func (p *serveProc) terminate(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("actiond serve did not exit within 15s of SIGTERM")
-	}
 }
 
 // TLS and bearer tokens through the real process: over TLS (a certificate
@@ -79,14 +67,9 @@ func TestServeTLSTokensAndRotation(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, []string{"ACTIOND_LOG_LEVEL=debug"}, "serve", "--config", config, "--listen", addr, "--model", model)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn) // health: no token needed
+	// Health, which serveAndDial waits on, needs no token.
+	p, conn, addr := serveAndDial(t, []string{"ACTIOND_LOG_LEVEL=debug"}, credentials.NewTLS(&tls.Config{RootCAs: roots}),
+		"--config", config, "--model", model)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	recog := actiondv1.NewRecognitionServiceClient(conn)
@@ -175,7 +158,7 @@ func TestServeTLSTokensAndRotation(t *testing.T) {
 		t.Errorf("the new token after a failed reload: %v", err)
 	}
 
-	p.terminate(t)
+	p.stop(t, syscall.SIGTERM, 15*time.Second)
 	if logs := p.stdout.String() + p.stderr.String(); strings.Contains(logs, "-token-") || strings.Contains(logs, "guess-") {
 		t.Errorf("a token is in the server's output")
 	}
@@ -193,7 +176,7 @@ func TestServeRestoresStreamsAfterSIGKILL(t *testing.T) {
 	}
 	data := t.TempDir()
 	env := []string{"ACTIOND_DATA_DIR=" + data}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := testenv.FreeAddr(t)
 	args := []string{"serve", "--listen", addr, "--model", model}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -306,18 +289,11 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	pprofAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, []string{"ACTIOND_LOG_LEVEL=debug"}, "serve", "--config", config, "--listen", addr,
+	metricsAddr := testenv.FreeAddr(t)
+	pprofAddr := testenv.FreeAddr(t)
+	p, conn, _ := serveAndDial(t, []string{"ACTIOND_LOG_LEVEL=debug"}, nil, "--config", config,
 		"--metrics-listen", metricsAddr, "--pprof-listen", pprofAddr, "--model", model,
 		"--stream", "flag="+strings.Replace(withPass(good), "bounce", "nothing-here", 1))
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	streams := actiondv1.NewStreamServiceClient(conn)
@@ -416,7 +392,7 @@ func TestServeNeverShowsCameraPasswords(t *testing.T) {
 	if _, err := streams.RemoveStream(ctx, &actiondv1.RemoveStreamRequest{Name: "added"}); err != nil {
 		t.Error(err)
 	}
-	p.terminate(t)
+	p.stop(t, syscall.SIGTERM, 15*time.Second)
 	for {
 		r, err := sub.Recv()
 		if err != nil {

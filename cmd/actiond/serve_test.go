@@ -19,6 +19,7 @@ import (
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -68,6 +69,19 @@ func startServe(t *testing.T, env []string, args ...string) *serveProc {
 	return p
 }
 
+// stop sends the server sig and waits, at most within, for it to exit.
+func (p *serveProc) stop(t *testing.T, sig syscall.Signal, within time.Duration) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(within):
+		t.Fatalf("actiond %s did not exit within %v of %v", p.cmd.Args[1], within, sig)
+	}
+}
+
 // waitServing waits until the server at addr says SERVING.
 func waitServing(t *testing.T, p *serveProc, conn *grpc.ClientConn) {
 	t.Helper()
@@ -90,6 +104,26 @@ func waitServing(t *testing.T, p *serveProc, conn *grpc.ClientConn) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// serveAndDial runs `actiond serve --listen ADDR args...` (env as
+// startServe takes it) on a free loopback port, dials ADDR with creds (nil:
+// plaintext) and waits until the server says SERVING. The test's cleanup
+// closes the connection.
+func serveAndDial(t *testing.T, env []string, creds credentials.TransportCredentials, args ...string) (*serveProc, *grpc.ClientConn, string) {
+	t.Helper()
+	addr := testenv.FreeAddr(t)
+	p := startServe(t, env, append([]string{"serve", "--listen", addr}, args...)...)
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	waitServing(t, p, conn)
+	return p, conn, addr
 }
 
 // SIGTERM: the server stops accepting, ends the subscription with each
@@ -116,15 +150,8 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, []string{"ACTIOND_LOG_LEVEL=debug"}, "serve", "--config", config, "--listen", addr, "--model", model,
+	p, conn, addr := serveAndDial(t, []string{"ACTIOND_LOG_LEVEL=debug"}, nil, "--config", config, "--model", model,
 		"--stream", "second=rtsp://127.0.0.1:1/none")
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn)
 	if !strings.Contains(p.stdout.String(), "actiond: serving gRPC on "+addr) {
 		t.Errorf("stdout %q does not say where it serves", p.stdout)
 	}
@@ -248,8 +275,8 @@ func TestServeConfigErrors(t *testing.T) {
 // actions as they start.
 func TestDemoServesTheBouncingDisk(t *testing.T) {
 	t.Parallel()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	camera := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := testenv.FreeAddr(t)
+	camera := testenv.FreeAddr(t)
 	cache := t.TempDir()
 	p := startServe(t, []string{"XDG_CACHE_HOME=" + cache}, "demo", "--listen", addr, "--camera-listen", camera)
 	deadline := time.Now().Add(60 * time.Second)
@@ -279,12 +306,7 @@ func TestDemoServesTheBouncingDisk(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cache, "actiond", "motion.onnx")); err != nil {
 		t.Errorf("motion model not in the cache directory: %v", err)
 	}
-	p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("actiond demo did not exit within 15s of SIGINT")
-	}
+	p.stop(t, syscall.SIGINT, 15*time.Second)
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit status %d, want 0", code)
 	}
@@ -303,14 +325,7 @@ func TestServeSecondSignalForcesExit(t *testing.T) {
 	if err := os.WriteFile(config, []byte("shutdown_timeout: 1m\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p := startServe(t, nil, "serve", "--config", config, "--listen", addr, "--model", model)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitServing(t, p, conn)
+	p, conn, _ := serveAndDial(t, nil, nil, "--config", config, "--model", model)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -342,14 +357,7 @@ func TestServeSecondSignalForcesExit(t *testing.T) {
 		t.Fatalf("the stuck call ended on the first signal: %v", err)
 	case <-time.After(500 * time.Millisecond):
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("a second SIGTERM did not stop the stuck shutdown")
-	}
+	p.stop(t, syscall.SIGTERM, 20*time.Second) // the second: it stops the stuck shutdown
 	if code := p.cmd.ProcessState.ExitCode(); code != 1 {
 		t.Errorf("exit status %d, want 1 (the shutdown was forced)", code)
 	}

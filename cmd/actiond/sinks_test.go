@@ -48,7 +48,7 @@ func peer(t *testing.T, name string, more ...string) string {
 func startMosquitto(t *testing.T) int {
 	t.Helper()
 	bin := peer(t, "mosquitto", "/usr/sbin/mosquitto")
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	dir := t.TempDir()
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n", port)
 	if os.Geteuid() == 0 {
@@ -141,8 +141,8 @@ func TestDemoToMQTT(t *testing.T) {
 	t.Parallel()
 	port := startMosquitto(t)
 	sub := subscribe(t, port, "actiond/#")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	camera := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := testenv.FreeAddr(t)
+	camera := testenv.FreeAddr(t)
 	config := filepath.Join(t.TempDir(), "actiond.yaml")
 	if err := os.WriteFile(config, fmt.Appendf(nil, `
 sinks:
@@ -233,12 +233,7 @@ sinks:
 		s[0].GetTarget() != fmt.Sprintf("mqtt://127.0.0.1:%d", port) {
 		t.Errorf("ListSinks: %v", s)
 	}
-	p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("actiond did not exit within 20s of SIGINT")
-	}
+	p.stop(t, syscall.SIGINT, 20*time.Second)
 }
 
 // TestServeKilledWhileSinkBehind: actiond is SIGKILLed while its webhook
@@ -294,8 +289,8 @@ func TestServeKilledWhileSinkBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := []string{"XDG_CACHE_HOME=" + t.TempDir(), "ACTIOND_DATA_DIR=" + t.TempDir(), "ACTIOND_LOG_LEVEL=info"}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	camera := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := testenv.FreeAddr(t)
+	camera := testenv.FreeAddr(t)
 	args := []string{"serve", "--demo", "--config", config, "--listen", addr, "--camera-listen", camera}
 	p := startServe(t, env, args...)
 	select {
@@ -394,9 +389,9 @@ func TestServeSIGHUPReloadsSinks(t *testing.T) {
 		}
 	}
 	write("a")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := testenv.FreeAddr(t)
 	p := startServe(t, []string{"XDG_CACHE_HOME=" + t.TempDir(), "ACTIOND_DATA_DIR=" + t.TempDir()},
-		"serve", "--demo", "--config", config, "--listen", addr, "--camera-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+		"serve", "--demo", "--config", config, "--listen", addr, "--camera-listen", testenv.FreeAddr(t))
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package camsim
 
 import (
+	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +85,55 @@ func TestStreamPacketLossSlowUDP(t *testing.T) {
 	}
 	if st.PacketsLost == 0 || sim.Stats("cam").PacketsDropped == 0 {
 		t.Errorf("lost %d packets, the simulator dropped %d", st.PacketsLost, sim.Stats("cam").PacketsDropped)
+	}
+}
+
+// A still picture full of detail, as a camera encoding a still scene at a
+// fixed bitrate sends it: every key frame is one burst of about 150
+// datagrams (the P-frames between them are nearly empty), more than
+// Linux's default UDP receive buffer holds. Over UDP the stream must lose
+// none of them: the source asks for a larger buffer.
+func TestStreamUDPKeyFrameBurst(t *testing.T) {
+	t.Parallel()
+	const w, h, fps = 640, 360, 10
+	img := ingest.NewImage(w, h)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rng.IntN(256))
+	}
+	clip, err := sceneClip(w, h, fps, fps, 0, func(int) *ingest.Image { return img })
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := 0
+	for _, n := range clip.aus[0] {
+		key += len(n)
+	}
+	if key < 180_000 {
+		t.Fatalf("the key frame is %d bytes: too small to test a burst", key)
+	}
+	sim := NewSimulator(SimulatorConfig{Listen: "127.0.0.1:0", Logger: testLogger(t)})
+	if err := sim.addClip("still", clip, slog.String("clip", "noise")); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	s := startStream(t, ingest.StreamConfig{URL: sim.URL("still"), Transport: ingest.TransportUDP, Window: 1600 * time.Millisecond,
+		Stride: 400 * time.Millisecond}, nil)
+	// Five key frames (one a loop) after the first window.
+	// (Access units before the first key frame are skipped by design.)
+	nextWindow(t, s, 20*time.Second)
+	st0, loops := s.Status(), sim.Stats("still").Loops
+	for sim.Stats("still").Loops < loops+5 {
+		nextWindow(t, s, 20*time.Second)
+	}
+	st := s.Status()
+	t.Logf("key frame %d bytes; status %+v", key, st)
+	lost, skipped := st.PacketsLost-st0.PacketsLost, st.SkippedAUs-st0.SkippedAUs
+	if st.Transport != "UDP" || lost != 0 || skipped != 0 || st.DecodeErrors != 0 {
+		t.Errorf("over %s: %d packets lost, %d access units skipped, %d decode errors; want UDP and none",
+			st.Transport, lost, skipped, st.DecodeErrors)
 	}
 }

@@ -6,11 +6,11 @@ package natstest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/internal/testenv"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,7 +22,7 @@ import (
 // leader itself on a loaded machine. Cleanup shuts them down.
 func Cluster(t testing.TB, name string) []*server.Server {
 	t.Helper()
-	ports := []int{freePort(t), freePort(t), freePort(t)}
+	ports := []int{testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)}
 	var routes []*url.URL
 	for _, p := range ports {
 		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
@@ -70,16 +70,4 @@ func Cluster(t testing.TB, name string) []*server.Server {
 			t.Fatalf("no R3 stream placed within 60s: %v", err)
 		}
 	}
-}
-
-// freePort is a loopback port nobody listens on: cluster routes must be
-// known to every server before the first starts.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

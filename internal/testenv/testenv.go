@@ -5,10 +5,13 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // CI reports whether the tests run in CI (the environment has CI=true).
@@ -54,4 +57,35 @@ func FFmpegEncoder(t testing.TB, encoder string) string {
 	}
 	Missing(t, "%s has no %s encoder", ffmpeg, encoder)
 	return ""
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// program that must be told its port before it listens.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr is FreePort's address: 127.0.0.1:PORT.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(FreePort(t)))
+}
+
+// WaitFor polls cond every 20ms until it holds, failing the test when d
+// passes first: a deadline that only catches hangs.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -1,11 +1,13 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeFFmpeg writes an ffmpeg that lists libx264 only, in a directory of
@@ -57,5 +59,21 @@ func TestFFmpegEncoder(t *testing.T) {
 	t.Setenv("PATH", dir)
 	if got := FFmpegEncoder(t, "libx264"); got != fake {
 		t.Errorf("FFmpegEncoder(libx264) = %q, want %q", got, fake)
+	}
+}
+
+// FreeAddr is a loopback address a server can listen on; WaitFor returns
+// once its condition holds.
+func TestFreeAddrAndWaitFor(t *testing.T) {
+	addr := FreeAddr(t)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on FreeAddr's %s: %v", addr, err)
+	}
+	l.Close()
+	n := 0
+	WaitFor(t, 10*time.Second, "the third poll", func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Errorf("polled %d times, want 3", n)
 	}
 }

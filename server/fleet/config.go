@@ -10,10 +10,13 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Handler is the stream manager's side of ownership. The fleet calls it
-// from the goroutine that also renews the leases, never two calls at once:
-// both calls must return well within a tenth of a lease, or the node's
-// other leases go unrenewed.
+// Handler is the stream manager's side of ownership. The fleet calls
+// Acquire from the goroutine that also renews the leases: it must return
+// well within a tenth of a lease (and not wait for a Release), or the
+// node's other leases go unrenewed. Release runs on a goroutine of its
+// own, beside other Releases and Acquires of other streams, and may take
+// long (a camera slow to hang up); a stream is not acquired again here
+// before its Release has returned.
 type Handler interface {
 	// Acquire starts playing stream, which this node now owns; every event
 	// of this ownership carries fence. It starts the stream's supervisor
@@ -68,6 +71,10 @@ type Config struct {
 	Status func(streams []string) map[string]json.RawMessage
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Previous makes the node write its records exactly as the previous
+	// minor release did (see FormatVersion): for the tests of a fleet in
+	// the middle of a rolling upgrade. Leave it unset.
+	Previous bool
 }
 
 var bucketSafe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

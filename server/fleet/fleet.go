@@ -35,6 +35,14 @@ type Fleet struct {
 	closeOnce sync.Once
 	streamsCh chan []string
 	drainCh   chan chan struct{}
+	// releases are the Handler.Release calls in flight, each on a
+	// goroutine of its own (at most releasers at once), so that renewals
+	// never wait behind a camera that is slow to close; released says
+	// which stream's call has returned.
+	releases  sync.WaitGroup
+	releaseSm chan struct{}
+	released  chan string
+	stopping  atomic.Int64 // releases in flight, lease hand-back included
 
 	mu        sync.Mutex
 	view      map[string]nodeEntry  // live heartbeats by node name
@@ -44,10 +52,13 @@ type Fleet struct {
 	err       error
 
 	// Owned by the run goroutine (and by Close after it has ended).
-	streams  []string
-	owned    map[string]*ownership
-	gone     map[string]uint64 // the last revision of each lease let go
-	unplaced bool              // the last plan left registered streams without an owner
+	streams []string
+	owned   map[string]*ownership
+	gone    map[string]uint64 // the last revision of each lease let go
+	// releasing are the streams whose Release has not returned: this
+	// node claims none of them until it has.
+	releasing map[string]bool
+	unplaced  bool // the last plan left registered streams without an owner
 	// The watches: when each last delivered, and whether each has
 	// delivered the bucket's contents since it started.
 	nodesAt, leasesAt         time.Time
@@ -101,6 +112,9 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		leaseView: make(map[string]leaseEntry),
 		owned:     make(map[string]*ownership),
 		gone:      make(map[string]uint64),
+		releasing: make(map[string]bool),
+		releaseSm: make(chan struct{}, releasers),
+		released:  make(chan string),
 		tokens:    float64(cfg.MovesPerMinute),
 		tokensAt:  time.Now(),
 	}
@@ -114,15 +128,10 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		return nil, err
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
-	nodesW, err := f.nodes.WatchAll(f.ctx)
+	nodesW, leasesW, err := f.watch()
 	if err != nil {
 		f.cancel()
-		return nil, fmt.Errorf("fleet %q: watch heartbeats: %w", cfg.Fleet, err)
-	}
-	leasesW, err := f.leases.WatchAll(f.ctx)
-	if err != nil {
-		f.cancel()
-		return nil, fmt.Errorf("fleet %q: watch leases: %w", cfg.Fleet, err)
+		return nil, err
 	}
 	sub, err := cfg.Conn.Subscribe(drainSubject(cfg.Fleet, cfg.Node), f.onDrainRequest)
 	if err != nil {
@@ -174,7 +183,7 @@ func (f *Fleet) bucket(ctx context.Context, js jetstream.JetStream, name, what s
 // within a third of a lease): wait to tell which.
 func (f *Fleet) register(ctx context.Context) error {
 	key := streamKey(f.cfg.Node)
-	b, _ := json.Marshal(f.record(nil, false))
+	b, _ := encodeNode(f.record(nil, false), f.cfg.Previous)
 	deadline := time.Now().Add(f.cfg.Lease * 3 / 2)
 	var seen uint64
 	for {
@@ -245,15 +254,9 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 	// lease. Until the new watches have delivered what is there, the node
 	// does not plan.
 	restartWatchers := func() {
-		nw, err := f.nodes.WatchAll(f.ctx)
+		nw, lw, err := f.watch()
 		if err != nil {
-			f.log.Warn("restart heartbeat watch", "error", err)
-			return
-		}
-		lw, err := f.leases.WatchAll(f.ctx)
-		if err != nil {
-			nw.Stop()
-			f.log.Warn("restart lease watch", "error", err)
+			f.log.Warn("restart the watches", "error", err)
 			return
 		}
 		f.log.Warn("watches silent for a lease: restarted them")
@@ -303,23 +306,18 @@ func (f *Fleet) run(nodesW, leasesW jetstream.KeyWatcher, sub *nats.Subscription
 		case <-f.ctx.Done():
 			return
 		case e, ok := <-f.nodesC:
-			if !ok {
-				f.nodesC = nil
-				continue
+			if f.takeNode(e, ok); ok {
+				poke()
 			}
-			f.nodesAt = time.Now()
-			f.applyNode(e)
-			poke()
 		case e, ok := <-f.leasesC:
-			if !ok {
-				f.leasesC = nil
-				continue
+			if f.takeLease(e, ok) {
+				poke()
 			}
-			f.leasesAt = time.Now()
-			f.applyLease(e)
-			poke()
 		case s := <-f.streamsCh:
 			f.streams = s
+			poke()
+		case s := <-f.released:
+			delete(f.releasing, s)
 			poke()
 		case ch := <-f.drainCh:
 			f.mu.Lock()
@@ -365,25 +363,50 @@ func (f *Fleet) catchUp() {
 	for range 100000 {
 		select {
 		case e, ok := <-f.nodesC:
-			if !ok {
-				f.nodesC = nil
-				continue
-			}
-			f.nodesAt = time.Now()
-			if f.applyNode(e) {
+			if f.takeNode(e, ok) {
 				return
 			}
 		case e, ok := <-f.leasesC:
-			if !ok {
-				f.leasesC = nil
-				continue
-			}
-			f.leasesAt = time.Now()
-			f.applyLease(e)
+			f.takeLease(e, ok)
 		default:
 			return
 		}
 	}
+}
+
+// watch starts the heartbeat and lease watches, both or neither.
+func (f *Fleet) watch() (nodes, leases jetstream.KeyWatcher, err error) {
+	if nodes, err = f.nodes.WatchAll(f.ctx); err != nil {
+		return nil, nil, fmt.Errorf("fleet %q: watch heartbeats: %w", f.cfg.Fleet, err)
+	}
+	if leases, err = f.leases.WatchAll(f.ctx); err != nil {
+		stopWatch(nodes)
+		return nil, nil, fmt.Errorf("fleet %q: watch leases: %w", f.cfg.Fleet, err)
+	}
+	return nodes, leases, nil
+}
+
+// takeNode takes one delivery of the heartbeat watch (ok false: the
+// watch ended) and reports true when it ended the membership (applyNode).
+func (f *Fleet) takeNode(e jetstream.KeyValueEntry, ok bool) (fatal bool) {
+	if !ok {
+		f.nodesC = nil
+		return false
+	}
+	f.nodesAt = time.Now()
+	return f.applyNode(e)
+}
+
+// takeLease takes one delivery of the lease watch; it reports whether
+// there was one.
+func (f *Fleet) takeLease(e jetstream.KeyValueEntry, ok bool) bool {
+	if !ok {
+		f.leasesC = nil
+		return false
+	}
+	f.leasesAt = time.Now()
+	f.applyLease(e)
+	return true
 }
 
 // stopWatch stops a watch and takes what it was still delivering: its
@@ -470,11 +493,11 @@ func (f *Fleet) heartbeat() (fatal bool) {
 	draining := f.draining
 	f.mu.Unlock()
 	rec := f.record(slices.Sorted(maps.Keys(f.owned)), draining)
-	b, err := json.Marshal(rec)
+	b, err := encodeNode(rec, f.cfg.Previous)
 	if err != nil { // a Status that is not JSON must not hide the node
 		f.log.Warn("stream status left out of the heartbeat", "error", err)
 		rec.Status = nil
-		b, _ = json.Marshal(rec)
+		b, _ = encodeNode(rec, f.cfg.Previous)
 	}
 	key := streamKey(f.cfg.Node)
 	ctx, cancel := context.WithTimeout(f.ctx, f.cfg.Lease/6)
@@ -678,7 +701,7 @@ func (f *Fleet) reconcile() (more bool) {
 		f.mu.Lock()
 		_, taken := f.leaseView[s]
 		f.mu.Unlock()
-		if !taken {
+		if !taken && !f.releasing[s] {
 			f.claim(s)
 		}
 	}
@@ -743,39 +766,66 @@ func (f *Fleet) claim(s string) {
 	f.cfg.Handler.Acquire(s, rev)
 }
 
+// releasers is how many Handler.Release calls a node has in flight at
+// once.
+const releasers = 16
+
 // release stops a stream and hands its lease back, in that order, so the
-// next owner starts only after this one has stopped.
+// next owner starts only after this one has stopped. Both happen off the
+// renewing goroutine (stop).
 func (f *Fleet) release(s string) {
-	o := f.owned[s]
-	if o == nil {
-		return
+	if o := f.owned[s]; o != nil {
+		f.stop(s, o.rev, true)
+		f.log.Debug("releasing", "stream", s)
 	}
-	delete(f.owned, s)
-	f.gone[s] = o.rev
-	f.publishOwned()
-	f.cfg.Handler.Release(s)
-	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Lease/6)
-	defer cancel()
-	f.ops.Add(1)
-	if err := f.leases.Delete(ctx, streamKey(s), jetstream.LastRevision(o.rev)); err != nil {
-		f.log.Warn("hand lease back", "stream", s, "error", err)
-	}
-	f.log.Debug("released", "stream", s)
 }
 
 // lose stops a stream whose lease is no longer (or soon no longer) ours.
 func (f *Fleet) lose(s, why string) {
-	o := f.owned[s]
-	if o == nil {
-		return
+	if o := f.owned[s]; o != nil {
+		if why != "" {
+			f.log.Warn("stopping stream", "stream", s, "reason", why)
+		}
+		f.stop(s, o.rev, false)
 	}
+}
+
+// stop gives up the ownership of s at once and calls Handler.Release on a
+// goroutine of its own; then, with handBack, deletes the lease at rev so
+// that another node claims it without waiting for it to expire. The
+// renewals of the other leases go on meanwhile, and s is not claimed here
+// again until Release has returned. The lease is no longer renewed, so a
+// Release that takes longer than what is left of it lets another node
+// claim the stream before this one has stopped: that is said in the log.
+func (f *Fleet) stop(s string, rev uint64, handBack bool) {
 	delete(f.owned, s)
-	f.gone[s] = o.rev
+	f.gone[s] = rev
+	f.releasing[s] = true
 	f.publishOwned()
-	if why != "" {
-		f.log.Warn("stopping stream", "stream", s, "reason", why)
-	}
-	f.cfg.Handler.Release(s)
+	f.stopping.Add(1)
+	f.releases.Go(func() {
+		defer f.stopping.Add(-1)
+		f.releaseSm <- struct{}{}
+		start := time.Now()
+		f.cfg.Handler.Release(s)
+		<-f.releaseSm
+		if took := time.Since(start); took >= f.cfg.Lease*2/3 {
+			f.log.Warn("stream was slow to stop: its lease may have expired and another node claimed it meanwhile",
+				"stream", s, "took", took.Round(time.Millisecond), "lease", f.cfg.Lease)
+		}
+		if handBack {
+			ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Lease/6)
+			f.ops.Add(1)
+			if err := f.leases.Delete(ctx, streamKey(s), jetstream.LastRevision(rev)); err != nil {
+				f.log.Warn("hand lease back", "stream", s, "error", err)
+			}
+			cancel()
+		}
+		select {
+		case f.released <- s:
+		case <-f.done:
+		}
+	})
 }
 
 func (f *Fleet) publishOwned() {
@@ -819,7 +869,7 @@ func (f *Fleet) SetStreams(names []string) {
 
 // Drain makes this node hand its streams over (at most
 // fleet.moves_per_minute a minute) and take no new ones, and waits until
-// it owns none or ctx ends. A node stays draining until it restarts.
+// it owns none and has stopped them all, or ctx ends. A node stays draining until it restarts.
 func (f *Fleet) Drain(ctx context.Context) error {
 	ch := make(chan struct{})
 	select {
@@ -832,7 +882,7 @@ func (f *Fleet) Drain(ctx context.Context) error {
 	<-ch
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
-	for len(f.Owned()) > 0 {
+	for len(f.Owned()) > 0 || f.stopping.Load() > 0 {
 		select {
 		case <-t.C:
 		case <-f.done:
@@ -995,6 +1045,7 @@ func (f *Fleet) Close() error {
 		for _, s := range slices.Sorted(maps.Keys(f.owned)) {
 			f.release(s)
 		}
+		f.releases.Wait()
 		f.ops.Add(1)
 		if err := f.nodes.Delete(ctx, streamKey(f.cfg.Node), jetstream.LastRevision(f.hbRev)); err != nil && f.Err() == nil {
 			f.log.Debug("remove heartbeat", "error", err)

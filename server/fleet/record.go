@@ -8,9 +8,13 @@ import (
 )
 
 // FormatVersion is the version of the heartbeat and lease records this
-// package writes. Changes are additive (new fields only): a node reads the
-// fields it knows from a record of any version, so nodes one minor release
-// apart work in one fleet. A change that is not additive bumps it.
+// package writes. Within a version, changes are additive: a field is only
+// ever added, with omitempty, and a reader ignores the fields it does not
+// know (json.Unmarshal), so nodes one minor release apart work in one
+// fleet; a node must also work with a record that lacks the newest fields
+// (the previous release's). A change that is not additive (a field
+// renamed, removed or given another meaning) bumps it and takes a major
+// release: a fleet runs one major release at a time.
 const FormatVersion = 1
 
 // Load is a node's own measure of how busy it is, each 0..1 (or more when
@@ -46,6 +50,35 @@ type Node struct {
 	Status map[string]json.RawMessage `json:"status,omitempty"`
 	// Time is when the node wrote this heartbeat.
 	Time time.Time `json:"time"`
+}
+
+// previousNode is the heartbeat exactly as the previous minor release
+// wrote it (format 1 before Status was added); a node started with
+// Config.Previous writes it, for the tests of a fleet in a rolling
+// upgrade. When a field is added to Node, this becomes a copy of Node
+// without that field.
+type previousNode struct {
+	Version       int       `json:"version"`
+	Name          string    `json:"name"`
+	Instance      string    `json:"instance"`
+	Address       string    `json:"address,omitempty"`
+	ServerVersion string    `json:"server_version,omitempty"`
+	Streams       []string  `json:"streams"`
+	MaxStreams    int       `json:"max_streams,omitempty"`
+	Load          Load      `json:"load"`
+	Draining      bool      `json:"draining,omitempty"`
+	Time          time.Time `json:"time"`
+}
+
+// encodeNode is n as this node writes it: the current format, or the
+// previous release's with Config.Previous.
+func encodeNode(n Node, previous bool) ([]byte, error) {
+	if previous {
+		return json.Marshal(previousNode{Version: n.Version, Name: n.Name, Instance: n.Instance, Address: n.Address,
+			ServerVersion: n.ServerVersion, Streams: n.Streams, MaxStreams: n.MaxStreams, Load: n.Load,
+			Draining: n.Draining, Time: n.Time})
+	}
+	return json.Marshal(n)
 }
 
 // lease is the value of a stream's key in the leases bucket.

@@ -12,6 +12,12 @@
 // sink, on the sink's own goroutine: a slow or dead receiver never holds
 // up another sink, a subscriber or ingest.
 //
+// In a fleet the sink is one consumer for all nodes, and it drops the late
+// events of a replaced owner as the hub does: an event whose fence is below
+// the highest seen for its stream earlier in the log is acknowledged, not
+// delivered (the highest fences are kept beside the position, so every
+// node of the fleet knows them).
+//
 // The package must not append to the log nor change the stream's
 // configuration: it only reads, through its consumers.
 package sink

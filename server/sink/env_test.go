@@ -75,7 +75,7 @@ func ended(stream, id, label string, seq uint64) *actiondv1.Event {
 
 func settled(t testing.TB, s Spec) Spec {
 	t.Helper()
-	s, ps := s.Settle(Hosts{})
+	s, ps := s.Settle(nil)
 	if len(ps) > 0 {
 		t.Fatalf("spec: %v", ps)
 	}
@@ -106,12 +106,7 @@ func startBrokerWith(t testing.TB, persistent bool) *broker {
 		}
 		bin = "/usr/sbin/mosquitto"
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testenv.FreePort(t)
 	b := &broker{t: t, bin: bin, dir: t.TempDir(), port: port}
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence %v\npersistence_location %s/\nlog_dest stderr\nlog_type error\nlog_type warning\n", port, persistent, b.dir)
 	if os.Geteuid() == 0 {
@@ -222,15 +217,5 @@ func (r *reader) all() []received {
 	return append([]received(nil), r.msgs...)
 }
 
-// waitFor polls cond until it holds or the deadline (which only catches
-// hangs) passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds; its deadline only catches hangs.
+var waitFor = testenv.WaitFor

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sync"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,7 +50,7 @@ func (m *Manager) SetFleet(fleet, node string) {
 }
 
 // Apply makes specs (settled: see Spec.Settle) the running sinks.
-func (m *Manager) Apply(specs []Spec, allowed Hosts) error {
+func (m *Manager) Apply(specs []Spec, allowed *hostlist.List) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

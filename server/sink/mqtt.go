@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -69,7 +70,7 @@ type ActionJSON struct {
 	PeakScore float32   `json:"peak_score"`
 }
 
-func newMQTT(spec Spec, allowed Hosts, st *stats, log *slog.Logger) (*mqttSink, error) {
+func newMQTT(spec Spec, allowed *hostlist.List, st *stats, log *slog.Logger) (*mqttSink, error) {
 	u, err := url.Parse(spec.URL)
 	if err != nil {
 		return nil, fmt.Errorf("sink %q: url: %w", spec.Name, err)
@@ -117,7 +118,7 @@ func newMQTT(spec Spec, allowed Hosts, st *stats, log *slog.Logger) (*mqttSink, 
 	// Dialled here, not by the client: no proxy from the environment, and
 	// the address is checked against allowed_hosts after resolution.
 	o.SetCustomOpenConnectionFn(func(uri *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
-		d := allowed.dialer(u.Hostname())
+		d := allowed.Dialer(u.Hostname())
 		d.Timeout = spec.Timeout
 		var c net.Conn
 		var err error

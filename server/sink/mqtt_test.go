@@ -24,7 +24,7 @@ func TestMQTTTopicsAndState(t *testing.T) {
 	m := NewManager(l.js, testLogger(t))
 	defer m.Close()
 	spec := settled(t, Spec{Name: "plc", Type: "mqtt", URL: b.url(), HomeAssistant: true})
-	if err := m.Apply([]Spec{spec}, Hosts{}); err != nil {
+	if err := m.Apply([]Spec{spec}, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "the sink's consumer", func() bool { return m.List()[0].Up })
@@ -125,7 +125,7 @@ func TestMQTTBrokerOutage(t *testing.T) {
 	m := NewManager(l.js, testLogger(t))
 	defer m.Close()
 	spec := settled(t, Spec{Name: "outage", Type: "mqtt", URL: b.url()})
-	if err := m.Apply([]Spec{spec}, Hosts{}); err != nil {
+	if err := m.Apply([]Spec{spec}, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "connected", func() bool { return m.List()[0].Up })
@@ -229,7 +229,7 @@ func TestMQTTRetainedAfterBrokerRestart(t *testing.T) {
 	l := openLog(t, t.TempDir())
 	m := NewManager(l.js, testLogger(t))
 	defer m.Close()
-	if err := m.Apply([]Spec{settled(t, Spec{Name: "ha", Type: "mqtt", URL: b.url(), HomeAssistant: true})}, Hosts{}); err != nil {
+	if err := m.Apply([]Spec{settled(t, Spec{Name: "ha", Type: "mqtt", URL: b.url(), HomeAssistant: true})}, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "consumer", func() bool {

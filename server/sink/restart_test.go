@@ -29,7 +29,7 @@ func TestSinkHost(t *testing.T) {
 	l := openLog(t, dir)
 	m := NewManager(l.js, testLogger(t))
 	spec := settled(t, Spec{Name: "behind", Type: "webhook", URL: os.Getenv("SINK_TEST_URL"), Timeout: time.Minute, BackoffMin: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond})
-	if err := m.Apply([]Spec{spec}, Hosts{}); err != nil {
+	if err := m.Apply([]Spec{spec}, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "consumer", func() bool {

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
 	"github.com/nats-io/nats.go"
@@ -104,6 +106,9 @@ type runner struct {
 	// consumer names the sink's durable consumer and its key in the
 	// positions bucket: its name, or "<fleet>_<name>" in a fleet.
 	consumer string
+	// fleet: the sink reads a log that a fleet's nodes append to, and
+	// drops a replaced owner's late events (admit).
+	fleet bool
 
 	// cons is the sink's consumer once open, for the figures' goroutine.
 	cons atomic.Pointer[jetstream.Consumer]
@@ -111,13 +116,28 @@ type runner struct {
 	// Owned by run.
 	positions jetstream.KeyValue
 	floor     uint64 // events up to here were delivered before a restart
+	fences    map[string]fenceSeen
 }
 
-func newRunner(spec Spec, allowed Hosts, js jetstream.JetStream, st *stats, log *slog.Logger, fleet, node string) (*runner, error) {
+// fenceSeen is the highest fence seen for a stream, and when the log took
+// the first event that carried it.
+type fenceSeen struct {
+	fence uint64
+	at    time.Time
+}
+
+// staleFor is how long after a new owner's first event an event of an
+// older owner can still come (an append that was in flight): a lower
+// fence after that is not a late event but a fleet whose leases started
+// again from scratch (its buckets deleted, to change fleet.lease), and
+// the stream's fences start again from it.
+const staleFor = 5 * time.Minute
+
+func newRunner(spec Spec, allowed *hostlist.List, js jetstream.JetStream, st *stats, log *slog.Logger, fleet, node string) (*runner, error) {
 	log = log.With("sink", spec.Name)
 	r := &runner{spec: spec, js: js, st: st, log: log, done: make(chan struct{}), kinds: map[string]bool{}, since: time.Now(), consumer: spec.Name}
 	if fleet != "" {
-		r.consumer = fleet + "_" + spec.Name
+		r.consumer, r.fleet, r.fences = fleet+"_"+spec.Name, true, map[string]fenceSeen{}
 		if spec.ClientID == "actiond-"+spec.Name {
 			spec.ClientID += "-" + node // r.spec keeps the configured one
 		}
@@ -155,6 +175,11 @@ func (r *runner) subjects() []string {
 	kinds := slices.Clone(r.spec.Kinds)
 	if r.recv.wantsAll() {
 		kinds = append(kinds, eventlog.KindStarted, eventlog.KindEnded, eventlog.KindStatus)
+	}
+	if r.fleet {
+		// A new owner's first event is its stream's status: the sink
+		// learns its fence before any late event of the old owner.
+		kinds = append(kinds, eventlog.KindStatus)
 	}
 	slices.Sort(kinds)
 	kinds = slices.Compact(kinds)
@@ -234,24 +259,14 @@ func (r *runner) run() {
 	fails := 0
 	for ctx.Err() == nil {
 		if cons == nil {
-			c, err := r.openConsumer(ctx)
+			c, err := r.open(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
 				r.st.setErr(fmt.Errorf("event log: %w", err))
-				r.log.Warn("cannot open the sink's consumer in the event log", "err", err)
-				sleep(ctx, backoff(fails, r.spec.BackoffMin, r.spec.BackoffMax))
-				fails++
-				continue
-			}
-			if err := r.openPositions(ctx); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				r.st.setErr(fmt.Errorf("event log: %w", err))
-				r.log.Warn("cannot read the sink's position", "err", err)
-				sleep(ctx, backoff(fails, r.spec.BackoffMin, r.spec.BackoffMax))
+				r.log.Warn("cannot start the sink in the event log", "err", err)
+				sleep(ctx, r.backoff(fails))
 				fails++
 				continue
 			}
@@ -285,6 +300,24 @@ func (r *runner) run() {
 		}
 		r.handle(ctx, msg)
 	}
+}
+
+// open opens the sink's consumer and reads its position.
+func (r *runner) open(ctx context.Context) (jetstream.Consumer, error) {
+	c, err := r.openConsumer(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open consumer %s: %w", r.consumer, err)
+	}
+	if err := r.openPositions(ctx); err != nil {
+		return nil, fmt.Errorf("read the position: %w", err)
+	}
+	return c, nil
+}
+
+// backoff is the wait before the sink's n-th retry in a row (n from 0):
+// see backoff, between backoff_min and backoff_max.
+func (r *runner) backoff(n int) time.Duration {
+	return backoff(n, r.spec.BackoffMin, r.spec.BackoffMax)
 }
 
 // openPositions opens the positions bucket and reads the sink's floor.
@@ -358,6 +391,11 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		r.ack(ctx, msg, pos, meta.NumPending)
 		return
 	}
+	if !r.admit(ctx, d.ev, meta.Timestamp) {
+		r.log.Debug("event of a replaced owner: skipped", "position", pos, "stream", d.ev.GetStream(), "fence", d.ev.GetFence())
+		r.ack(ctx, msg, pos, meta.NumPending)
+		return
+	}
 	if !d.pass && !r.recv.wantsAll() {
 		r.ack(ctx, msg, pos, meta.NumPending)
 		return
@@ -383,7 +421,7 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 			break
 		}
 		r.st.retries.Add(1)
-		wait := backoff(attempt, r.spec.BackoffMin, r.spec.BackoffMax)
+		wait := r.backoff(attempt)
 		// The first failure is a warning; the retries that follow are
 		// counted, and their end is said once.
 		lvl := slog.LevelDebug
@@ -396,6 +434,52 @@ func (r *runner) handle(ctx context.Context, msg jetstream.Msg) {
 		}
 	}
 	r.ack(ctx, msg, pos, meta.NumPending)
+}
+
+// admit reports whether ev, which the log took at at, may be delivered:
+// not when its owner had been replaced by then, that is when an event of
+// its stream with a higher fence came before it in the log, less than
+// staleFor earlier (the hub drops the same events for subscribers). The
+// highest fence per stream is kept in the positions bucket (key
+// "<consumer>.fence.<stream>", value "<fence> <unix nanoseconds>"),
+// written before the event is acknowledged: the fleet's nodes take the
+// sink's events one at a time, so each sees what the one before it saw.
+// While the bucket cannot be read, the node's own memory decides.
+func (r *runner) admit(ctx context.Context, ev *actiondv1.Event, at time.Time) bool {
+	fence := ev.GetFence()
+	if !r.fleet || fence == 0 {
+		return true
+	}
+	stream := ev.GetStream()
+	key := r.consumer + ".fence." + strings.ReplaceAll(stream, ".", "=2E")
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	high, kept := r.fences[stream], fenceSeen{}
+	if e, err := r.positions.Get(gctx, key); err == nil {
+		var nanos int64
+		if _, err := fmt.Sscanf(string(e.Value()), "%d %d", &kept.fence, &nanos); err == nil {
+			kept.at = time.Unix(0, nanos)
+		}
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		r.log.Debug("read the stream's fence", "stream", stream, "err", err)
+	}
+	if kept.fence > high.fence {
+		high = kept
+	}
+	switch {
+	case fence == high.fence:
+		return true
+	case fence < high.fence && at.Sub(high.at) < staleFor:
+		return false
+	case fence < high.fence:
+		r.log.Warn("a fence far below the stream's highest: the fleet's leases started again; the stream's fences start again from it",
+			"stream", stream, "fence", fence, "highest", high.fence, "seen_at", high.at)
+	}
+	r.fences[stream] = fenceSeen{fence: fence, at: at}
+	if _, err := r.positions.Put(gctx, key, fmt.Appendf(nil, "%d %d", fence, at.UnixNano())); err != nil {
+		r.log.Warn("cannot keep the stream's fence", "stream", stream, "fence", fence, "err", err)
+	}
+	return true
 }
 
 // hold waits before a retry, telling the log the event is still being

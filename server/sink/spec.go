@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	"github.com/actiond/actiond/server/eventlog"
 )
 
@@ -89,8 +91,8 @@ type Problem struct {
 }
 
 // Settle returns s with its defaults filled in, and every problem found.
-// allowed is sinks.allowed_hosts (see Hosts).
-func (s Spec) Settle(allowed Hosts) (Spec, []Problem) {
+// allowed is sinks.allowed_hosts; nil allows any host.
+func (s Spec) Settle(allowed *hostlist.List) (Spec, []Problem) {
 	var ps []Problem
 	bad := func(key, format string, args ...any) {
 		ps = append(ps, Problem{key, fmt.Sprintf(format, args...)})
@@ -152,8 +154,13 @@ func (s Spec) Settle(allowed Hosts) (Spec, []Problem) {
 		schemes := map[string][]string{"mqtt": {"mqtt", "mqtts"}, "webhook": {"http", "https"}}[s.Type]
 		if s.Type != "" && schemes != nil && !slices.Contains(schemes, u.Scheme) {
 			bad("url", "a %s sink's url starts with %s:// or %s://, got %q", s.Type, schemes[0], schemes[1], Redact(s.URL))
-		} else if err := allowed.checkName(u.Hostname()); err != nil {
-			bad("url", "%v", err)
+		} else if err := allowed.Check(u.Hostname()); err != nil {
+			var refused *hostlist.Error
+			if errors.As(err, &refused) {
+				bad("url", "%s", refused.Reason())
+			} else {
+				bad("url", "%v", err)
+			}
 		}
 	}
 	switch s.Type {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 )
 
@@ -24,7 +25,7 @@ type webhook struct {
 	st     *stats
 }
 
-func newWebhook(spec Spec, allowed Hosts, st *stats) *webhook {
+func newWebhook(spec Spec, allowed *hostlist.List, st *stats) *webhook {
 	host := ""
 	if u, err := url.Parse(spec.URL); err == nil {
 		host = u.Hostname()
@@ -32,7 +33,7 @@ func newWebhook(spec Spec, allowed Hosts, st *stats) *webhook {
 	tr := &http.Transport{
 		// No proxy: the address dialled is the one allowed_hosts checks.
 		Proxy:                 nil,
-		DialContext:           allowed.dialer(host).DialContext,
+		DialContext:           allowed.Dialer(host).DialContext,
 		TLSHandshakeTimeout:   spec.Timeout,
 		ResponseHeaderTimeout: spec.Timeout,
 		MaxIdleConnsPerHost:   1,

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/ingest/hostlist"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -93,7 +95,7 @@ func TestWebhookFlakyReceiver(t *testing.T) {
 	defer m.Close()
 	spec := settled(t, Spec{Name: "ticketing", Type: "webhook", URL: srv.URL + "/hook?token=abc", Secret: h.secret,
 		Timeout: timeout, BackoffMin: 10 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
-	if err := m.Apply([]Spec{spec}, Hosts{}); err != nil {
+	if err := m.Apply([]Spec{spec}, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), eventlog.StreamName, "ticketing"); return err == nil })
@@ -162,7 +164,7 @@ func TestWebhookDeadLetter(t *testing.T) {
 	defer srv.Close()
 	m := NewManager(l.js, testLogger(t))
 	defer m.Close()
-	if err := m.Apply([]Spec{settled(t, Spec{Name: "dl", Type: "webhook", URL: srv.URL, Labels: []string{"welding"}})}, Hosts{}); err != nil {
+	if err := m.Apply([]Spec{settled(t, Spec{Name: "dl", Type: "webhook", URL: srv.URL, Labels: []string{"welding"}})}, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "consumer", func() bool { _, err := l.js.Consumer(t.Context(), eventlog.StreamName, "dl"); return err == nil })
@@ -183,9 +185,10 @@ func TestWebhookDeadLetter(t *testing.T) {
 // TestAllowedHosts: sinks.allowed_hosts is checked on the configuration,
 // and again on the address dialled.
 func TestAllowedHosts(t *testing.T) {
-	hosts, bad := ParseHosts([]string{"10.0.0.0/8", "broker.lan", "192.0.2.7", "no/pe:x"})
-	if len(bad) != 1 || bad[0] != 3 {
-		t.Fatalf("bad entries %v", bad)
+	hosts, err := hostlist.Parse("sinks.allowed_hosts", []string{"10.0.0.0/8", "broker.lan", "192.0.2.7", "no/pe:x"})
+	var bad *hostlist.EntryError
+	if !errors.As(err, &bad) || bad.Index != 3 {
+		t.Fatalf("bad entries %v", err)
 	}
 	for _, tc := range []struct {
 		url string
@@ -255,7 +258,7 @@ func TestSpecSettle(t *testing.T) {
 		{Spec{Name: "k", Type: "webhook", URL: "https://x/", Kinds: []string{"started", "begun"}, Timeout: -1}, "kinds[1] timeout"},
 		{Spec{Name: "b", Type: "mqtt", URL: "mqtt://x", BackoffMin: time.Minute, BackoffMax: time.Second, TopicPrefix: "a/#"}, "backoff_max topic_prefix"},
 	} {
-		s, ps := tc.spec.Settle(Hosts{})
+		s, ps := tc.spec.Settle(nil)
 		var keys []string
 		for _, p := range ps {
 			keys = append(keys, p.Key)
@@ -289,7 +292,7 @@ func TestStuckSinkBlocksNoOther(t *testing.T) {
 	if err := m.Apply([]Spec{
 		settled(t, Spec{Name: "stuck", Type: "webhook", URL: stuck.URL, Timeout: time.Minute}),
 		settled(t, Spec{Name: "ok", Type: "webhook", URL: ok.URL}),
-	}, Hosts{}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"stuck", "ok"} {

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"image"
 	"image/color"
-	"image/draw"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -131,20 +128,15 @@ func joinInts(v []int) string {
 	return strings.Join(s, ",")
 }
 
-var (
-	colGrid  = color.RGBA{0xe4, 0xe4, 0xe4, 0xff}
-	colBlack = color.RGBA{0x20, 0x20, 0x20, 0xff}
-	palette  = []color.RGBA{{0x1f, 0x77, 0xb4, 0xff}, {0xd6, 0x27, 0x28, 0xff}, {0x2c, 0xa0, 0x2c, 0xff}, {0xff, 0x7f, 0x0e, 0xff}}
-)
+var palette = []color.RGBA{plot.Blue, plot.Red, plot.Green, plot.Orange}
 
 // writePlot draws two panels against the number of nodes, one line per
 // stream count: place and converge times on the left, KV ops/s per node on
 // the right.
 func writePlot(path string, rs []Result) error {
 	const W, H = 1000, 420
-	img := image.NewRGBA(image.Rect(0, 0, W, H))
-	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
-	plot.Text(img, W/2, 18, fmt.Sprintf("actiond fleet simulation: stand-in streams on one embedded NATS JetStream, fleet.lease %s", rs[0].Lease), colBlack, true)
+	img := plot.NewImage(W, H)
+	plot.Text(img, W/2, 18, fmt.Sprintf("actiond fleet simulation: stand-in streams on one embedded NATS JetStream, fleet.lease %s", rs[0].Lease), plot.Ink, true)
 	var streams []int
 	maxN, maxT, maxOps := 1.0, 1.0, 1.0
 	for _, r := range rs {
@@ -155,10 +147,13 @@ func writePlot(path string, rs []Result) error {
 		maxT = max(maxT, r.Converge.Seconds(), r.Place.Seconds(), 2*r.Lease.Seconds())
 		maxOps = max(maxOps, r.OpsPerNode)
 	}
-	left := axes{img: img, x0: 70, y0: 50, w: 380, h: 300, xmax: niceMax(maxN * 1.1), ymax: niceMax(maxT * 1.1)}
-	right := axes{img: img, x0: 570, y0: 50, w: 380, h: 300, xmax: niceMax(maxN * 1.1), ymax: niceMax(maxOps * 1.1)}
-	left.frame("nodes", "seconds")
-	right.frame("nodes", "KV ops/s per node")
+	xmax := plot.NiceCeil(maxN * 1.1)
+	panel := func(x0 int, ymax float64, ylabel string) plot.Panel {
+		p := plot.Panel{Img: img, X0: x0, Y0: 50, W: 380, H: 300, XMax: xmax, YMax: plot.NiceCeil(ymax * 1.1)}
+		p.Axes(plot.Ticks(0, xmax, 4), plot.Ticks(0, p.YMax, 4), "nodes", ylabel)
+		return p
+	}
+	left, right := panel(70, maxT, "seconds"), panel(570, maxOps, "KV ops/s per node")
 	for i, s := range streams {
 		c := palette[i%len(palette)]
 		var xs, place, conv, ops []float64
@@ -170,67 +165,13 @@ func writePlot(path string, rs []Result) error {
 				ops = append(ops, r.OpsPerNode)
 			}
 		}
-		left.line(xs, conv, c, false)
-		left.line(xs, place, c, true)
-		right.line(xs, ops, c, false)
+		left.Draw(plot.Series{Color: c, Dots: true, X: xs, Y: conv}, plot.Series{Color: c, Dashed: true, Dots: true, X: xs, Y: place})
+		right.Draw(plot.Series{Color: c, Dots: true, X: xs, Y: ops})
 		plot.Text(img, 80, 70+16*i, fmt.Sprintf("%d streams: converge (solid), place (dashed)", s), c, false)
 		plot.Text(img, 640, 70+16*i, fmt.Sprintf("%d streams", s), c, false)
 	}
 	bound := 2 * rs[0].Lease.Seconds()
-	plot.Line(img, left.x(0), left.y(bound), left.x(left.xmax), left.y(bound), color.RGBA{0x88, 0x88, 0x88, 0xff}, true)
-	plot.Text(img, left.x0+left.w-4-plot.TextWidth("2 x lease"), left.y(bound)-4, "2 x lease", color.RGBA{0x88, 0x88, 0x88, 0xff}, false)
+	left.Draw(plot.Series{Color: plot.Grey, Dashed: true, X: []float64{0, xmax}, Y: []float64{bound, bound}})
+	plot.Text(img, left.X0+left.W-4-plot.TextWidth("2 x lease"), left.Y(bound)-4, "2 x lease", plot.Grey, false)
 	return plot.WritePNG(path, img)
-}
-
-type axes struct {
-	img        *image.RGBA
-	x0, y0     int
-	w, h       int
-	xmax, ymax float64
-}
-
-func (a axes) x(v float64) int { return a.x0 + int(math.Round(v/a.xmax*float64(a.w))) }
-func (a axes) y(v float64) int { return a.y0 + a.h - int(math.Round(v/a.ymax*float64(a.h))) }
-
-func (a axes) frame(xlabel, ylabel string) {
-	for i := 0; i <= 4; i++ {
-		v := a.ymax * float64(i) / 4
-		plot.HLine(a.img, a.x0, a.x0+a.w, a.y(v), colGrid)
-		plot.Text(a.img, a.x0-6-plot.TextWidth(tick(v)), a.y(v)+4, tick(v), colBlack, false)
-		xv := a.xmax * float64(i) / 4
-		plot.Text(a.img, a.x(xv), a.y0+a.h+16, tick(xv), colBlack, true)
-	}
-	plot.HLine(a.img, a.x0, a.x0+a.w, a.y0+a.h, colBlack)
-	plot.VLine(a.img, a.x0, a.y0, a.y0+a.h, colBlack)
-	plot.Text(a.img, a.x0+a.w/2, a.y0+a.h+34, xlabel, colBlack, true)
-	plot.Text(a.img, a.x0, a.y0-8, ylabel, colBlack, false)
-}
-
-func (a axes) line(xs, ys []float64, c color.RGBA, dashed bool) {
-	for i := range xs {
-		if i > 0 {
-			plot.Line(a.img, a.x(xs[i-1]), a.y(ys[i-1]), a.x(xs[i]), a.y(ys[i]), c, dashed)
-		}
-		for dx := -3; dx <= 3; dx++ {
-			for dy := -3; dy <= 3; dy++ {
-				a.img.Set(a.x(xs[i])+dx, a.y(ys[i])+dy, c)
-			}
-		}
-	}
-}
-
-func tick(v float64) string {
-	if v == math.Trunc(v) {
-		return fmt.Sprint(int(v))
-	}
-	return fmt.Sprintf("%.1f", v)
-}
-
-func niceMax(v float64) float64 {
-	for _, m := range []float64{1, 2, 4, 8, 12, 20, 24, 40, 60, 80, 100, 120, 200, 400, 600, 800, 1000} {
-		if v <= m {
-			return m
-		}
-	}
-	return math.Ceil(v/1000) * 1000
 }

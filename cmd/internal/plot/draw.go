@@ -1,6 +1,8 @@
-// Package plot holds the drawing primitives that the benchmark and soak
-// reports use for their PNG plots: lines and text on an image.RGBA, in pure
-// Go, so that no plotting tool has to be installed.
+// Package plot draws the PNG plots of the benchmark, soak and fleet
+// reports: panels with their axes, ticks, series and legends, on the
+// primitives beneath them (lines and text on an image.RGBA), in pure Go, so
+// that no plotting tool has to be installed. Every plot's axes and ticks
+// are drawn here, not by its report.
 package plot
 
 import (

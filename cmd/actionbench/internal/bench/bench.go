@@ -96,6 +96,13 @@ func run(c config) error {
 			return err
 		}
 	}
+	// The actiond processes it starts keep their event log under -work,
+	// not in the user's data_dir, which a running actiond holds locked.
+	if os.Getenv("ACTIOND_DATA_DIR") == "" {
+		if err := os.Setenv("ACTIOND_DATA_DIR", filepath.Join(c.work, "data")); err != nil {
+			return err
+		}
+	}
 	r := &report{machine: describeMachine(c)}
 	progress("machine: %s", r.machine.CPU)
 	if c.liveOnly {

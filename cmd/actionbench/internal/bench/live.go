@@ -37,6 +37,11 @@ const (
 	// before the measured period starts: the first one shows the stream
 	// runs, the second that it is past its start-up burst.
 	liveWarmWindows = 2
+	// liveMinResults is how many results every stream should have in the
+	// measured period for its served stride to be measured: an overloaded
+	// N's period is extended (up to liveMaxPeriod) until each has them.
+	liveMinResults = 8
+	liveMaxPeriod  = 60 * time.Second
 	// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat
 	// times: 100 on every Linux that Go supports.
 	clockTicks = 100
@@ -62,14 +67,17 @@ type livePoint struct {
 	// results (skip_static) among Events.
 	Skipped uint64
 	Reused  int
-	// Fairness is the fewest results of a stream over the period ÷ the
-	// most (1: every stream served alike).
-	Fairness float64
+	// Fairness is the shortest served stride of a stream ÷ the longest
+	// (servedFairness; 1: every stream served alike); Fewest and Most are
+	// the fewest and most results of a stream in the period.
+	Fairness     float64
+	Fewest, Most int
 	// EffStride is the mean of the streams' effective_stride at the end of
 	// the period (0 when the server does not report it).
 	EffStride time.Duration
 	InferBusy float64
 	MeanBatch float64
+	RunMean   time.Duration // mean time of one model run in the period
 	Profiled  bool
 	Err       string // why the point is incomplete
 }
@@ -401,6 +409,7 @@ type liveRunInfo struct{ config, loaded, command string }
 type liveLatencies struct {
 	mu      sync.Mutex
 	at      []time.Time
+	done    []time.Time // the window's completed_time
 	lat     []time.Duration
 	stream  []string
 	reused  []bool
@@ -428,6 +437,7 @@ func (l *liveLatencies) subscribe(ctx context.Context, cl *client.Client) {
 				break
 			}
 			l.at = append(l.at, now)
+			l.done = append(l.done, w.GetCompletedTime().AsTime())
 			l.lat = append(l.lat, now.Sub(w.GetCompletedTime().AsTime()))
 			l.stream = append(l.stream, ev.GetStream())
 			l.reused = append(l.reused, w.GetReused())
@@ -435,6 +445,26 @@ func (l *liveLatencies) subscribe(ctx context.Context, cl *client.Client) {
 		}
 		l.mu.Unlock()
 	}
+}
+
+// fewestSince is the fewest results that one of n streams has had since t0.
+func (l *liveLatencies) fewestSince(t0 time.Time, n int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	per := map[string]int{}
+	for i, at := range l.at {
+		if !at.Before(t0) {
+			per[l.stream[i]]++
+		}
+	}
+	if len(per) < n {
+		return 0
+	}
+	fewest := math.MaxInt
+	for _, k := range per {
+		fewest = min(fewest, k)
+	}
+	return fewest
 }
 
 // warm reports whether every one of n streams has had min windows.
@@ -543,13 +573,28 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	}
 	t0 := time.Now()
 	var peak, last int64
-	for time.Since(t0) < c.livePeriod {
+	// An overloaded N serves each stream seldom: its period goes on until
+	// every stream has liveMinResults results, at most liveMaxPeriod (the
+	// profiled N keeps the profile's period).
+	longest := max(c.livePeriod, liveMaxPeriod)
+	if pt.Profiled {
+		longest = c.livePeriod
+	}
+	for {
+		el := time.Since(t0)
+		if el >= longest || (el >= c.livePeriod && lat.fewestSince(t0, n) >= liveMinResults) {
+			break
+		}
+		step := time.Second
+		if el < c.livePeriod {
+			step = min(step, c.livePeriod-el)
+		}
 		select {
 		case <-ctx.Done():
 			return pt, info, ctx.Err()
 		case <-p.Done():
 			return pt, info, fmt.Errorf("actiond exited during the measurement (%v): %s", p.Err(), serveproc.Tail(p.LogPath))
-		case <-time.After(min(time.Second, c.livePeriod-time.Since(t0))):
+		case <-time.After(step):
 		}
 		if r, err := procstat.RSS(pid); err == nil {
 			last, peak = r, max(peak, r)
@@ -583,6 +628,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	pt.InferBusy = (met1["actiond_inference_seconds_sum"] - met0["actiond_inference_seconds_sum"]) / s
 	if runs := met1["actiond_inference_batch_size_count"] - met0["actiond_inference_batch_size_count"]; runs > 0 {
 		pt.MeanBatch = (met1["actiond_inference_batch_size_sum"] - met0["actiond_inference_batch_size_sum"]) / runs
+		pt.RunMean = time.Duration((met1["actiond_inference_seconds_sum"] - met0["actiond_inference_seconds_sum"]) / runs * float64(time.Second))
 	}
 	pt.Expected = int(float64(n) * s / liveStride.Seconds())
 
@@ -591,26 +637,25 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	time.Sleep(liveStride)
 	lat.mu.Lock()
 	var ls []time.Duration
-	per := map[string]int{}
+	served := map[string]streamServed{}
 	for i := range n {
-		per[camName(i)] = 0
+		served[camName(i)] = streamServed{}
 	}
 	for i, at := range lat.at {
-		if !at.Before(t0) && at.Before(t1) {
+		s := served[lat.stream[i]]
+		switch {
+		case at.Before(t0):
+			s.Before = lat.done[i]
+		case at.Before(t1):
 			ls = append(ls, lat.lat[i])
-			per[lat.stream[i]]++
+			s.In = append(s.In, lat.done[i])
 			if lat.reused[i] {
 				pt.Reused++
 			}
 		}
+		served[lat.stream[i]] = s
 	}
-	lo, hi := math.MaxInt, 0
-	for _, k := range per {
-		lo, hi = min(lo, k), max(hi, k)
-	}
-	if hi > 0 {
-		pt.Fairness = float64(lo) / float64(hi)
-	}
+	pt.Fairness, pt.Fewest, pt.Most = servedFairness(served, t1)
 	pt.SubDropped = lat.dropped - drop0
 	lat.mu.Unlock()
 	pt.Events = len(ls)
@@ -630,6 +675,71 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 		}
 	}
 	return pt, info, nil
+}
+
+// streamServed is when one stream's windows that got a result were
+// completed: Before, the last one before the period (zero if none); In,
+// those in the period.
+type streamServed struct {
+	Before time.Time
+	In     []time.Time
+}
+
+// servedStride is how often a stream was served over a period ending at
+// end: the time from its last result before the period (or, without one,
+// its first in it) to its last in it, over the results in between; when
+// the time since its last result is longer than that, as if one came at
+// end (a stream no longer served shows as such). ok is false without two
+// results to measure between.
+func servedStride(s streamServed, end time.Time) (time.Duration, bool) {
+	first, k := s.Before, len(s.In)
+	if len(s.In) == 0 {
+		return 0, false
+	}
+	if first.IsZero() {
+		first, k = slices.MinFunc(s.In, time.Time.Compare), k-1
+	}
+	if k < 1 {
+		return 0, false
+	}
+	last := slices.MaxFunc(s.In, time.Time.Compare)
+	stride := last.Sub(first) / time.Duration(k)
+	if end.Sub(last) > stride {
+		stride = end.Sub(first) / time.Duration(k+1)
+	}
+	return stride, true
+}
+
+// servedFairness compares how often the streams were served in a period
+// ending at end: the shortest servedStride ÷ the longest (1: every stream
+// served equally often; 0 when a stream could not be measured). Unlike the
+// fewest results ÷ the most, it is not quantised by the count: round robin
+// over 16 streams gives each 3 or 4 results in 25 s (0.75 as a count
+// ratio) at one served stride. It also returns the fewest and the most
+// results of a stream in the period.
+func servedFairness(served map[string]streamServed, end time.Time) (fairness float64, fewest, most int) {
+	if len(served) == 0 {
+		return 0, 0, 0
+	}
+	fewest = math.MaxInt
+	var short, long time.Duration
+	measured := true
+	for _, s := range served {
+		fewest, most = min(fewest, len(s.In)), max(most, len(s.In))
+		stride, ok := servedStride(s, end)
+		if !ok || stride <= 0 {
+			measured = false
+			continue
+		}
+		if short == 0 || stride < short {
+			short = stride
+		}
+		long = max(long, stride)
+	}
+	if !measured || long <= 0 {
+		return 0, fewest, most
+	}
+	return float64(short) / float64(long), fewest, most
 }
 
 // loadedLine is actiond's "model loaded" log line: the setup it runs with,

@@ -17,13 +17,14 @@ func liveMarkdown(p func(string, ...any), c config, r *liveResult) {
 	p("N simulated %dx%d %d fps H.264 cameras (the in-process RTSP simulator, `camsim.Simulator`, on loopback, %s), ", liveWidth, liveHeight, liveFPS, rateText(c, r))
 	p("each showing `%s` (`%s` scaled to %dx%d, %d fps, looped every 10 s; key frame every second), started at phases spread over a second as independent cameras are. ", r.Source, c.clip, liveWidth, liveHeight, liveFPS)
 	p("One `actiond serve` process watches all N (window %s, stride %s) with the untrained PP-TSMv2 (`%s`; speed only, its labels mean nothing); one gRPC subscriber takes every WindowResult. ", liveWindow, liveStride, r.Model)
-	p("Per N: a fresh actiond; warm-up until every stream has delivered %d windows; then **%s measured**. ", liveWarmWindows, c.livePeriod)
+	p("Per N: a fresh actiond; warm-up until every stream has delivered %d windows; then **%s measured**, longer where the model is overloaded: the period goes on until every stream has %d results in it, at most %s (**period** in the tables; the profiled N keeps %s). ",
+		liveWarmWindows, c.livePeriod, liveMinResults, max(c.livePeriod, liveMaxPeriod), c.livePeriod)
 	p("**latency** = time the subscriber receives a WindowResult − its `completed_time` (when the packets of the frame that completed the window reached actiond): decode, waiting for a batch, inference and delivery, on one clock. ")
 	p("**CPU** = utime+stime from /proc over the period, in cores (2 = the whole machine); **bench** is this benchmark's process: the simulator's packetisation and the subscriber; **machine** counts every process, the other jobs on this shared machine included. ")
 	p("**RSS/stream** = (VmRSS at the end − %.0f MiB, VmRSS of actiond with the model loaded and no streams) / N, so it includes ONNX Runtime's working memory for the batches; **marginal** = the RSS added per camera since the previous N, the per-stream cost without that fixed part. ", mib(r.BaseRSS))
 	p("**drops** = frames dropped before decoding + windows dropped before inference + RTP packets lost + decode errors, over the period, all streams (`StreamStatus` counters); **events** = WindowResults received / N × period ÷ stride. ")
-	p("**model busy** = time spent in model runs / period (`actiond_inference_seconds`); **batch** = mean windows per run. ")
-	p("**skipped** = windows not run because the model was busy (latest wins: `skipped_windows`); **fairness** = the fewest results of a stream over the period ÷ the most; **eff. stride** = the mean of the streams' `effective_stride` at the end (the stride actually served; %s when the model keeps up); **reused** = results of still windows that reused the last one (`skip_static`). ", liveStride)
+	p("**model busy** = time spent in model runs / period (`actiond_inference_seconds`); **run** = the mean time of one model run in the period; **batch** = mean windows per run. ")
+	p("**skipped** = windows not run because the model was busy (latest wins: `skipped_windows`); **fairness** = the shortest served stride of a stream ÷ the longest, where a stream's served stride is the time from the completion of its last window served before the period to that of its last in the period, over its results in the period (taken as if one more came at the period's end when it has waited longer than that since its last): 1 when every stream is served equally often; not quantised by counts as the fewest results ÷ the most would be (round robin gives counts that differ by one: 3 and 4 at the same served stride would read 0.75); **results/stream** = the fewest and the most results of a stream in the period; **eff. stride** = the mean of the streams' `effective_stride` at the end (the stride actually served; %s when the model keeps up); **reused** = results of still windows that reused the last one (`skip_static`). ", liveStride)
 	p("**full stride** = p99 ≤ 1 s, nothing dropped or skipped, ≥ 90%% of the results.\n\n")
 
 	main := &liveSeries{Name: "this actiond", BaseRSS: r.BaseRSS, Points: r.Points, Stopped: r.Stopped}
@@ -61,7 +62,7 @@ func liveMarkdown(p func(string, ...any), c config, r *liveResult) {
 
 // liveTable writes one series' table.
 func liveTable(p func(string, ...any), se *liveSeries) {
-	p("| N | actiond CPU (cores) | bench CPU | machine CPU | RSS MiB | RSS/stream MiB | marginal MiB | drops | events | reused | skipped | fairness | eff. stride s | p50 s | p99 s | max s | model busy | batch | full stride |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| N | period s | actiond CPU (cores) | bench CPU | machine CPU | RSS MiB | RSS/stream MiB | marginal MiB | drops | events | reused | skipped | fairness | results/stream | eff. stride s | p50 s | p99 s | max s | model busy | run ms | batch | full stride |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var prev *livePoint
 	for i := range se.Points {
 		pt := se.Points[i]
@@ -77,9 +78,9 @@ func liveTable(p func(string, ...any), se *liveSeries) {
 		if pt.EffStride > 0 {
 			stride = secs(pt.EffStride)
 		}
-		p("| %d%s | %.2f | %.2f | %.2f | %.0f | %.1f | %s | %s | %d / %d | %d | %d | %.2f | %s | %s | %s | %s | %.0f%% | %.2f | %s |\n",
-			pt.N, mark, pt.CPU, pt.BenchCPU, pt.MachineCPU, mib(pt.RSS), pt.perStream(se.BaseRSS), marg, dropsText(pt), pt.Events, pt.Expected,
-			pt.Reused, pt.Skipped, pt.Fairness, stride, secs(pt.P50), secs(pt.P99), secs(pt.Max), 100*pt.InferBusy, pt.MeanBatch, goal(pt.meetsGoal()))
+		p("| %d%s | %.0f | %.2f | %.2f | %.2f | %.0f | %.1f | %s | %s | %d / %d | %d | %d | %.2f | %d–%d | %s | %s | %s | %s | %.0f%% | %.0f | %.2f | %s |\n",
+			pt.N, mark, pt.Period.Seconds(), pt.CPU, pt.BenchCPU, pt.MachineCPU, mib(pt.RSS), pt.perStream(se.BaseRSS), marg, dropsText(pt), pt.Events, pt.Expected,
+			pt.Reused, pt.Skipped, pt.Fairness, pt.Fewest, pt.Most, stride, secs(pt.P50), secs(pt.P99), secs(pt.Max), 100*pt.InferBusy, ms(pt.RunMean), pt.MeanBatch, goal(pt.meetsGoal()))
 		prev = &se.Points[i]
 	}
 	p("\n")
@@ -232,6 +233,9 @@ func liveReading(r *liveResult) string {
 	if lim == nil && len(r.Points) > 0 {
 		lim = &r.Points[len(r.Points)-1]
 	}
+	if over := latencyBound(r.Points); over != "" {
+		b.WriteString(over)
+	}
 	if lim != nil {
 		fmt.Fprintf(&b, "At N = %d the model is busy %.0f%% of the time (mean batch %.2f) and the machine %.2f of 2 cores (actiond %.2f, the simulator %.2f, other jobs %.2f): ",
 			lim.N, 100*lim.InferBusy, lim.MeanBatch, lim.MachineCPU, lim.CPU, lim.BenchCPU, max(0, lim.MachineCPU-lim.CPU-lim.BenchCPU))
@@ -249,6 +253,33 @@ func liveReading(r *liveResult) string {
 		}
 	}
 	return b.String()
+}
+
+// latencyBound says what latest wins bounds latency to at the largest
+// overloaded N (one with skipped windows), against its p99; "" when no N
+// was overloaded.
+func latencyBound(points []livePoint) string {
+	var over *livePoint
+	for i := range points {
+		if points[i].Skipped > 0 && points[i].RunMean > 0 {
+			over = &points[i]
+		}
+	}
+	if over == nil {
+		return ""
+	}
+	bound := liveStride + over.RunMean
+	s := fmt.Sprintf("What bounds latency once the model is overloaded: a stream's waiting window is replaced by each newer one (latest wins), so the window a run takes is at most one stride old and its result comes one run later: latency ≤ stride + one run + decoding and delivery, however many streams wait (a longer round shows in the effective stride instead). At N = %d: stride %s s + mean run %s s = %s s, p99 %s s",
+		over.N, secs(liveStride), secs(over.RunMean), secs(bound), secs(over.P99))
+	switch {
+	case over.P99 <= bound:
+		s += ", within it. "
+	case over.DroppedFrames > 0:
+		s += fmt.Sprintf(": beyond it are decoding that fell behind on busy cores (%d frames dropped before decoding) and runs slower than their mean. ", over.DroppedFrames)
+	default:
+		s += ": beyond it are decoding and delivery on busy cores and runs slower than their mean. "
+	}
+	return s
 }
 
 func liveProfileMarkdown(p func(string, ...any), c config, r *liveResult) {

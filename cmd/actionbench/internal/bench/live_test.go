@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"image/color"
 	"image/png"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/cmd/internal/plot"
 	"github.com/actiond/actiond/internal/procstat"
 	"github.com/actiond/actiond/internal/stats"
 )
@@ -44,7 +46,7 @@ func TestLivePlot(t *testing.T) {
 			count[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}]++
 		}
 	}
-	for name, c := range map[string]color.RGBA{"p50": colBlue, "p99": colRed, "actiond": colGreen, "simulator": colOrange, "text": colBlack} {
+	for name, c := range map[string]color.RGBA{"p50": plot.Blue, "p99": plot.Red, "actiond": plot.Green, "simulator": plot.Orange, "text": plot.Ink} {
 		// Lines between three points and a legend: well over 100 pixels.
 		if count[c] < 100 {
 			t.Errorf("%s: %d pixels of its colour", name, count[c])
@@ -115,5 +117,123 @@ func TestCPUShares(t *testing.T) {
 	want := "H.264 decoding about 35%, inference about 40%, preprocessing about 4%"
 	if got := cpuShares(top); !strings.HasPrefix(got, want) {
 		t.Errorf("got %q, want %q…", got, want)
+	}
+}
+
+// Round robin over 16 streams with a round of 6.35 s gives each stream 3
+// or 4 results in 25 s: the count ratio would read 0.75, the served
+// strides are alike. A stream served half as often, or no longer served
+// at the end of the period, shows.
+func TestServedFairness(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	const round = 6350 * time.Millisecond
+	end := t0.Add(25 * time.Second)
+	rr := func(every time.Duration, until time.Time) map[string]streamServed {
+		m := map[string]streamServed{}
+		for k := range 16 {
+			name := camName(k)
+			offset := time.Duration(k) * every / 16
+			s := streamServed{Before: t0.Add(offset - every)}
+			for at := t0.Add(offset); at.Before(until); at = at.Add(every) {
+				s.In = append(s.In, at)
+			}
+			m[name] = s
+		}
+		return m
+	}
+	fair, fewest, most := servedFairness(rr(round, end), end)
+	if fewest != 3 || most != 4 || fair < 0.95 {
+		t.Errorf("round robin: fairness %.2f, results %d–%d; want about 1 with 3–4", fair, fewest, most)
+	}
+
+	half := rr(round, end)
+	s := half["cam01"]
+	s.In = s.In[:0]
+	for at := t0; at.Before(end); at = at.Add(2 * round) {
+		s.In = append(s.In, at)
+	}
+	s.Before = t0.Add(-2 * round)
+	half["cam01"] = s
+	if fair, _, _ := servedFairness(half, end); fair < 0.45 || fair > 0.55 {
+		t.Errorf("one stream served half as often: fairness %.2f, want about 0.5", fair)
+	}
+
+	stopped := rr(round, end)
+	s = stopped["cam02"]
+	s.In = s.In[:1] // served at the start, then no more
+	stopped["cam02"] = s
+	if fair, _, _ := servedFairness(stopped, end); fair > 0.5 {
+		t.Errorf("one stream no longer served: fairness %.2f, want well under 1", fair)
+	}
+
+	none := rr(round, end)
+	none["cam03"] = streamServed{}
+	if fair, fewest, _ := servedFairness(none, end); fair != 0 || fewest != 0 {
+		t.Errorf("one stream without results: fairness %.2f, fewest %d; want 0, 0", fair, fewest)
+	}
+
+	// Served at the full stride: 1 exactly.
+	full := rr(liveStride*16, end)
+	for k, s := range full {
+		s.In = nil
+		for at := t0; at.Before(end); at = at.Add(liveStride) {
+			s.In = append(s.In, at)
+		}
+		s.Before = t0.Add(-liveStride)
+		full[k] = s
+	}
+	if fair, fewest, most := servedFairness(full, end); fair != 1 || fewest != 20 || most != 20 {
+		t.Errorf("full stride: fairness %v, results %d–%d; want 1, 20–20", fair, fewest, most)
+	}
+}
+
+// The table names every column once and each row fills them all; the
+// period, the results per stream and the run time are in it.
+func TestLiveTableFormat(t *testing.T) {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	se := &liveSeries{Name: "this actiond", BaseRSS: 300 << 20, Points: []livePoint{
+		{N: 1, Period: 25 * time.Second, Events: 20, Expected: 20, Fairness: 1, Fewest: 20, Most: 20, RSS: 320 << 20, RunMean: 120 * time.Millisecond, MeanBatch: 1},
+		{N: 16, Period: 51 * time.Second, Events: 128, Expected: 652, Skipped: 500, Fairness: 0.97, Fewest: 8, Most: 9, RSS: 900 << 20, RunMean: 430 * time.Millisecond, MeanBatch: 1},
+	}}
+	liveTable(p, se)
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) < 4 {
+		t.Fatalf("table:\n%s", b.String())
+	}
+	cols := strings.Count(lines[0], "|")
+	for _, l := range lines[1:4] {
+		if strings.Count(l, "|") != cols {
+			t.Errorf("%d separators, the header has %d: %s", strings.Count(l, "|"), cols, l)
+		}
+	}
+	for _, want := range []string{"| period s |", "| results/stream |", "| run ms |", "| 16 | 51 |", "| 0.97 | 8–9 |", "| 430 |"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+}
+
+// The latency bound is stated for the largest overloaded N, with its
+// figures; nothing when no N skipped a window.
+func TestLatencyBound(t *testing.T) {
+	pts := []livePoint{
+		{N: 8, P99: 700 * time.Millisecond, RunMean: 120 * time.Millisecond},
+		{N: 12, Skipped: 100, P99: 1900 * time.Millisecond, RunMean: 300 * time.Millisecond},
+		{N: 16, Skipped: 250, P99: 2100 * time.Millisecond, RunMean: 430 * time.Millisecond, DroppedFrames: 7},
+	}
+	got := latencyBound(pts)
+	if want := "At N = 16: stride 1.25 s + mean run 0.43 s = 1.68 s, p99 2.10 s: beyond it"; !strings.Contains(got, want) || !strings.Contains(got, "7 frames dropped before decoding") {
+		t.Errorf("got %q, want it to say %q and the 7 frames", got, want)
+	}
+	if got := latencyBound(pts[:2]); !strings.Contains(got, "At N = 12: stride 1.25 s + mean run 0.30 s = 1.55 s, p99 1.90 s: beyond it are decoding and delivery") {
+		t.Errorf("N = 12 without frame drops: got %q", got)
+	}
+	pts[2].P99 = 1500 * time.Millisecond
+	if got := latencyBound(pts); !strings.Contains(got, "p99 1.50 s, within it.") {
+		t.Errorf("p99 within the bound: got %q", got)
+	}
+	if got := latencyBound(pts[:1]); got != "" {
+		t.Errorf("no overload: got %q", got)
 	}
 }

@@ -67,12 +67,7 @@ func (c command) actionsList(ctx context.Context, args []string) error {
 		}
 	}
 	if *asJSON {
-		for _, a := range all {
-			if err := writeJSON(c.env.Stdout, a, false); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(c.env.Stdout, all, false)
 	}
 	writeActionTable(c.env, all)
 	return nil

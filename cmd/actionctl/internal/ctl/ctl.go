@@ -214,7 +214,8 @@ func (c command) parse(fs *flag.FlagSet, args []string, want int, more bool) ([]
 
 // connect is every command's preamble: parse its flags and arguments (as
 // parse does) and dial the server (as dial does). The caller closes the
-// client.
+// client. A command that checks its flags further calls parse, checks,
+// then dial, so that a usage error needs no server.
 func (c command) connect(ctx context.Context, fs *flag.FlagSet, args []string, want int, more bool) ([]string, *client.Client, error) {
 	pos, err := c.parse(fs, args, want, more)
 	if err != nil {

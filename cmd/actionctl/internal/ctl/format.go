@@ -35,6 +35,29 @@ func writeJSON(w io.Writer, m proto.Message, all bool) error {
 	return err
 }
 
+// writeJSONLines writes each message as writeJSON does.
+func writeJSONLines[M proto.Message](w io.Writer, ms []M, all bool) error {
+	for _, m := range ms {
+		if err := writeJSON(w, m, all); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newTable starts a table of rows rows under header (its columns
+// tab-separated); with no rows it says "no what" and returns nil. The
+// caller flushes it.
+func newTable(w io.Writer, rows int, what, header string) *tabwriter.Writer {
+	if rows == 0 {
+		fmt.Fprintln(w, "no "+what)
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
+}
+
 // enumName is an enum value without its type prefix: "PLAYING" for
 // STREAM_STATE_PLAYING.
 func enumName(v fmt.Stringer, prefix string) string {
@@ -62,12 +85,10 @@ func localTime(t time.Time) string { return t.Local().Format("2006-01-02 15:04:0
 
 // writeStreamTable prints streams one per line under a header.
 func writeStreamTable(w io.Writer, streams []*actiondv1.Stream, now time.Time) {
-	if len(streams) == 0 {
-		fmt.Fprintln(w, "no streams")
+	tw := newTable(w, len(streams), "streams", "NAME\tSTATE\tSINCE\tEPOCH\tWINDOWS\tWINDOW\tSTRIDE\tURL\tLAST ERROR")
+	if tw == nil {
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tSINCE\tEPOCH\tWINDOWS\tWINDOW\tSTRIDE\tURL\tLAST ERROR")
 	for _, s := range streams {
 		st, o := s.GetStatus(), s.GetOptions()
 		since := "-"

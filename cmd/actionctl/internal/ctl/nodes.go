@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
@@ -38,12 +37,7 @@ func (c command) nodesList(ctx context.Context, args []string) error {
 		return err
 	}
 	if *asJSON {
-		for _, n := range nodes {
-			if err := writeJSON(c.env.Stdout, n, false); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(c.env.Stdout, nodes, false)
 	}
 	writeNodeTable(c.env.Stdout, nodes, time.Now())
 	return nil
@@ -96,12 +90,10 @@ func (c command) nodesDrain(ctx context.Context, args []string) error {
 }
 
 func writeNodeTable(w io.Writer, nodes []*actiondv1.Node, now time.Time) {
-	if len(nodes) == 0 {
-		fmt.Fprintln(w, "no nodes")
+	tw := newTable(w, len(nodes), "nodes", "NAME\tADDRESS\tVERSION\tSTREAMS\tCPU\tINFERENCE\tHEARTBEAT\tSTATE")
+	if tw == nil {
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tVERSION\tSTREAMS\tCPU\tINFERENCE\tHEARTBEAT\tSTATE")
 	for _, n := range nodes {
 		state := "active"
 		if n.GetDraining() {

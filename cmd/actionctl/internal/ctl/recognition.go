@@ -14,11 +14,7 @@ func (c command) classify(ctx context.Context, args []string) error {
 	fs := c.flags("classify")
 	topK := fs.Uint("top-k", 5, "how many labels to print, best first")
 	asJSON := fs.Bool("json", false, "print one JSON object per clip and line, as `actiond classify --json` does")
-	clips, err := c.parse(fs, args, 1, true)
-	if err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	clips, cl, err := c.connect(ctx, fs, args, 1, true)
 	if err != nil {
 		return err
 	}

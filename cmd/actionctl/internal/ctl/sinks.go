@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
@@ -25,10 +24,7 @@ func (c command) sinks(ctx context.Context, args []string) error {
 func (c command) sinksList(ctx context.Context, args []string) error {
 	fs := c.flags("sinks ls")
 	asJSON := fs.Bool("json", false, "print one JSON object per sink and line")
-	if _, err := c.parse(fs, args, 0, false); err != nil {
-		return err
-	}
-	cl, err := c.dial(ctx)
+	_, cl, err := c.connect(ctx, fs, args, 0, false)
 	if err != nil {
 		return err
 	}
@@ -38,24 +34,17 @@ func (c command) sinksList(ctx context.Context, args []string) error {
 		return err
 	}
 	if *asJSON {
-		for _, s := range sinks {
-			if err := writeJSON(c.env.Stdout, s, true); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(c.env.Stdout, sinks, true)
 	}
 	writeSinkTable(c.env.Stdout, sinks, time.Now())
 	return nil
 }
 
 func writeSinkTable(w io.Writer, sinks []*actiondv1.Sink, now time.Time) {
-	if len(sinks) == 0 {
-		fmt.Fprintln(w, "no sinks")
+	tw := newTable(w, len(sinks), "sinks", "NAME\tTYPE\tUP\tDELIVERED\tPENDING\tRETRIES\tDEAD\tPOSITION\tTARGET\tLAST ERROR")
+	if tw == nil {
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTYPE\tUP\tDELIVERED\tPENDING\tRETRIES\tDEAD\tPOSITION\tTARGET\tLAST ERROR")
 	for _, s := range sinks {
 		up := "no"
 		if s.GetUp() {

@@ -141,12 +141,7 @@ func (c command) streamsList(ctx context.Context, args []string) error {
 		return err
 	}
 	if *asJSON {
-		for _, s := range streams {
-			if err := writeJSON(c.env.Stdout, s, false); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(c.env.Stdout, streams, false)
 	}
 	writeStreamTable(c.env.Stdout, streams, time.Now())
 	return nil
