@@ -21,9 +21,9 @@ type inferenceJob struct {
 	gen    uint64
 	epoch  uint64
 	span   ingest.Span
-	tensor []float32 // [segments, 3, size, size], or [segments, features…] with the feature cache
+	tensor []float32     // [segments, 3, size, size], or [segments, features…] with the feature cache
 	lease  *ingest.Lease // carries the tensor instead, in the stream's ring (ingest.Window.Lease)
-	made   time.Time // when the stream handed the window over
+	made   time.Time     // when the stream handed the window over
 	// static: the stream's skip_static is on and the frames this window
 	// added barely differ from those before them (staticWindow), so the
 	// result of the window before may stand for it.
