@@ -54,7 +54,7 @@ type livePoint struct {
 	CPU        float64       // actiond, cores (utime+stime over the period)
 	BenchCPU   float64       // this process: the simulator and the subscriber
 	MachineCPU float64       // every process on the machine, cores busy
-	RSS        int64         // actiond's VmRSS at the end of the period, bytes
+	RSS        int64         // actiond's VmRSS over the period, bytes: the median of one sample a second
 	RSSPeak    int64         // the largest VmRSS sampled during the period
 	Expected   int           // N × period / stride
 	Events     int           // WindowResults received in the period
@@ -572,7 +572,8 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 		})
 	}
 	t0 := time.Now()
-	var peak, last int64
+	var peak int64
+	var rssSamples []int64
 	// An overloaded N serves each stream seldom: its period goes on until
 	// every stream has liveMinResults results, at most liveMaxPeriod (the
 	// profiled N keeps the profile's period).
@@ -597,7 +598,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 		case <-time.After(step):
 		}
 		if r, err := procstat.RSS(pid); err == nil {
-			last, peak = r, max(peak, r)
+			rssSamples, peak = append(rssSamples, r), max(peak, r)
 		}
 	}
 	t1 := time.Now()
@@ -617,7 +618,8 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	pt.CPU = (cpu1 - cpu0) / s
 	pt.BenchCPU = (self1 - self0) / s
 	pt.MachineCPU = (mach1 - mach0) / s
-	pt.RSS, pt.RSSPeak = last, peak
+	slices.Sort(rssSamples)
+	pt.RSS, pt.RSSPeak = stats.Percentile(rssSamples, 0.5), peak
 	pt.DroppedFrames = ing1.droppedFrames - ing0.droppedFrames
 	pt.DroppedWindows = ing1.droppedWindows - ing0.droppedWindows
 	pt.PacketsLost = ing1.packetsLost - ing0.packetsLost
