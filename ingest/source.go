@@ -83,6 +83,7 @@ type clientConfig struct {
 	readTimeout    time.Duration  // the stream's: UDP must deliver well within it
 	tlsFingerprint string         // hex SHA-256 of the server's certificate; "" verifies it the usual way
 	hosts          *hostlist.List // where it may connect; nil: anywhere
+	conns          *connSet       // the stream's connections, for Cut; nil: not tracked
 	log            *slog.Logger
 }
 
@@ -143,6 +144,7 @@ type sourceConfig struct {
 	queueSize      int
 	tlsFingerprint string
 	hosts          *hostlist.List // where it may connect; nil: anywhere
+	conns          *connSet       // the stream's connections, for Cut; nil: not tracked
 	conn           uint64         // connection number, stamped on access units
 }
 
@@ -163,6 +165,7 @@ func openSource(ctx context.Context, cfg sourceConfig, ctr *sourceCounters, log 
 		readTimeout:    cfg.readTimeout,
 		tlsFingerprint: cfg.tlsFingerprint,
 		hosts:          cfg.hosts,
+		conns:          cfg.conns,
 		log:            log,
 	}, clientCallbacks{onAU: s.onAU, onLost: s.onLost, onError: s.onError})
 	if err != nil {

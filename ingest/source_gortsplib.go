@@ -90,7 +90,7 @@ func newRTSPClient(cfg clientConfig, cb clientCallbacks) (rtspClient, error) {
 		OnPacketsLost: cb.onLost,
 		OnDecodeError: cb.onError,
 		OnResponse:    g.onResponse,
-		DialContext:   cfg.hosts.Dialer(u.Hostname()).DialContext,
+		DialContext:   cfg.conns.dialer(cfg.hosts.Dialer(u.Hostname()).DialContext),
 		ListenPacket:  listenRTPUDP,
 	}
 	switch cfg.transport {

@@ -91,6 +91,7 @@ type Stream struct {
 
 	srcCtr sourceCounters
 	ctr    streamCounters
+	conns  connSet // the camera connections, for Cut
 
 	mu     sync.Mutex
 	status Status // the parts the counters do not hold
@@ -155,6 +156,19 @@ func (s *Stream) Close() {
 	s.cancel()
 	s.start.Do(func() { go s.run() }) // a stream never started still ends
 	<-s.done
+}
+
+// Cut hangs up the camera at once: it closes the stream's connection to
+// it without the RTSP goodbye (TEARDOWN) and without waiting for the
+// stream's goroutine, and makes the stream stop (no reconnection). It is
+// for a stream that must let go of its camera now, whatever the load (its
+// fleet lease is about to expire); Close still waits for the rest. Over
+// TCP the camera ends the session when the connection closes; a camera
+// sending over UDP ends it at its own session timeout, as when the client
+// dies.
+func (s *Stream) Cut() {
+	s.conns.closeAll()
+	s.cancel()
 }
 
 // Wait waits until the stream has stopped (after Close).
@@ -242,6 +256,8 @@ type pipeline struct {
 	conv  rgbConverter
 	win   *window
 	conns uint64
+	// open tracks the camera connections for Stream.Cut; nil: not tracked.
+	open *connSet
 
 	// Trouble is logged as a summary at most once a second.
 	troubleAt   time.Time
@@ -290,6 +306,7 @@ func (p *pipeline) runSession(ctx context.Context) (playing time.Time, err error
 		queueSize:      p.set.QueueSize,
 		tlsFingerprint: p.set.TLSFingerprint,
 		hosts:          p.set.hosts,
+		conns:          p.open,
 		conn:           p.conns,
 	}, p.srcCtr, p.log)
 	if err != nil {

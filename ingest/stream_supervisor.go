@@ -10,6 +10,7 @@ import (
 func (s *Stream) run() {
 	defer close(s.done)
 	p := newPipeline(s.set, s.log, &s.srcCtr, &s.ctr)
+	p.open = &s.conns
 	defer p.close()
 	p.onPlaying = func(codec Codec, transport string) {
 		s.log.Info("playing", "codec", codec, "transport", transport)

@@ -167,6 +167,24 @@ func (m *managedStream) Close() {
 	m.finish()
 }
 
+// cut hangs up the camera at once, from any goroutine and without
+// waiting (ingest.Stream.Cut), and makes the stream's goroutine stop;
+// Close does the rest. A camera connection the goroutine started just
+// before is cut too, or stopped as the goroutine ends.
+func (m *managedStream) cut() {
+	if !m.started.Load() {
+		return
+	}
+	cur := m.view.Load().cur
+	if cur != nil {
+		cur.Cut()
+	}
+	m.cancel()
+	if now := m.view.Load().cur; now != nil && now != cur {
+		now.Cut()
+	}
+}
+
 // Wait waits until the stream's goroutine has stopped.
 func (m *managedStream) Wait() { <-m.done }
 

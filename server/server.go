@@ -84,6 +84,9 @@ type Server struct {
 	// fleetPrevious, for tests, makes this node write the fleet's records
 	// as the previous minor release did (fleet.Config.Previous).
 	fleetPrevious bool
+	// releaseHook, for tests, runs in the stream manager's Release before
+	// a stream is stopped (StreamManager.releaseHook).
+	releaseHook func(name string)
 }
 
 // core is what exists once the model is loaded.
@@ -480,6 +483,7 @@ func (s *Server) loadCore() (*core, error) {
 	}
 	deps := &streamDeps{cfg: &s.cfg, model: man, encoder: enc, sched: c.sched, pool: c.pool, hub: c.hub, log: s.log}
 	c.streams = NewStreamManager(deps, state, s.log.With("component", "streams"))
+	c.streams.releaseHook = s.releaseHook
 	return c, nil
 }
 

@@ -48,6 +48,9 @@ type StreamManager struct {
 	// the configuration was read.
 	configured map[string]string
 	since      time.Time
+	// releaseHook, for tests, runs in Release before the stream is
+	// stopped (the graceful stop, which a test slows down).
+	releaseHook func(name string)
 }
 
 // heldStream is a saved stream that is kept but not watched, and why.

@@ -65,8 +65,26 @@ func (sm *StreamManager) Release(name string) {
 	}
 	sm.mu.Unlock()
 	sm.own.Unlock()
+	if sm.releaseHook != nil {
+		sm.releaseHook(name)
+	}
 	ms.Close()
 	sm.log.Info("stream released: stopped here", "stream", name)
+}
+
+// Cut hangs up stream's camera at once, without waiting for anything (a
+// socket closed on the caller's goroutine): the fleet calls it, before
+// Release, when this node is losing the stream's lease (it could not
+// renew it, or another node has it), so that the camera is let go of
+// before the lease can expire even when the rest of the stop is slow.
+func (sm *StreamManager) Cut(name string) {
+	sm.mu.Lock()
+	ms := sm.streams[name]
+	sm.mu.Unlock()
+	if ms != nil {
+		ms.cut()
+	}
+	sm.log.Info("stream cut: its camera hung up at once, as this node is losing its lease", "stream", name)
 }
 
 // names returns every stream's name, sorted.

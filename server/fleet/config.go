@@ -27,6 +27,13 @@ type Handler interface {
 	// claim the stream only after Release returns (or, when this node
 	// lost NATS, after the lease expires). It stops; it does not drain.
 	Release(stream string)
+	// Cut hangs up stream's camera at once, without waiting for anything
+	// (a socket closed on the caller's goroutine), when this node is
+	// losing the stream's lease: it could not renew it (called before the
+	// lease can expire) or another node holds it. The fleet calls it on
+	// the renewing goroutine, then Release as for any stop; a graceful
+	// hand-over (a drain, a move) calls Release alone.
+	Cut(stream string)
 }
 
 // Config configures one node's membership in a fleet.

@@ -780,9 +780,12 @@ func (f *Fleet) release(s string) {
 	}
 }
 
-// lose stops a stream whose lease is no longer (or soon no longer) ours.
+// lose stops a stream whose lease is no longer (or soon no longer) ours:
+// its camera is hung up first, at once (Handler.Cut), so that it has let
+// go before the lease can expire however slow the rest of the stop is.
 func (f *Fleet) lose(s, why string) {
 	if o := f.owned[s]; o != nil {
+		f.cfg.Handler.Cut(s)
 		if why != "" {
 			f.log.Warn("stopping stream", "stream", s, "reason", why)
 		}

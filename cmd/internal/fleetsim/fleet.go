@@ -92,6 +92,9 @@ func (h handler) Release(stream string) {
 	h.l.poke()
 }
 
+// Cut hangs up at once: a stand-in has no camera to hang up.
+func (h handler) Cut(string) {}
+
 func (l *ledger) poke() {
 	select {
 	case l.changed <- struct{}{}:
