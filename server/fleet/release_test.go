@@ -41,6 +41,11 @@ func (h *slowHandler) Acquire(stream string, fence uint64) {
 	h.Handler.Acquire(stream, fence)
 }
 
+func (h *slowHandler) Cut(stream string) {
+	h.note("cut " + stream)
+	h.Handler.Cut(stream)
+}
+
 func (h *slowHandler) Release(stream string) {
 	h.note("release " + stream)
 	if stream == h.slow {
@@ -136,6 +141,48 @@ func TestFleetRenewsWhileAReleaseIsBlocked(t *testing.T) {
 	got := h.log()
 	if i := slices.Index(got, "release slow"); i < 0 || !slices.Equal(got[i:], want) {
 		t.Errorf("calls %v, want them to end with %v", got, want)
+	}
+	l.check(t)
+}
+
+// A drain hands a stream over gracefully (Release alone: the camera is
+// hung up as usual, then the lease handed back); a node that cannot
+// renew (it lost NATS) cuts the camera first (Cut, then Release).
+func TestFleetCutsOnlyWhatItLoses(t *testing.T) {
+	l := newLedger()
+	hs := map[string]*slowHandler{}
+	var mu sync.Mutex
+	handlerOf := func(node string) *slowHandler {
+		mu.Lock()
+		defer mu.Unlock()
+		return hs[node]
+	}
+	ms := fleetOf(t, l, 2, []string{"a"}, func(c *Config) {
+		h := &slowHandler{Handler: c.Handler}
+		mu.Lock()
+		hs[c.Node] = h
+		mu.Unlock()
+		c.Handler = h
+	})
+	eventually(t, "a placed", allPlaced(l, []string{"a"}))
+	from := l.ownerOf("a")
+	to := map[string]string{"n1": "n2", "n2": "n1"}[from]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := ms[0].DrainNode(ctx, from); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a moved by the drain", func() bool {
+		return l.ownerOf("a") == to && slices.Contains(handlerOf(from).log(), "released a")
+	})
+	if got, want := handlerOf(from).log(), []string{"acquire a", "release a", "released a"}; !slices.Equal(got, want) {
+		t.Errorf("calls on the drained node %s: %v, want %v", from, got, want)
+	}
+	// The node that plays a now loses NATS.
+	ms[slices.IndexFunc(ms, func(m *member) bool { return m.Name() == to })].nc.Close()
+	eventually(t, "a stopped on "+to, func() bool { return slices.Contains(handlerOf(to).log(), "released a") })
+	if got, want := handlerOf(to).log(), []string{"acquire a", "cut a", "release a", "released a"}; !slices.Equal(got, want) {
+		t.Errorf("calls on %s, which lost NATS: %v, want %v", to, got, want)
 	}
 	l.check(t)
 }
