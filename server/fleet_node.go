@@ -50,6 +50,7 @@ func (s *Server) joinFleet(ctx context.Context, c *core) {
 			s.log.Warn("fleet: cannot watch the stream registry yet", "error", err)
 			continue
 		}
+		c.streams.shareConfig(reg)
 		sctx, cancel := context.WithTimeout(ctx, 2*s.cfg.Fleet.Lease)
 		f, err := fleet.Start(sctx, fleet.Config{
 			Conn:           c.events.log.Conn(),
@@ -108,6 +109,9 @@ func (s *Server) fleetRegistry(c *core) (*streamRegistry, error) {
 			return nil, err
 		}
 		for _, spec := range specs {
+			if sm.sharedFromConfig(spec.Name) {
+				continue
+			}
 			if reason := sm.restore(spec); reason != "" {
 				sm.held = append(sm.held, heldStream{spec: spec, reason: reason})
 				sm.log.Warn("saved stream not restored", "stream", spec.Name, "reason", reason)

@@ -48,6 +48,10 @@ type StreamManager struct {
 	// the configuration was read.
 	configured map[string]string
 	since      time.Time
+	// In a fleet, the configuration's own entries, which shareConfig puts
+	// into the registry; shared says it has (guarded by change).
+	configSpecs map[string]StreamSpec
+	shared      bool
 	// releaseHook, for tests, runs in Release before the stream is
 	// stopped (the graceful stop, which a test slows down).
 	releaseHook func(name string)
@@ -62,7 +66,7 @@ type heldStream struct {
 // NewStreamManager returns an empty manager.
 func NewStreamManager(deps *streamDeps, state streamStore, log *slog.Logger) *StreamManager {
 	return &StreamManager{deps: deps, state: state, log: log, streams: map[string]*managedStream{}, inFleet: deps.cfg.InFleet(),
-		configured: map[string]string{}, since: time.Now()}
+		configured: map[string]string{}, configSpecs: map[string]StreamSpec{}, since: time.Now()}
 }
 
 // Restore starts the configured streams, then those of the state file. A
@@ -74,6 +78,7 @@ func (sm *StreamManager) Restore(configured []StreamSpec) error {
 	var errs FieldErrors
 	for i, spec := range configured {
 		sm.configured[spec.Name] = configHash(spec)
+		sm.configSpecs[spec.Name] = spec
 		if _, err := sm.add(spec, originConfig); err != nil {
 			var fe FieldErrors
 			if asFieldErrors(err, &fe) {
@@ -103,6 +108,9 @@ func (sm *StreamManager) Restore(configured []StreamSpec) error {
 	sm.change.Lock()
 	defer sm.change.Unlock()
 	for _, spec := range saved {
+		if sm.sharedFromConfig(spec.Name) {
+			continue
+		}
 		if reason := sm.restore(spec); reason != "" {
 			sm.held = append(sm.held, heldStream{spec: spec, reason: reason})
 			sm.log.Warn("saved stream not restored: kept as saved, tried again at the next start",
@@ -314,8 +322,10 @@ func (sm *StreamManager) Update(name string, change streamUpdate) (*actiondv1.St
 	if err != nil {
 		return nil, err
 	}
-	// The file first: a change it cannot keep is not made.
-	if ms.origin == originAPI {
+	// The file first: a change it cannot keep is not made. In a fleet the
+	// registry has every stream, the configuration's too.
+	kept := ms.origin == originAPI || sm.inFleet && sm.registry() != nil
+	if kept {
 		if err := sm.save(name, &spec); err != nil {
 			return nil, err
 		}
@@ -327,7 +337,7 @@ func (sm *StreamManager) Update(name string, change streamUpdate) (*actiondv1.St
 	ok := ms.update(spec, opts, icfg)
 	sm.own.Unlock()
 	if !ok {
-		if ms.origin == originAPI {
+		if kept {
 			old, _ := ms.snapshot()
 			if err := sm.save(name, &old); err != nil {
 				sm.log.Error("cannot take back a stream's change in the state file: it applies at the next start",
@@ -336,7 +346,11 @@ func (sm *StreamManager) Update(name string, change streamUpdate) (*actiondv1.St
 		}
 		return nil, ErrShuttingDown
 	}
-	if ms.origin == originConfig {
+	switch {
+	case ms.origin == originConfig && kept:
+		sm.log.Warn("stream of the configuration changed over the API: the change applies to the whole fleet until a node's configuration entry for it changes",
+			"stream", name)
+	case ms.origin == originConfig:
 		sm.log.Warn("stream of the configuration changed over the API: the change lasts until the server restarts",
 			"stream", name)
 	}
@@ -376,7 +390,7 @@ func (sm *StreamManager) Remove(name string) error {
 		}
 	}
 	// The file first: a removal it cannot keep is not made.
-	if ms.origin == originAPI {
+	if ms.origin == originAPI || sm.inFleet && reg != nil {
 		if err := sm.save(name, nil); err != nil {
 			return err
 		}
@@ -417,11 +431,20 @@ func (sm *StreamManager) save(name string, spec *StreamSpec) error {
 		return nil
 	}
 	var specs []StreamSpec
+	// In a fleet the registry's records of the configuration's streams
+	// stay as they are (shareConfig and Update write them).
+	reg := sm.registry()
 	sm.mu.Lock()
 	for n, ms := range sm.streams {
-		if ms.origin == originAPI && n != name {
+		switch {
+		case n == name:
+		case ms.origin == originAPI:
 			s, _ := ms.snapshot()
 			specs = append(specs, s)
+		case sm.inFleet && reg != nil && reg.last[n] != nil:
+			if s, err := decodeRegistrySpec(reg.last[n]); err == nil {
+				specs = append(specs, s)
+			}
 		}
 	}
 	sm.mu.Unlock()

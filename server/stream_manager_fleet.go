@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/actiond/actiond/ingest"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/fleet"
 	"github.com/nats-io/nats.go/jetstream"
@@ -254,8 +256,12 @@ func (sm *StreamManager) applyRegistry(reg *streamRegistry, e jetstream.KeyValue
 	}
 	reg.last[name] = slices.Clone(e.Value())
 	if ms != nil {
-		if ms.origin != originAPI {
-			return // the configuration's stream wins on this node
+		if ms.origin == originConfig && !sm.shared {
+			return // shareConfig settles which applies
+		}
+		if ms.origin == originConfig && configHash(spec) != sm.configured[name] {
+			sm.log.Warn("stream of this node's configuration changed on another node (its configuration or the API): the fleet's record applies here, not this node's entry",
+				"stream", name)
 		}
 		opts, icfg, err := spec.resolve(sm.deps.cfg, sm.deps.model)
 		if err != nil {
@@ -336,4 +342,61 @@ func (sm *StreamManager) applyTombstone(reg *streamRegistry, e jetstream.KeyValu
 	sm.forget(name)
 	sm.log.Info("stream of the configuration removed over the API (on this node or another): it stays removed until the configuration's entry for it changes", "stream", name, "removed_by", rec.Node)
 	sm.syncFleet()
+}
+
+// sharedFromConfig reports whether, in a fleet, name is a stream of this
+// node's configuration, whose registry record shareConfig settles (it is
+// not restored as a stream added over the API).
+func (sm *StreamManager) sharedFromConfig(name string) bool {
+	_, ok := sm.configSpecs[name]
+	return sm.inFleet && ok
+}
+
+// shareConfig puts the streams of this node's configuration into the
+// shared registry, so that every node knows them and can play them
+// (streamRegistry.share): an entry the fleet has not seen yet (new, or
+// changed in this file) becomes the stream's record; otherwise the
+// registry's record, changed since on another node or over the API,
+// applies here too, with a warning where it differs from this node's
+// entry. It runs once the registry's contents (tombstones among them)
+// have been applied, so that a stream removed fleet-wide is not shared
+// again.
+func (sm *StreamManager) shareConfig(reg *streamRegistry) {
+	sm.change.Lock()
+	defer sm.change.Unlock()
+	for _, name := range slices.Sorted(maps.Keys(sm.configSpecs)) {
+		sm.mu.Lock()
+		ms := sm.streams[name]
+		sm.mu.Unlock()
+		if ms == nil || ms.origin != originConfig {
+			continue // removed over the API, fleet-wide
+		}
+		record, own, err := reg.share(sm.configSpecs[name], sm.configured[name])
+		if err != nil {
+			sm.log.Warn("cannot share a stream of the configuration with the fleet: nodes without it in their configuration do not play it until this node restarts",
+				"stream", name, "error", err)
+		}
+		if record == nil || own {
+			continue
+		}
+		spec, err := decodeRegistrySpec(record)
+		if err == nil {
+			var opts streamOptions
+			var icfg ingest.StreamConfig
+			if opts, icfg, err = spec.resolve(sm.deps.cfg, sm.deps.model); err == nil {
+				sm.own.Lock()
+				if cur, _ := sm.lookup(name); cur != nil {
+					cur.update(spec, opts, icfg)
+				}
+				sm.own.Unlock()
+			}
+		}
+		if err != nil {
+			sm.log.Warn("the fleet's record of a stream of this node's configuration does not apply here: this node plays its own entry", "stream", name, "error", err)
+			continue
+		}
+		sm.log.Warn("this node's configuration entry for a stream differs from the fleet's record (changed since on another node or over the API): the record applies, here too; change the entry to replace it",
+			"stream", name)
+	}
+	sm.shared = true
 }

@@ -184,6 +184,114 @@ type removedStream struct {
 
 func tombstoneKey(name string) string { return tombstonePrefix + strings.ReplaceAll(name, ".", "=2E") }
 
+// sharedPrefix begins the registry key ("=config=<name>", dots written
+// "=2E") that says which configuration entries a stream's record has
+// taken in (sharedConfig), in a fleet, where every node puts the streams
+// of its configuration into the registry (share).
+const sharedPrefix = "=config="
+
+// sharedConfig is the value of a stream's "=config=" key: the
+// configuration entries (configHash) that the stream's record has taken
+// in, oldest first. An entry not among them is new to the fleet (added or
+// changed in a node's file) and replaces the record; one among them was
+// replaced since (by a later entry or over the API) and does not.
+// Readers ignore fields they do not know (FormatVersion's rule).
+type sharedConfig struct {
+	Version int      `json:"version"`
+	Config  []string `json:"config"`
+}
+
+// maxSharedConfig bounds sharedConfig.Config: the oldest entries go first.
+const maxSharedConfig = 64
+
+// share puts a configuration's entry for a stream (spec, whose configHash
+// is hash) into the registry, where its record is what every node of the
+// fleet plays: it creates the record if there is none, and replaces one
+// that differs only when the fleet has not seen this entry yet (it is new
+// or changed in this node's file). It returns the record that applies
+// and whether it is spec's.
+func (r *streamRegistry) share(spec StreamSpec, hash string) (record []byte, own bool, err error) {
+	ctx, cancel := registryContext()
+	defer cancel()
+	b, err := yaml.Marshal(spec)
+	if err != nil {
+		return nil, false, err
+	}
+	key := sharedPrefix + strings.ReplaceAll(spec.Name, ".", "=2E")
+	var taken sharedConfig
+	meta, err := r.kv.Get(ctx, key)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		meta = nil
+	case err != nil:
+		return nil, false, fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
+	default:
+		if err := json.Unmarshal(meta.Value(), &taken); err != nil {
+			return nil, false, fmt.Errorf("stream registry: %s: %w", key, err)
+		}
+	}
+	seen := slices.Contains(taken.Config, hash)
+	written := false
+	for range 10 {
+		e, err := r.kv.Get(ctx, spec.Name)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			_, err = r.kv.Create(ctx, spec.Name, b)
+		case err != nil:
+		case bytes.Equal(e.Value(), b):
+		case seen:
+			r.last[spec.Name] = slices.Clone(e.Value())
+			return e.Value(), false, nil
+		default:
+			_, err = r.kv.Update(ctx, spec.Name, b, e.Revision())
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue // written meanwhile: look again
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: %w", eventlog.ErrUnavailable, err)
+		}
+		written = true
+		break
+	}
+	if !written {
+		return nil, false, fmt.Errorf("%w: the record of stream %q changed ten times meanwhile", eventlog.ErrUnavailable, spec.Name)
+	}
+	r.last[spec.Name] = b
+	if seen {
+		return b, true, nil
+	}
+	// Taken in: from now on this entry no longer replaces the record. A
+	// node adding its own entry meanwhile makes this one try again once.
+	for range 2 {
+		taken.Version = 1
+		taken.Config = append(taken.Config, hash)
+		if n := len(taken.Config); n > maxSharedConfig {
+			taken.Config = taken.Config[n-maxSharedConfig:]
+		}
+		v, _ := json.Marshal(taken)
+		if meta == nil {
+			_, err = r.kv.Create(ctx, key, v)
+		} else {
+			_, err = r.kv.Update(ctx, key, v, meta.Revision())
+		}
+		if err == nil || !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			break
+		}
+		if meta, err = r.kv.Get(ctx, key); err != nil {
+			break
+		}
+		taken = sharedConfig{}
+		if err = json.Unmarshal(meta.Value(), &taken); err != nil || slices.Contains(taken.Config, hash) {
+			break
+		}
+	}
+	if err != nil {
+		return b, true, fmt.Errorf("record written, but not that it took this configuration entry in (it replaces the record again at the next start): %w", err)
+	}
+	return b, true, nil
+}
+
 func tombstoneStream(key string) string {
 	return strings.ReplaceAll(strings.TrimPrefix(key, tombstonePrefix), "=2E", ".")
 }
