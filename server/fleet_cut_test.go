@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"net"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,21 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// jetStream connects a client of the test's own to n; cleanup closes it.
+func (n *natsServer) jetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect("nats://" + n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
 
 // freezeProxy forwards TCP connections to a NATS server. Frozen, it holds
 // up every byte both ways without closing anything, as a network
@@ -123,16 +137,7 @@ func TestFleetLostLeaseCutsTheCameraFirst(t *testing.T) {
 	proxy := newFreezeProxy(t, ns.addr)
 	gate := make(chan struct{})
 	node := func(name, addr string, hook func(string)) *testServer {
-		ts := newTestServer(t, Config{
-			NATS:    NATSConfig{URL: "nats://" + addr},
-			Node:    NodeConfig{Name: name},
-			Fleet:   FleetConfig{Lease: 6 * time.Second},
-			Streams: slices.Clone(specs),
-		})
-		ts.releaseHook = hook
-		ts.start(t)
-		ts.waitLoaded(t)
-		return ts
+		return fleetServerWith(t, addr, name, specs, 6*time.Second, func(ts *testServer) { ts.releaseHook = hook })
 	}
 	playsOn := func(node string) func(fleetView) bool {
 		return func(v fleetView) bool {
@@ -151,16 +156,7 @@ func TestFleetLostLeaseCutsTheCameraFirst(t *testing.T) {
 		t.Fatalf("cam0 has %d sessions before n1 is cut off, want 1", r)
 	}
 
-	nc, err := nats.Connect("nats://" + ns.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leases, err := js.KeyValue(ctx, fleet.LeasesBucket("actiond"))
+	leases, err := ns.jetStream(t).KeyValue(ctx, fleet.LeasesBucket("actiond"))
 	if err != nil {
 		t.Fatal(err)
 	}

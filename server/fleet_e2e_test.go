@@ -19,7 +19,6 @@ import (
 	"github.com/actiond/actiond/internal/testenv"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/eventlog"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -330,15 +329,7 @@ func TestFleetThreeNodesFailover(t *testing.T) {
 	// The shared log: per stream, sequences 1, 2, 3, … with no gap and no
 	// repeat across the owners; everything logged after the subscriber's
 	// first event up to its last reached it, once.
-	nc, err := nats.Connect("nats://" + ns.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := ns.jetStream(t)
 	cons, err := js.OrderedConsumer(ctx, eventlog.StreamName, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,6 @@ import (
 	"github.com/actiond/actiond/ingest/camsim"
 	actiondv1 "github.com/actiond/actiond/proto/actiond/v1"
 	"github.com/actiond/actiond/server/fleet"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // fleetCams starts a simulator with n bouncing cameras cam0.. and returns
@@ -72,13 +70,20 @@ func fleetCams(t *testing.T, n int) (*camsim.Simulator, []StreamSpec) {
 // records as the previous minor release did.
 func fleetServer(t *testing.T, addr, name string, streams []StreamSpec, previous bool) *testServer {
 	t.Helper()
+	return fleetServerWith(t, addr, name, streams, 3*time.Second, func(ts *testServer) { ts.fleetPrevious = previous })
+}
+
+// fleetServerWith starts an in-process fleet node as fleetServer does,
+// with fleet.lease lease, after tune has set what it sets.
+func fleetServerWith(t *testing.T, addr, name string, streams []StreamSpec, lease time.Duration, tune func(*testServer)) *testServer {
+	t.Helper()
 	ts := newTestServer(t, Config{
 		NATS:    NATSConfig{URL: "nats://" + addr},
 		Node:    NodeConfig{Name: name},
-		Fleet:   FleetConfig{Lease: 3 * time.Second},
+		Fleet:   FleetConfig{Lease: lease},
 		Streams: slices.Clone(streams),
 	})
-	ts.fleetPrevious = previous
+	tune(ts)
 	ts.start(t)
 	ts.waitLoaded(t)
 	return ts
@@ -171,13 +176,7 @@ func TestFleetPreviousMinorRelease(t *testing.T) {
 	})
 
 	// The heartbeats in the bucket are each release's own.
-	nc, err := nats.Connect("nats://" + ns.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	kv, err := js.KeyValue(ctx, fleet.NodesBucket("actiond"))
+	kv, err := ns.jetStream(t).KeyValue(ctx, fleet.NodesBucket("actiond"))
 	if err != nil {
 		t.Fatal(err)
 	}
