@@ -50,7 +50,6 @@ func (s *Server) joinFleet(ctx context.Context, c *core) {
 			s.log.Warn("fleet: cannot watch the stream registry yet", "error", err)
 			continue
 		}
-		c.streams.shareConfig(reg)
 		sctx, cancel := context.WithTimeout(ctx, 2*s.cfg.Fleet.Lease)
 		f, err := fleet.Start(sctx, fleet.Config{
 			Conn:           c.events.log.Conn(),
@@ -81,6 +80,9 @@ func (s *Server) joinFleet(ctx context.Context, c *core) {
 			s.log.Warn("fleet: cannot join yet; trying again", "error", err)
 			continue
 		}
+		// Joined (the name is this node's): its file's streams become the
+		// fleet's before it places any.
+		c.streams.shareConfig(reg)
 		c.fleet.Store(f)
 		c.streams.setFleet(f)
 		for _, name := range append(healthServices, actiondv1.FleetService_ServiceDesc.ServiceName) {
