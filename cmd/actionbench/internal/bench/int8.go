@@ -10,7 +10,7 @@ import (
 // int8Cmd is the Go benchmark of int8 PP-TSMv2 against float32
 // (modeltool/pptsmv2_int8_test.go): the seeded model at 224×224, whole and
 // back half, the four runs interleaved, one thread each.
-var int8Cmd = []string{"go", "test", "./server", "-run", "^$", "-bench", "^BenchmarkPPTSMv2Int8$", "-benchtime", "20x"}
+var int8Cmd = []string{"go", "test", "./modeltool", "-run", "^$", "-bench", "^BenchmarkPPTSMv2Int8$", "-benchtime", "20x"}
 
 // int8Result is what the benchmark reported: its metrics by unit.
 type int8Result struct {

@@ -130,6 +130,7 @@ func liveCompare(main *liveSeries, others []*liveSeries) string {
 			}
 		}
 		b.WriteString(". ")
+		b.WriteString(peerReading(main, peer, others))
 	}
 	// Every N up to 16: p99 ≤ 2 s, fairness ≥ 0.8, no frame dropped
 	// before decoding, marginal RSS ≤ 40 MiB.
@@ -407,3 +408,56 @@ const liveMemory = "**Where a stream's memory goes** (2026-12-04, this machine, 
 	"(5) snapshots resized in bands of rows through the window's scratch, byte-identical (`TestWindowSnapshotMatchesResizeBilinear`), and the front's features written straight into the ring slot (`Session.RunInto`) instead of a 784 KiB copy per frame: less garbage, so fewer collections; " +
 	"(6) the pool keeps only what was lent at once over the last 30–60 s and at most 2 per stream (`TestTensorPoolForgetsAnOldBurst`, `TestSchedulerPoolShrinksWithStreams`). " +
 	"Per stream now: 32 MiB from N = 1 to 16 ((883 − 401) / 15) and Go's heap 25 MiB (`HeapAlloc` 63 → 461 MB); between neighbouring N the marginal still swings from 15 to 54 MiB in these runs, because the C side and the collector's phase move by tens of MB between two processes: so the marginal column can pass 40 MiB at one N from that alone; the slope over many N is a stream's cost."
+
+// peerReading says, from the figures, what limits the full-stride
+// capacity against the peer's: what a camera costs in both binaries at the
+// largest N both serve, what the still cameras still cost, and how the two
+// differ past capacity (where this actiond sheds load and the peer queues).
+func peerReading(main, peer *liveSeries, others []*liveSeries) string {
+	var b strings.Builder
+	at := func(se *liveSeries, n int) *livePoint {
+		for i := range se.Points {
+			if se.Points[i].N == n {
+				return &se.Points[i]
+			}
+		}
+		return nil
+	}
+	both := min(fullStride(main), fullStride(peer))
+	m, q := at(main, both), at(peer, both)
+	if m != nil && q != nil && both > 0 {
+		fmt.Fprintf(&b, "What limits the ratio: full stride needs each camera's decoding (every frame, 25 a second) and its model run every stride to fit in the cores, so capacity is the cores over what a camera costs. At N = %d, the largest both serve, a camera costs this actiond %.3f cores and the peer %.3f (the model busy %.0f%% and %.0f%%): ",
+			both, m.CPU/float64(both), q.CPU/float64(both), 100*m.InferBusy, 100*q.InferBusy)
+		if m.CPU <= 0.8*q.CPU {
+			b.WriteString("this actiond's camera is cheaper. ")
+		} else {
+			b.WriteString("about the same, so both run out of cores at about the same N; what this issue changed (latest wins, fair share, pooled windows) does not make a camera cheaper, it decides what happens past capacity. ")
+		}
+	}
+	var past *livePoint
+	var pastPeer *livePoint
+	for i := range main.Points {
+		if p := at(peer, main.Points[i].N); p != nil && main.Points[i].N > both {
+			past, pastPeer = &main.Points[i], p
+		}
+	}
+	if past != nil {
+		fmt.Fprintf(&b, "Past it, at N = %d: this actiond p99 %s s, RSS %.0f MiB, %d windows skipped (latest wins), effective stride %s s; the peer p99 %s s, RSS %.0f MiB, %d windows dropped. ",
+			past.N, secs(past.P99), mib(past.RSS), past.Skipped, secs(past.EffStride), secs(pastPeer.P99), mib(pastPeer.RSS), pastPeer.DroppedWindows)
+	}
+	for _, se := range others {
+		if se == peer || !strings.Contains(se.Name, "still") {
+			continue
+		}
+		n := fullStride(se)
+		if p := at(se, n); p != nil && n > 0 {
+			fmt.Fprintf(&b, "With half the cameras still, the still ones skip the model but are still decoded: at N = %d a camera costs %.3f cores (the model busy %.0f%%)", n, p.CPU/float64(n), 100*p.InferBusy)
+			if n == se.Points[len(se.Points)-1].N {
+				b.WriteString(", and that is the largest N measured: the capacity is at least this. ")
+			} else {
+				b.WriteString(". ")
+			}
+		}
+	}
+	return b.String()
+}

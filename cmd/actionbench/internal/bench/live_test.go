@@ -237,3 +237,30 @@ func TestLatencyBound(t *testing.T) {
 		t.Errorf("no overload: got %q", got)
 	}
 }
+
+// With the same capacity as the peer, the reading names the cost per camera
+// of both and what differs past capacity; the still series' capacity at
+// the largest N measured is a lower bound.
+func TestPeerReading(t *testing.T) {
+	full := func(n int, cpu float64) livePoint {
+		return livePoint{N: n, CPU: cpu, InferBusy: 0.8, P99: 300 * time.Millisecond, Events: 20 * n, Expected: 20 * n, RSS: 700 << 20}
+	}
+	main := &liveSeries{Name: "this actiond", Points: []livePoint{full(12, 1.62),
+		{N: 16, CPU: 1.5, InferBusy: 1, P99: 1840 * time.Millisecond, Events: 142, Expected: 320, Skipped: 183, EffStride: 2750 * time.Millisecond, RSS: 918 << 20}}}
+	peer := &liveSeries{Name: "peer bin/actiond-peer", Points: []livePoint{full(12, 1.56),
+		{N: 16, CPU: 1.9, InferBusy: 0.99, P99: 7970 * time.Millisecond, Events: 208, Expected: 320, DroppedWindows: 49, RSS: 2163 << 20}}}
+	still := &liveSeries{Name: "this actiond, half the cameras still (skip_static)", Static: true, Points: []livePoint{full(12, 1.1), full(16, 1.42)}}
+	got := liveCompare(main, []*liveSeries{peer, still})
+	for _, want := range []string{
+		"Against the peer: 1.00× (goal ≥ 1.25×: **not met**)",
+		"with half the cameras still 1.33× (goal ≥ 2×: **not met**)",
+		"At N = 12, the largest both serve, a camera costs this actiond 0.135 cores and the peer 0.130",
+		"about the same, so both run out of cores at about the same N",
+		"Past it, at N = 16: this actiond p99 1.84 s, RSS 918 MiB, 183 windows skipped (latest wins), effective stride 2.75 s; the peer p99 7.97 s, RSS 2163 MiB, 49 windows dropped.",
+		"at N = 16 a camera costs 0.089 cores (the model busy 80%), and that is the largest N measured: the capacity is at least this.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
+	}
+}
