@@ -428,9 +428,12 @@ func peerReading(main, peer *liveSeries, others []*liveSeries) string {
 	if m != nil && q != nil && both > 0 {
 		fmt.Fprintf(&b, "What limits the ratio: full stride needs each camera's decoding (every frame, 25 a second) and its model run every stride to fit in the cores, so capacity is the cores over what a camera costs. At N = %d, the largest both serve, a camera costs this actiond %.3f cores and the peer %.3f (the model busy %.0f%% and %.0f%%): ",
 			both, m.CPU/float64(both), q.CPU/float64(both), 100*m.InferBusy, 100*q.InferBusy)
-		if m.CPU <= 0.8*q.CPU {
-			b.WriteString("this actiond's camera is cheaper. ")
-		} else {
+		switch r := m.CPU / q.CPU; {
+		case r <= 0.8:
+			fmt.Fprintf(&b, "this actiond's camera costs %.2f× the peer's, so it holds more cameras. ", r)
+		case r < 0.95 || r > 1.05:
+			fmt.Fprintf(&b, "this actiond's camera costs %.2f× the peer's, so both run out of cores at about the same N; what this issue changed (latest wins, fair share, pooled windows) does not make a camera cheaper, it decides what happens past capacity. ", r)
+		default:
 			b.WriteString("about the same, so both run out of cores at about the same N; what this issue changed (latest wins, fair share, pooled windows) does not make a camera cheaper, it decides what happens past capacity. ")
 		}
 	}

@@ -251,6 +251,10 @@ func TestPeerReading(t *testing.T) {
 		{N: 16, CPU: 1.9, InferBusy: 0.99, P99: 7970 * time.Millisecond, Events: 208, Expected: 320, DroppedWindows: 49, RSS: 2163 << 20}}}
 	still := &liveSeries{Name: "this actiond, half the cameras still (skip_static)", Static: true, Points: []livePoint{full(12, 1.1), full(16, 1.42)}}
 	got := liveCompare(main, []*liveSeries{peer, still})
+	main.Points[0].CPU = 1.71 // 0.143 cores a camera, 1.10× the peer's
+	if dear := liveCompare(main, []*liveSeries{peer, still}); !strings.Contains(dear, "this actiond's camera costs 1.10× the peer's, so both run out of cores at about the same N") {
+		t.Errorf("a camera 1.10× as dear is not named:\n%s", dear)
+	}
 	for _, want := range []string{
 		"Against the peer: 1.00× (goal ≥ 1.25×: **not met**)",
 		"with half the cameras still 1.33× (goal ≥ 2×: **not met**)",
