@@ -69,9 +69,11 @@ func TestServeWritesProfiles(t *testing.T) {
 		want string
 	}{
 		{cpu, nil, "Type: cpu"},
-		// Allocations are sampled every 512 KiB; each window's tensor
-		// (16×3×224×224 float32, 9.6 MB) is sure to be.
-		{mem, []string{"-sample_index=alloc_space"}, "ingest.(*window).emit"},
+		// Allocations are sampled every 512 KiB; the model's input
+		// tensor, which the scheduler's first run allocates (16×3×224×224
+		// float32, 9.6 MB), is sure to be. (Windows themselves are leases
+		// on their stream's ring: no allocation per window.)
+		{mem, []string{"-sample_index=alloc_space"}, "server.(*Scheduler).runBatch"},
 	} {
 		args := append(append([]string{"tool", "pprof", "-top"}, c.args...), actiond, c.file)
 		out, err := exec.Command(gobin, args...).CombinedOutput()
