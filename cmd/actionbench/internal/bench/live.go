@@ -572,7 +572,6 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 		})
 	}
 	t0 := time.Now()
-	var peak int64
 	var rssSamples []int64
 	// An overloaded N serves each stream seldom: its period goes on until
 	// every stream has liveMinResults results, at most liveMaxPeriod (the
@@ -598,7 +597,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 		case <-time.After(step):
 		}
 		if r, err := procstat.RSS(pid); err == nil {
-			rssSamples, peak = append(rssSamples, r), max(peak, r)
+			rssSamples = append(rssSamples, r)
 		}
 	}
 	t1 := time.Now()
@@ -619,7 +618,7 @@ func livePointRun(ctx context.Context, c config, model string, sim *camsim.Simul
 	pt.BenchCPU = (self1 - self0) / s
 	pt.MachineCPU = (mach1 - mach0) / s
 	slices.Sort(rssSamples)
-	pt.RSS, pt.RSSPeak = stats.Percentile(rssSamples, 0.5), peak
+	pt.RSS, pt.RSSPeak = stats.Percentile(rssSamples, 0.5), stats.Percentile(rssSamples, 1)
 	pt.DroppedFrames = ing1.droppedFrames - ing0.droppedFrames
 	pt.DroppedWindows = ing1.droppedWindows - ing0.droppedWindows
 	pt.PacketsLost = ing1.packetsLost - ing0.packetsLost
